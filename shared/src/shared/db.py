@@ -1,0 +1,79 @@
+"""Database helpers: engines, creating a service's own database, running its migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain `postgresql://` DSN asyncpg wants, from a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database named in `url` if it does not exist. Returns True if it created it.
+
+    Each service owns its database and creates it at start, so a fresh machine needs no manual
+    step. Two replicas starting at once may race: the loser sees DuplicateDatabaseError.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if not name:
+        raise ValueError(f"no database name in {parsed.render_as_string()}")
+    admin = asyncpg_dsn(parsed.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            # Identifiers cannot be parameters; quote it ourselves.
+            await conn.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = asyncpg_dsn(parsed.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin)
+    try:
+        name = (parsed.database or "").replace('"', '""')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def alembic_config(alembic_ini: Path, url: str) -> Config:
+    cfg = Config(str(alembic_ini))
+    cfg.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+async def migrate(alembic_ini: Path, url: str) -> None:
+    """Create the database if needed and upgrade it to head.
+
+    Alembic's async env runs its own event loop, so it runs in a worker thread. A PostgreSQL
+    advisory lock inside env.py keeps two replicas from migrating at once.
+    """
+    await ensure_database(url)
+    await asyncio.to_thread(command.upgrade, alembic_config(alembic_ini, url), "head")

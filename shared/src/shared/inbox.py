@@ -1,0 +1,23 @@
+"""Inbox: makes a consumer idempotent by event id.
+
+Claim the event inside the handler's transaction, before any change: if the claim fails the
+event was already handled (a redelivery or a duplicate), and the handler does nothing.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_CLAIM = text(
+    "INSERT INTO inbox_message (consumer, event_id) VALUES (:consumer, :event_id) "
+    "ON CONFLICT DO NOTHING RETURNING 1"
+)
+
+
+async def claim(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
+    """True if this consumer sees `event_id` for the first time (in this transaction)."""
+    result = await session.execute(_CLAIM, {"consumer": consumer, "event_id": event_id})
+    return result.scalar() is not None

@@ -1,0 +1,221 @@
+"""Transactional outbox: events are rows written with the state change, then relayed.
+
+`outbox_rows()` turns envelopes into rows the unit of work inserts in its own transaction, with a
+`pg_notify` so the relay wakes at commit instead of polling. `OutboxRelay` claims pending rows
+with `FOR UPDATE SKIP LOCKED` (any number of replicas), publishes a batch with pipelined
+publisher confirms, marks what the broker confirmed and backs off what it did not: a row leaves
+the outbox only after a confirm without a return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+from faststream.rabbit import RabbitBroker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import asyncpg_dsn
+from shared.messaging.topology import Topology
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "forecourt_outbox"
+
+
+class OutgoingEvent(Protocol):
+    """What the outbox needs of an envelope (`shared.contracts.Envelope` is one)."""
+
+    event_id: UUID
+    event_type: str
+    event_version: int
+    tenant_id: str
+    producer: str
+    correlation_id: str
+
+    def to_json_bytes(self) -> bytes: ...
+
+
+def outbox_row(event: OutgoingEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "routing_key": f"{event.event_type}.v{event.event_version}",
+        "body": event.to_json_bytes(),
+        "headers": {
+            "event_type": event.event_type,
+            "event_version": event.event_version,
+            "tenant_id": event.tenant_id,
+            "producer": event.producer,
+        },
+        "correlation_id": event.correlation_id,
+    }
+
+
+_INSERT = text(
+    "INSERT INTO outbox_message (event_id, routing_key, body, headers, correlation_id) "
+    "VALUES (:event_id, :routing_key, :body, CAST(:headers AS jsonb), :correlation_id)"
+)
+_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+
+_CLAIM = text(
+    "SELECT id, event_id, routing_key, body, headers, correlation_id, attempts "
+    "FROM outbox_message WHERE published_at IS NULL AND available_at <= now() "
+    "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_MARK_PUBLISHED = text("UPDATE outbox_message SET published_at = now() WHERE id = ANY(:ids)")
+_MARK_FAILED = text(
+    "UPDATE outbox_message SET attempts = attempts + 1, last_error = :error, "
+    "available_at = now() + make_interval(secs => :delay) WHERE id = ANY(:ids)"
+)
+_PURGE = text(
+    "DELETE FROM outbox_message WHERE id IN (SELECT id FROM outbox_message "
+    "WHERE published_at < now() - make_interval(secs => :age) LIMIT 5000)"
+)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before a failed row is tried again: short, since the broker is usually back soon."""
+    return float(min(0.2 * 2**attempts, 5.0))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: RabbitBroker,
+        topology: Topology,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=2),
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self._engine = engine
+        self._broker = broker
+        self._exchange = topology.events_exchange()
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention = retention
+        self._publish_timeout = publish_timeout
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    def wake(self) -> None:
+        """Called after a local commit that wrote outbox rows."""
+        self._wake.set()
+
+    async def _publish(self, row: Any) -> None:
+        headers = dict(row.headers or {})
+        await self._broker.publish(
+            bytes(row.body),
+            exchange=self._exchange,
+            routing_key=row.routing_key,
+            mandatory=True,
+            persist=True,
+            message_id=str(row.event_id),
+            correlation_id=row.correlation_id,
+            headers=headers,
+            content_type="application/json",
+            message_type=headers.get("event_type"),
+            timeout=self._publish_timeout,
+        )
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of due rows; returns how many were claimed."""
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
+            if not rows:
+                return 0
+            # Publishing all at once pipelines the confirms: one round trip, not one per row.
+            results = await asyncio.gather(
+                *(self._publish(row) for row in rows), return_exceptions=True
+            )
+            done = [row.id for row, res in zip(rows, results, strict=True) if res is None]
+            failed = [
+                (row, res)
+                for row, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
+            ]
+            if done:
+                await conn.execute(_MARK_PUBLISHED, {"ids": done})
+            if failed:
+                first = failed[0][1]
+                log.warning("outbox: %d of %d not confirmed: %r", len(failed), len(rows), first)
+                delay = retry_delay(min(row.attempts for row, _ in failed))
+                await conn.execute(
+                    _MARK_FAILED,
+                    {
+                        "ids": [row.id for row, _ in failed],
+                        "error": repr(first)[:500],
+                        "delay": delay,
+                    },
+                )
+            return len(rows)
+
+    async def drain(self) -> int:
+        """Publish until nothing is due; returns rows claimed."""
+        total = 0
+        while True:
+            n = await self.publish_batch()
+            total += n
+            if n < self._batch_size:
+                return total
+
+    async def purge(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(_PURGE, {"age": self._retention.total_seconds()})
+
+    async def _listen(self) -> None:
+        """Wake on NOTIFY from any replica's commit; reconnect if the database restarts."""
+        dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
+        while not self._stopping.is_set():
+            try:
+                self._listener = await asyncpg.connect(dsn)
+                await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                # NOTIFYs arrive on the callback; wake every few seconds to notice a dead link.
+                while not self._listener.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), 5.0)
+                    if self._stopping.is_set():
+                        return
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox listener: %r; reconnecting", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                if self._listener is not None and not self._listener.is_closed():
+                    with contextlib.suppress(Exception):
+                        await self._listener.close()
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    await self.drain()
+                    if loop.time() - last_purge > 600:
+                        await self.purge()
+                        last_purge = loop.time()
+                except Exception as exc:  # the database or broker is down: keep trying
+                    log.warning("outbox relay: %r", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

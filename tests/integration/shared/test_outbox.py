@@ -1,0 +1,190 @@
+"""The outbox relay against real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+import aio_pika
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import create_engine, session_factory
+from shared.messaging.broker import create_broker
+from shared.messaging.topology import Topology
+from shared.outbox import OutboxRelay
+from shared.settings import CommonSettings
+from shared.testing.proxy import TcpProxy
+from shared.uow import UnitOfWork
+from tests.integration.shared.helpers import SampleEvent, collect, create_messaging_tables
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await create_messaging_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def events_queue(
+    amqp_url: str, topology: Topology
+) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A plain queue bound to every event, as an outside subscriber would have."""
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(
+        topology.events_exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(f"{topology.namespace}probe", durable=True)
+    await queue.bind(exchange, "#")
+    yield queue
+    await queue.delete(if_unused=False, if_empty=False)
+    await connection.close()
+
+
+async def _emit(engine: AsyncEngine, events: list[SampleEvent], *, commit: bool = True) -> None:
+    async with UnitOfWork(session_factory(engine)) as uow:
+        for event in events:
+            uow.emit(event)
+        if commit:
+            await uow.commit()
+
+
+async def _pending(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT count(*) FROM outbox_message WHERE published_at IS NULL")
+        )
+        return int(result.scalar_one())
+
+
+async def test_committed_events_are_published_with_their_ids(
+    engine: AsyncEngine,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    broker = create_broker(common_settings, app_id="test")
+    await broker.connect()
+    relay = OutboxRelay(engine, broker, topology)
+    events = [SampleEvent(data={"n": i}) for i in range(25)]
+    await _emit(engine, events)
+    await _emit(engine, [SampleEvent(data={"never": True})], commit=False)
+
+    assert await relay.drain() == 25
+    received = await collect(events_queue, 25)
+    assert [m.message_id for m in received] == [str(e.event_id) for e in events]
+    assert {m.routing_key for m in received} == {"lead.ingested.v1"}
+    assert all(m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT for m in received)
+    assert received[0].correlation_id == events[0].correlation_id
+    assert await _pending(engine) == 0
+    await broker.stop()
+
+
+async def test_relay_wakes_on_commit_without_polling(
+    engine: AsyncEngine,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    broker = create_broker(common_settings, app_id="test")
+    await broker.connect()
+    # A poll interval far beyond the test's timeout: only the NOTIFY can wake the relay.
+    relay = OutboxRelay(engine, broker, topology, poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0.5)  # let the first (empty) drain pass and the listener connect
+    event = SampleEvent()
+    await _emit(engine, [event])
+    [message] = await collect(events_queue, 1, within=10)
+    assert message.message_id == str(event.event_id)
+    relay.stop()
+    await task
+    await broker.stop()
+
+
+async def test_events_committed_while_broker_is_down_arrive_after_it_returns(
+    engine: AsyncEngine,
+    amqp_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    target = urlparse(amqp_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
+    await proxy.start()
+    proxied = common_settings.model_copy(
+        update={"amqp_url": amqp_url.replace(f":{target.port}", f":{proxy.port}")}
+    )
+    broker = create_broker(proxied, app_id="test")
+    await broker.connect()
+    relay = OutboxRelay(engine, broker, topology, poll_seconds=0.2, publish_timeout=2)
+    task = asyncio.create_task(relay.run())
+
+    await proxy.cut()
+    events = [SampleEvent(data={"n": i}) for i in range(10)]
+    await _emit(engine, events)
+    await asyncio.sleep(2)
+    assert await _pending(engine) == 10  # nothing confirmed, nothing marked
+
+    await proxy.restore()
+    received = await collect(events_queue, 10, within=60)
+    assert {m.message_id for m in received} >= {str(e.event_id) for e in events}
+    for _ in range(50):
+        if await _pending(engine) == 0:
+            break
+        await asyncio.sleep(0.2)
+    assert await _pending(engine) == 0
+    relay.stop()
+    await task
+    with contextlib.suppress(Exception):
+        await broker.stop()
+    await proxy.close()
+
+
+async def test_two_relays_publish_each_event_once(
+    engine: AsyncEngine,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    brokers = [create_broker(common_settings, app_id=f"relay{i}") for i in range(2)]
+    for broker in brokers:
+        await broker.connect()
+    relays = [OutboxRelay(engine, b, topology, batch_size=20) for b in brokers]
+    events = [SampleEvent(data={"n": i}) for i in range(300)]
+    await _emit(engine, events)
+
+    claimed = await asyncio.gather(*(relay.drain() for relay in relays))
+    assert sum(claimed) == 300
+    received = await collect(events_queue, 300)
+    ids = [m.message_id for m in received]
+    assert len(ids) == len(set(ids)) == 300
+    await asyncio.sleep(0.5)
+    assert await events_queue.get(fail=False) is None  # nothing published twice
+    for broker in brokers:
+        await broker.stop()
+
+
+async def test_unroutable_event_stays_in_the_outbox(
+    engine: AsyncEngine, common_settings: CommonSettings, topology: Topology
+) -> None:
+    # No queue is bound: the broker returns the message, so it is not marked published.
+    broker = create_broker(common_settings, app_id="test")
+    await broker.connect()
+    await broker.declare_exchange(topology.events_exchange())
+    relay = OutboxRelay(engine, broker, topology)
+    await _emit(engine, [SampleEvent()])
+    assert await relay.drain() == 1
+    assert await _pending(engine) == 1
+    async with engine.connect() as conn:
+        row = (await conn.execute(text("SELECT attempts, last_error FROM outbox_message"))).one()
+    assert row.attempts == 1
+    assert "NO_ROUTE" in row.last_error
+    await broker.stop()
