@@ -32,12 +32,18 @@ NOTIFY_CHANNEL = "forecourt_outbox"
 class OutgoingEvent(Protocol):
     """What the outbox needs of an envelope (`shared.contracts.Envelope` is one)."""
 
-    event_id: UUID
-    event_type: str
-    event_version: int
-    tenant_id: str
-    producer: str
-    correlation_id: str
+    @property
+    def event_id(self) -> UUID: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def event_version(self) -> int: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def producer(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
 
     def to_json_bytes(self) -> bytes: ...
 

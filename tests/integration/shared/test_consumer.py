@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, session_factory
 from shared.messaging.broker import create_broker
-from shared.messaging.consumer import PoisonMessage, declare_dead_letters, subscribe
+from shared.messaging.consumer import PoisonMessage, subscribe
+from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 from shared.uow import UnitOfWork
@@ -56,7 +57,7 @@ async def _start(
         retry_backoff=lambda _n: 0.05,
     )
     await broker.connect()
-    await declare_dead_letters(broker, topology, [queue.name])
+    await declare_topology(broker, topology, [queue.name])
     await broker.start()
     return broker, queue.name
 
@@ -125,9 +126,7 @@ async def test_transient_failure_is_retried_until_it_succeeds(
     await asyncio.sleep(0.3)
     assert attempts["n"] == 3
     await broker.stop()
-    dlq = await channel.declare_queue(
-        topology.dead_letter_queue_name(queue_name), passive=True
-    )
+    dlq = await channel.declare_queue(topology.dead_letter_queue_name(queue_name), passive=True)
     assert dlq.declaration_result.message_count == 0
 
 

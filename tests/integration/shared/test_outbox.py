@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, session_factory
 from shared.messaging.broker import create_broker
+from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay
 from shared.settings import CommonSettings
@@ -40,7 +41,10 @@ async def events_queue(
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     exchange = await channel.declare_exchange(
-        topology.events_exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        topology.events_exchange_name,
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments=topology.events_exchange().arguments,
     )
     queue = await channel.declare_queue(f"{topology.namespace}probe", durable=True)
     await queue.bind(exchange, "#")
@@ -172,10 +176,11 @@ async def test_two_relays_publish_each_event_once(
         await broker.stop()
 
 
-async def test_unroutable_event_stays_in_the_outbox(
+async def test_returned_event_stays_in_the_outbox(
     engine: AsyncEngine, common_settings: CommonSettings, topology: Topology
 ) -> None:
-    # No queue is bound: the broker returns the message, so it is not marked published.
+    # No queue is bound and the alternate exchange is missing (a broken topology): the broker
+    # returns the message, so it is not marked published.
     broker = create_broker(common_settings, app_id="test")
     await broker.connect()
     await broker.declare_exchange(topology.events_exchange())
@@ -187,4 +192,24 @@ async def test_unroutable_event_stays_in_the_outbox(
         row = (await conn.execute(text("SELECT attempts, last_error FROM outbox_message"))).one()
     assert row.attempts == 1
     assert "NO_ROUTE" in row.last_error
+    await broker.stop()
+
+
+async def test_event_nobody_subscribes_to_is_kept_in_the_unrouted_queue(
+    engine: AsyncEngine, common_settings: CommonSettings, topology: Topology, amqp_url: str
+) -> None:
+    broker = create_broker(common_settings, app_id="test")
+    await broker.connect()
+    await declare_topology(broker, topology)
+    relay = OutboxRelay(engine, broker, topology)
+    event = SampleEvent()
+    await _emit(engine, [event])
+    assert await relay.drain() == 1
+    assert await _pending(engine) == 0
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    unrouted = await channel.get_queue(topology.unrouted_name)
+    [message] = await collect(unrouted, 1)
+    assert message.message_id == str(event.event_id)
+    await connection.close()
     await broker.stop()

@@ -1,11 +1,15 @@
-"""FastAPI dependencies for staff tokens: 401 without a valid token, 403 for the wrong role."""
+"""FastAPI dependencies for staff tokens: 401 without a valid token, 403 for the wrong role.
+
+The app keeps its `CommonSettings` in `app.state.common_settings` (every service's factory
+does), so routers can be declared at module level.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.tokens import AuthError, Role, StaffClaims, verify_token
@@ -14,36 +18,33 @@ from shared.settings import CommonSettings
 _bearer = HTTPBearer(auto_error=False)
 
 
-def staff_auth(
-    settings: CommonSettings,
-) -> Callable[..., Callable[..., Awaitable[StaffClaims]]]:
-    """Returns `require(*roles)`, a dependency factory bound to these settings."""
+def require_staff(*roles: Role) -> Callable[..., Awaitable[StaffClaims]]:
+    """A dependency returning the caller's verified claims, for any of `roles` (all if none)."""
 
-    def require(*roles: Role) -> Callable[..., Awaitable[StaffClaims]]:
-        async def dependency(
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        ) -> StaffClaims:
-            if credentials is None:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    detail="a staff bearer token is required",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            try:
-                claims = verify_token(settings, credentials.credentials)
-            except AuthError as exc:
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    detail=f"invalid token: {exc}",
-                    headers={"WWW-Authenticate": "Bearer"},
-                ) from exc
-            if roles and claims.role not in roles:
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN,
-                    detail=f"role {claims.role!r} may not do this (needs {', '.join(roles)})",
-                )
-            return claims
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> StaffClaims:
+        settings: CommonSettings = request.app.state.common_settings
+        if credentials is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="a staff bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            claims = verify_token(settings, credentials.credentials)
+        except AuthError as exc:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail=f"invalid token: {exc}",
+                headers={"WWW-Authenticate": "Bearer"},
+            ) from exc
+        if roles and claims.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"role {claims.role!r} may not do this (needs {', '.join(roles)})",
+            )
+        return claims
 
-        return dependency
-
-    return require
+    return dependency

@@ -136,13 +136,3 @@ def subscribe(
         decoder=_raw_body,
         title=queue_name,
     )(on_message)
-
-
-async def declare_dead_letters(
-    broker: RabbitBroker, topology: Topology, queue_names: list[str]
-) -> None:
-    """Declare the dead-letter exchange and a bound `.dlq` for each queue (idempotent)."""
-    dlx = await broker.declare_exchange(topology.dead_letter_exchange())
-    for name in queue_names:
-        dlq = await broker.declare_queue(topology.dead_letter_queue(name))
-        await dlq.bind(dlx, routing_key=name)

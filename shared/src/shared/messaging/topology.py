@@ -15,6 +15,8 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQue
 EVENTS_EXCHANGE = "forecourt.events"
 DEAD_LETTER_EXCHANGE = "forecourt.dlx"
 INTAKE_RAW_QUEUE = "forecourt.intake.raw"
+# Events no subscriber binds yet land here instead of being returned: kept, visible to ops.
+UNROUTED = "forecourt.unrouted"
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,25 @@ class Topology:
     def intake_raw_queue_name(self) -> str:
         return f"{self.namespace}{INTAKE_RAW_QUEUE}"
 
+    @property
+    def unrouted_name(self) -> str:
+        return f"{self.namespace}{UNROUTED}"
+
     def events_exchange(self) -> RabbitExchange:
-        return RabbitExchange(self.events_exchange_name, type=ExchangeType.TOPIC, durable=True)
+        return RabbitExchange(
+            self.events_exchange_name,
+            type=ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": self.unrouted_name},
+        )
+
+    def unrouted_exchange(self) -> RabbitExchange:
+        return RabbitExchange(self.unrouted_name, type=ExchangeType.FANOUT, durable=True)
+
+    def unrouted_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self._seen(self.unrouted_name), queue_type=QueueType.QUORUM, durable=True
+        )
 
     def dead_letter_exchange(self) -> RabbitExchange:
         return RabbitExchange(

@@ -1,0 +1,255 @@
+"""Intake's SQL, in one place. Every query takes the tenant and filters on it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake.adapters.tables import (
+    dealership,
+    lead,
+    lead_source,
+    raw_payload,
+    source_api_key,
+    submission,
+    tenant_config,
+)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: UUID
+    tenant_id: str
+    dealership_id: UUID
+    name: str
+    kind: str
+    cost_per_lead: Decimal | None
+    currency: str | None
+    active: bool
+
+
+@dataclass
+class LeadState:
+    """The part of a lead that de-duplication reads and a merge updates."""
+
+    id: UUID
+    dealership_id: UUID
+    email: str | None
+    phone: str | None
+    last_enquiry_at: datetime
+    enquiry_count: int
+    sequence: int
+    status: str
+    new: bool = False
+    touched: bool = False
+
+
+class IntakeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- sources and dealerships -------------------------------------------------------
+    async def source_by_key_prefix(self, prefix: str) -> tuple[SourceRow, str, bool] | None:
+        """The source, its key hash and whether the key is revoked."""
+        row = (
+            await self.session.execute(
+                select(lead_source, source_api_key.c.key_hash, source_api_key.c.revoked_at)
+                .join(source_api_key, source_api_key.c.source_id == lead_source.c.id)
+                .where(source_api_key.c.prefix == prefix)
+            )
+        ).first()
+        if row is None:
+            return None
+        return _source(row), row.key_hash, row.revoked_at is not None
+
+    async def source(self, tenant_id: str, source_id: UUID) -> SourceRow | None:
+        row = (
+            await self.session.execute(
+                select(lead_source).where(
+                    lead_source.c.tenant_id == tenant_id, lead_source.c.id == source_id
+                )
+            )
+        ).first()
+        return _source(row) if row else None
+
+    async def sources(self, tenant_id: str) -> list[SourceRow]:
+        rows = await self.session.execute(
+            select(lead_source)
+            .where(lead_source.c.tenant_id == tenant_id)
+            .order_by(lead_source.c.name)
+        )
+        return [_source(r) for r in rows]
+
+    async def dealership_countries(self, tenant_id: str) -> dict[UUID, str]:
+        rows = await self.session.execute(
+            select(dealership.c.id, dealership.c.country).where(dealership.c.tenant_id == tenant_id)
+        )
+        return {r.id: r.country for r in rows}
+
+    # --- tenant configuration ---------------------------------------------------------
+    async def tenant_config(self, tenant_id: str) -> tuple[int, Any | None]:
+        row = (
+            await self.session.execute(
+                select(tenant_config.c.dedup_window_days, tenant_config.c.test_rules).where(
+                    tenant_config.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
+        return (row.dedup_window_days, row.test_rules) if row else (30, None)
+
+    # --- raw payloads -----------------------------------------------------------------
+    async def add_raw(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(raw_payload).values(**values))
+
+    async def lock_raw(self, tenant_id: str, raw_id: UUID) -> Any:
+        return (
+            await self.session.execute(
+                select(raw_payload)
+                .where(raw_payload.c.tenant_id == tenant_id, raw_payload.c.id == raw_id)
+                .with_for_update()
+            )
+        ).first()
+
+    async def claim_stale_raw(self, older_than: datetime, limit: int) -> list[Any]:
+        rows = await self.session.execute(
+            select(raw_payload)
+            .where(raw_payload.c.status == "pending", raw_payload.c.received_at < older_than)
+            .order_by(raw_payload.c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows)
+
+    async def finish_raw(
+        self, tenant_id: str, raw_id: UUID, status: str, error: str | None = None
+    ) -> None:
+        await self.session.execute(
+            update(raw_payload)
+            .where(raw_payload.c.tenant_id == tenant_id, raw_payload.c.id == raw_id)
+            .values(status=status, error=error, processed_at=func.now())
+        )
+
+    # --- de-duplication ---------------------------------------------------------------
+    async def lock(self, keys: list[int]) -> None:
+        """Advisory locks held to the end of the transaction, taken in the given order."""
+        if keys:
+            await self.session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(k) FROM "
+                    "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"
+                ),
+                {"keys": keys},
+            )
+
+    async def submissions_by_key(self, source_id: UUID, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        rows = await self.session.execute(
+            select(
+                submission.c.idempotency_key,
+                submission.c.id,
+                submission.c.outcome,
+                submission.c.lead_id,
+                submission.c.reason_code,
+                submission.c.errors,
+            ).where(submission.c.source_id == source_id, submission.c.idempotency_key.in_(keys))
+        )
+        return {r.idempotency_key: r for r in rows}
+
+    async def candidate_leads(
+        self,
+        tenant_id: str,
+        emails: list[str],
+        phones: list[str],
+        since: datetime,
+    ) -> list[LeadState]:
+        """Leads a new enquiry may merge into: open ones, or any touched since `since`."""
+        if not emails and not phones:
+            return []
+        rows = await self.session.execute(
+            select(
+                lead.c.id,
+                lead.c.dealership_id,
+                lead.c.email,
+                lead.c.phone,
+                lead.c.last_enquiry_at,
+                lead.c.enquiry_count,
+                lead.c.sequence,
+                lead.c.status,
+            ).where(
+                lead.c.tenant_id == tenant_id,
+                or_(func.lower(lead.c.email).in_(emails), lead.c.phone.in_(phones)),
+                or_(lead.c.status == "open", lead.c.last_enquiry_at >= since),
+            )
+        )
+        return [LeadState(**r._mapping) for r in rows]
+
+    async def insert_leads(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(lead), rows)
+
+    async def insert_submissions(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(submission), rows)
+
+    async def update_merged(self, states: list[LeadState]) -> None:
+        if not states:
+            return
+        await self.session.execute(
+            text(
+                "UPDATE lead SET last_enquiry_at = :last_enquiry_at, "
+                "enquiry_count = :enquiry_count, sequence = :sequence, "
+                "email = coalesce(email, :email), phone = coalesce(phone, :phone) "
+                "WHERE id = :id"
+            ),
+            [
+                {
+                    "id": s.id,
+                    "last_enquiry_at": s.last_enquiry_at,
+                    "enquiry_count": s.enquiry_count,
+                    "sequence": s.sequence,
+                    "email": s.email,
+                    "phone": s.phone,
+                }
+                for s in states
+            ],
+        )
+
+    async def lead(self, tenant_id: str, lead_id: UUID) -> Any:
+        return (
+            await self.session.execute(
+                select(lead).where(lead.c.tenant_id == tenant_id, lead.c.id == lead_id)
+            )
+        ).first()
+
+    async def enquiries(self, tenant_id: str, lead_id: UUID) -> list[Any]:
+        rows = await self.session.execute(
+            select(submission)
+            .where(submission.c.tenant_id == tenant_id, submission.c.lead_id == lead_id)
+            .order_by(submission.c.received_at)
+        )
+        return list(rows)
+
+
+def _source(row: Any) -> SourceRow:
+    return SourceRow(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        dealership_id=row.dealership_id,
+        name=row.name,
+        kind=row.kind,
+        cost_per_lead=row.cost_per_lead,
+        currency=row.currency,
+        active=row.active,
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str)

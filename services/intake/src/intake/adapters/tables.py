@@ -1,0 +1,193 @@
+"""Intake's tables (SQLAlchemy Core). Every row carries its tenant; every query filters on it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from shared.tables import add_messaging_tables
+
+metadata = MetaData()
+outbox, inbox = add_messaging_tables(metadata)
+
+_now = func.now()
+
+dealership = Table(
+    "dealership",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("country", Text, nullable=False),  # ISO 3166 alpha-2: phone numbers are read with it
+    Column("timezone", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+lead_source = Table(
+    "lead_source",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("dealership_id", UUID(as_uuid=True), ForeignKey("dealership.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("cost_per_lead", Numeric(12, 2), nullable=True),
+    Column("currency", Text, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+source_api_key = Table(
+    "source_api_key",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("source_id", UUID(as_uuid=True), ForeignKey("lead_source.id"), nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("key_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+tenant_config = Table(
+    "tenant_config",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("dedup_window_days", Integer, nullable=False, server_default=text("30")),
+    Column("test_rules", JSONB, nullable=True),  # null: the default rules
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+raw_payload = Table(
+    "raw_payload",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("source_id", UUID(as_uuid=True), ForeignKey("lead_source.id"), nullable=False),
+    Column("format", Text, nullable=False),  # json | adf | amqp
+    Column("content_type", Text, nullable=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("idempotency_key", Text, nullable=True),
+    Column("dealership_id", UUID(as_uuid=True), nullable=True),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("error", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_raw_payload_pending", "received_at", postgresql_where=text("status = 'pending'")),
+)
+
+lead = Table(
+    "lead",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("dealership_id", UUID(as_uuid=True), nullable=False),
+    Column("source_id", UUID(as_uuid=True), nullable=False),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("other_phones", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("vehicle", JSONB),
+    Column("trade_ins", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("comments", Text),
+    Column("consent", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("campaign", Text),
+    Column("channel", Text),
+    Column("lead_type", Text),
+    Column("provider", Text),
+    Column("source_lead_id", Text),
+    Column("extensions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
+    Column("enquiry_count", Integer, nullable=False, server_default=text("1")),
+    Column("status", Text, nullable=False, server_default=text("'open'")),  # open | closed
+    Column("status_changed_at", DateTime(timezone=True), nullable=True),
+    Column("sequence", Integer, nullable=False, server_default=text("1")),
+    Index("ix_lead_tenant_email", "tenant_id", "email"),
+    Index("ix_lead_tenant_phone", "tenant_id", "phone"),
+)
+
+# One row per lead received: a new lead, a merge into an existing one, or a rejection.
+# The unique key makes a resent lead (same source, same idempotency key) a no-op.
+submission = Table(
+    "submission",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("source_id", UUID(as_uuid=True), nullable=False),
+    Column("raw_payload_id", UUID(as_uuid=True), nullable=True),
+    Column("bulk_job_id", UUID(as_uuid=True), nullable=True),
+    Column("idempotency_key", Text, nullable=True),
+    Column("outcome", Text, nullable=False),  # ingested | merged | rejected
+    Column("lead_id", UUID(as_uuid=True), nullable=True),
+    Column("reason_code", Text, nullable=True),
+    Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("matched_on", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("vehicle", JSONB),
+    Column("comments", Text),
+    Column("campaign", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
+    Index("ix_submission_lead", "lead_id"),
+)
+
+bulk_job = Table(
+    "bulk_job",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("source_id", UUID(as_uuid=True), nullable=False),
+    Column("dealership_id", UUID(as_uuid=True), nullable=True),
+    Column("mapping", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'receiving'")),
+    Column("bytes", BigInteger, nullable=False, server_default=text("0")),
+    Column("chunks", Integer, nullable=False, server_default=text("0")),
+    # Checkpoint: rows up to here are done, committed with their results in one transaction.
+    Column("rows_done", Integer, nullable=False, server_default=text("0")),
+    Column("accepted", Integer, nullable=False, server_default=text("0")),
+    Column("merged", Integer, nullable=False, server_default=text("0")),
+    Column("rejected", Integer, nullable=False, server_default=text("0")),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+# The uploaded file as received, chunk by chunk: the raw payload of a bulk job.
+bulk_chunk = Table(
+    "bulk_chunk",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), ForeignKey("bulk_job.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+bulk_row = Table(
+    "bulk_row",
+    metadata,
+    Column("job_id", UUID(as_uuid=True), primary_key=True),
+    Column("row_number", Integer, primary_key=True),
+    Column("outcome", Text, nullable=False),  # ingested | merged | rejected | duplicate_resend
+    Column("lead_id", UUID(as_uuid=True), nullable=True),
+    Column("reason_code", Text, nullable=True),
+    Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+)

@@ -1,0 +1,23 @@
+"""Intake's settings (`INTAKE_*`), beside the shared `FORECOURT_*` ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/intake"
+    http_port: int = 8001
+    max_json_bytes: int = Field(default=256_000, ge=1024)
+    max_adf_bytes: int = Field(default=2_000_000, ge=1024)
+    max_bulk_bytes: int = Field(default=1_000_000_000, ge=1024)
+    max_bulk_rows: int = Field(default=1_000_000, ge=1)
+    bulk_batch_size: int = Field(default=500, ge=1)
+    run_bulk_worker: bool = True
+    # Raw payloads left pending this long (a crash mid-request) are processed again.
+    stale_raw_seconds: float = Field(default=60.0, gt=0)

@@ -1,0 +1,92 @@
+"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that close or
+reopen a lead (de-duplication merges only into open or recent leads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+
+from intake.adapters.repository import SourceRow
+from intake.service_layer import lifecycle, sources
+from intake.service_layer.receive import Receiver, UowFactory
+from shared.contracts import Envelope, parse_envelope
+from shared.messaging.consumer import PoisonMessage, subscribe
+from shared.messaging.topology import Topology
+
+CONSUMER = "intake"
+CLOSING_EVENTS = (
+    "lead.lost.v1",
+    "prospect.won.v1",
+    "prospect.lost.v1",
+    "lead.dead.v1",
+    "lead.reactivated.v1",
+)
+
+
+@dataclass(frozen=True)
+class RawLead:
+    source: SourceRow
+    body: bytes
+    message_id: str | None
+    correlation_id: str | None
+    content_type: str | None
+
+
+def register(
+    broker: RabbitBroker, topology: Topology, receiver: Receiver, uows: UowFactory
+) -> list[str]:
+    """Subscribe intake's consumers; returns the queue names (for their dead-letter queues)."""
+
+    async def authenticate(message: RabbitMessage) -> SourceRow:
+        key = (message.raw_message.headers or {}).get("x-api-key")
+        if not isinstance(key, str) or not key:
+            raise PoisonMessage("x-api-key header is required")
+        async with uows() as uow:
+            source = await sources.authenticate(uow, key)
+        if source is None:
+            raise PoisonMessage("invalid or revoked API key")
+        return source
+
+    def read(body: bytes, message: RabbitMessage) -> tuple[bytes, RabbitMessage]:
+        return body, message
+
+    async def on_raw_lead(received: tuple[bytes, RabbitMessage]) -> None:
+        body, message = received
+        source = await authenticate(message)
+        raw = message.raw_message
+        # The message id is the idempotency key: a redelivery after a crash is a no-op.
+        await receiver.receive(
+            source,
+            fmt="amqp",
+            body=body,
+            content_type=raw.content_type,
+            idempotency_header=raw.message_id,
+            correlation_id=raw.correlation_id,
+        )
+
+    raw_queue = topology.intake_raw_queue()
+    subscribe(broker, broker, topology, raw_queue, parse=read, handle=on_raw_lead)
+    names = [raw_queue.name]
+
+    def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
+        return parse_envelope(body)
+
+    async def on_lead_closed_or_reopened(envelope: Envelope[Any]) -> None:
+        await lifecycle.apply(uows, CONSUMER, envelope)
+
+    for routing_key in CLOSING_EVENTS:
+        queue = topology.consumer_queue(CONSUMER, routing_key)
+        subscribe(
+            broker,
+            broker,
+            topology,
+            queue,
+            parse=parse,
+            handle=on_lead_closed_or_reopened,
+            exchange=topology.events_exchange(),
+        )
+        names.append(queue.name)
+    return names

@@ -1,0 +1,133 @@
+"""Bulk CSV upload (streamed) and its per-row report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ValidationError
+
+from intake.adapters.csv_rows import ColumnMapping, CsvMappingError
+from intake.entrypoints.http.deps import Source
+from intake.entrypoints.http.schemas import FieldErrorOut
+from intake.service_layer.bulk import BulkJobs, UploadTooLarge
+
+router = APIRouter(prefix="/v1/leads/bulk", tags=["bulk"])
+
+
+class JobOut(BaseModel):
+    job_id: UUID
+    status: str
+    bytes: int
+    rows_done: int
+    accepted: int
+    merged: int
+    rejected: int
+    error: str | None
+    report_url: str
+
+
+class RowOut(BaseModel):
+    row_number: int
+    outcome: str
+    lead_id: UUID | None
+    reason_code: str | None
+    errors: list[FieldErrorOut]
+
+
+def _jobs(request: Request) -> BulkJobs:
+    jobs: BulkJobs = request.app.state.bulk
+    return jobs
+
+
+def _job_out(job: dict[str, Any]) -> JobOut:
+    return JobOut(
+        job_id=job["id"],
+        report_url=f"/v1/leads/bulk/{job['id']}/rows",
+        **{
+            k: job[k]
+            for k in ("status", "bytes", "rows_done", "accepted", "merged", "rejected", "error")
+        },
+    )
+
+
+def _mapping(raw: str) -> ColumnMapping:
+    try:
+        return ColumnMapping.model_validate_json(raw)
+    except ValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {"field": "mapping." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from exc
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def upload(
+    request: Request,
+    source: Source,
+    mapping: Annotated[
+        str,
+        Query(
+            description='JSON column mapping, e.g. {"columns": {"email": "E-mail", '
+            '"phone": "Phone", "vehicle.make": "Make"}, "has_header": true}'
+        ),
+    ],
+    dealership_id: UUID | None = None,
+) -> Any:
+    """Stream a CSV file (up to 1,000,000 rows). Answers at once with a job id; the rows are
+    processed in the background and reported one by one at `report_url`."""
+    column_mapping = _mapping(mapping)
+    jobs = _jobs(request)
+    settings = request.app.state.settings
+    try:
+        job_id = await jobs.upload(
+            source,
+            column_mapping,
+            request.stream(),
+            max_bytes=settings.max_bulk_bytes,
+            dealership_id=dealership_id,
+        )
+    except CsvMappingError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"field": f"mapping.columns.{exc.field}", "reason": exc.reason}],
+        ) from exc
+    except UploadTooLarge as exc:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from exc
+    job = await jobs.job(source.tenant_id, job_id)
+    assert job is not None
+    return _job_out(job)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+async def get_job(request: Request, source: Source, job_id: UUID) -> Any:
+    job = await _jobs(request).job(source.tenant_id, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    return _job_out(job)
+
+
+@router.get("/{job_id}/rows", response_model=list[RowOut])
+async def get_rows(
+    request: Request,
+    source: Source,
+    job_id: UUID,
+    outcome: Literal["ingested", "merged", "rejected", "resent"] | None = None,
+    after: Annotated[int, Query(ge=0, description="row number to continue after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Any:
+    jobs = _jobs(request)
+    if await jobs.job(source.tenant_id, job_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    return await jobs.rows(source.tenant_id, job_id, outcome=outcome, after=after, limit=limit)

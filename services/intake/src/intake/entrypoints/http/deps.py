@@ -1,0 +1,59 @@
+"""Request-scoped pieces: the app's services, the calling source, reading bounded bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+
+from intake.adapters.repository import SourceRow
+from intake.service_layer import sources
+from intake.service_layer.receive import Receiver
+from intake.service_layer.unit_of_work import IntakeUnitOfWork
+
+
+def uow(request: Request) -> IntakeUnitOfWork:
+    factory = request.app.state.uow_factory
+    unit: IntakeUnitOfWork = factory()
+    return unit
+
+
+def receiver(request: Request) -> Receiver:
+    r: Receiver = request.app.state.receiver
+    return r
+
+
+async def calling_source(
+    request: Request,
+    x_api_key: Annotated[str | None, Header(description="the lead source's API key")] = None,
+) -> SourceRow:
+    """401 for a missing, unknown, wrong or revoked key. The key is never logged."""
+    if not x_api_key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="X-Api-Key header is required")
+    async with uow(request) as unit:
+        source = await sources.authenticate(unit, x_api_key)
+    if source is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="invalid or revoked API key")
+    return source
+
+
+Source = Annotated[SourceRow, Depends(calling_source)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) past `limit` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail=f"body is {declared} bytes; the limit is {limit}",
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                detail=f"body is over the limit of {limit} bytes",
+            )
+    return bytes(body)

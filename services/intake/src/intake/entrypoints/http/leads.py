@@ -1,0 +1,131 @@
+"""Ways in over HTTP for single leads: JSON and ADF XML. Each answers 202 with the lead id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+
+from intake.domain.submission import LeadSubmission
+from intake.entrypoints.http.deps import Source, read_body, receiver
+from intake.entrypoints.http.schemas import (
+    Accepted,
+    AcceptedMany,
+    LeadResult,
+    Refused,
+    errors_out,
+)
+from intake.service_layer.receive import InvalidPayload, Receiver
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="makes a resent lead a no-op (else the source's own lead id does)",
+    ),
+]
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": Refused, "description": "malformed, or a lead rejected with a reason code"},
+    401: {"description": "missing, wrong or revoked API key"},
+    413: {"description": "body too large"},
+}
+
+
+def _refused(raw_id: UUID, exc: InvalidPayload) -> JSONResponse:
+    body = Refused(error="invalid_payload", raw_payload_id=raw_id, errors=errors_out(exc.errors))
+    return JSONResponse(body.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=_REFUSED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": LeadSubmission.model_json_schema()}},
+        }
+    },
+)
+async def post_lead(
+    request: Request,
+    source: Source,
+    receive: Annotated[Receiver, Depends(receiver)],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """One lead as JSON. A rejected lead (no usable contact, a test lead) answers 422 with its
+    reason code; it is kept and `lead.rejected` is published."""
+    body = await read_body(request, request.app.state.settings.max_json_bytes)
+    raw_id = await receive.store(
+        source,
+        fmt="json",
+        body=body,
+        content_type=request.headers.get("content-type"),
+        idempotency_header=idempotency_key,
+    )
+    try:
+        [result] = await receive.process(source.tenant_id, raw_id) or []
+    except InvalidPayload as exc:
+        return _refused(raw_id, exc)
+    except ValueError:  # processed by a concurrent sweeper: answer from the record
+        raise HTTPException(status.HTTP_409_CONFLICT, "payload is being processed") from None
+    if result.outcome == "rejected":
+        refused = Refused(
+            error="rejected",
+            raw_payload_id=raw_id,
+            reason_code=result.reason_code,
+            errors=errors_out(result.errors),
+        )
+        return JSONResponse(refused.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return Accepted(raw_payload_id=raw_id, **LeadResult.of(result).model_dump())
+
+
+@router.post(
+    "/adf",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedMany,
+    responses=_REFUSED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def post_adf(
+    request: Request,
+    source: Source,
+    receive: Annotated[Receiver, Depends(receiver)],
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """An ADF XML document with one or many prospects: one result per prospect. Answers 422
+    only when no prospect was accepted."""
+    body = await read_body(request, request.app.state.settings.max_adf_bytes)
+    raw_id = await receive.store(
+        source,
+        fmt="adf",
+        body=body,
+        content_type=request.headers.get("content-type"),
+        idempotency_header=idempotency_key,
+    )
+    try:
+        results = await receive.process(source.tenant_id, raw_id) or []
+    except InvalidPayload as exc:
+        return _refused(raw_id, exc)
+    leads = [LeadResult.of(r) for r in results]
+    if leads and all(r.outcome == "rejected" for r in leads):
+        refused = Refused(
+            error="rejected",
+            raw_payload_id=raw_id,
+            reason_code=leads[0].reason_code,
+            errors=leads[0].errors,
+            leads=leads,
+        )
+        return JSONResponse(refused.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return AcceptedMany(raw_payload_id=raw_id, leads=leads)

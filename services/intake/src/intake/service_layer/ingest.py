@@ -1,0 +1,356 @@
+"""Ingest leads: normalise, reject, de-duplicate, record, and raise the events.
+
+One handler for every way in: a JSON post or an ADF prospect is a batch of one; a bulk upload
+goes through in batches of hundreds. Within a batch the work is set-based (one lock statement,
+one lookup of resends, one of candidate leads, bulk inserts) so bulk intake stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from intake.adapters.repository import LeadState, SourceRow
+from intake.domain import dedup
+from intake.domain.model import FieldError, NormalisedLead, Rejection, Vehicle
+from intake.domain.normalise import normalise
+from intake.domain.submission import LeadSubmission
+from intake.domain.test_rules import TestLeadRules
+from intake.service_layer import events
+from intake.service_layer.unit_of_work import IntakeUnitOfWork
+
+Outcome = Literal["ingested", "merged", "rejected", "resent"]
+
+
+class UnknownDealership(ValueError):
+    def __init__(self, dealership_id: str) -> None:
+        super().__init__(f"dealership {dealership_id!r} is not one of this dealer group's")
+        self.dealership_id = dealership_id
+
+
+@dataclass(frozen=True)
+class IncomingLead:
+    submission: LeadSubmission
+    received_at: datetime
+    idempotency_key: str | None = None
+    raw_payload_id: UUID | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    submission_id: UUID
+    lead_id: UUID | None = None
+    reason_code: str | None = None
+    errors: tuple[FieldError, ...] = ()
+    matched_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantRules:
+    dedup_window: timedelta = timedelta(days=30)
+    test_rules: TestLeadRules = field(default_factory=TestLeadRules.default)
+
+
+async def tenant_rules(uow: IntakeUnitOfWork, tenant_id: str) -> TenantRules:
+    days, rules = await uow.repo.tenant_config(tenant_id)
+    return TenantRules(
+        dedup_window=timedelta(days=days),
+        test_rules=TestLeadRules.model_validate(rules)
+        if rules is not None
+        else TestLeadRules.default(),
+    )
+
+
+def idempotency_key(header: str | None, sub: LeadSubmission) -> str | None:
+    """The client's Idempotency-Key, else the provider's own lead id."""
+    if header:
+        return f"key:{header}"
+    if sub.source_lead_id:
+        return f"lead:{sub.source_lead_id}"
+    return None
+
+
+async def ingest(
+    uow: IntakeUnitOfWork,
+    source: SourceRow,
+    items: list[IncomingLead],
+    *,
+    rules: TenantRules,
+    now: datetime,
+    bulk_job_id: UUID | None = None,
+) -> list[IngestResult]:
+    """Decide each item's fate and stage rows and events; the caller commits."""
+    countries = await uow.repo.dealership_countries(source.tenant_id)
+    dealerships = [_dealership(item.submission, source, countries) for item in items]
+    judged: list[NormalisedLead | Rejection] = [
+        normalise(item.submission, country=countries[d], rules=rules.test_rules)
+        for item, d in zip(items, dealerships, strict=True)
+    ]
+
+    keys = [item.idempotency_key for item in items]
+    locks = [dedup.idempotency_lock_key(source.id, k) for k in keys if k]
+    for verdict in judged:
+        if isinstance(verdict, NormalisedLead):
+            locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
+    await uow.repo.lock(dedup.sorted_unique(locks))
+
+    # Read only after the locks: a concurrent batch's leads are committed or not yet begun.
+    earlier = await uow.repo.submissions_by_key(source.id, [k for k in keys if k])
+    valid = [v for v in judged if isinstance(v, NormalisedLead)]
+    candidates = await uow.repo.candidate_leads(
+        source.tenant_id,
+        emails=sorted({e for v in valid if (e := dedup.email_key(v.contact.email))}),
+        phones=sorted({v.contact.phone for v in valid if v.contact.phone}),
+        since=now - rules.dedup_window,
+    )
+    people = _PersonIndex(candidates)
+    batch = _Batch()
+    results: list[IngestResult] = []
+    for item, dealership_id, verdict in zip(items, dealerships, judged, strict=True):
+        key = item.idempotency_key
+        if key and (previous := earlier.get(key) or batch.by_key.get(key)):
+            results.append(_resent(previous))
+            continue
+        if isinstance(verdict, Rejection):
+            result = _reject(uow, source, item, dealership_id, verdict, bulk_job_id, batch)
+        elif (match := people.find(verdict)) is not None:
+            result = _merge(uow, source, item, verdict, match, bulk_job_id, batch)
+        else:
+            result = _create(uow, source, item, dealership_id, verdict, bulk_job_id, batch)
+            people.add(batch.new_leads[-1][1])
+        if key:
+            batch.by_key[key] = result
+        results.append(result)
+
+    await uow.repo.insert_leads([row for row, _ in batch.new_leads])
+    await uow.repo.update_merged([s for s in candidates if s.touched])
+    await uow.repo.insert_submissions(batch.submissions)
+    return results
+
+
+def _dealership(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+    if not sub.dealership_id:
+        return source.dealership_id
+    try:
+        wanted = UUID(sub.dealership_id)
+    except ValueError:
+        raise UnknownDealership(sub.dealership_id) from None
+    if wanted not in countries:
+        raise UnknownDealership(sub.dealership_id)
+    return wanted
+
+
+class _PersonIndex:
+    """Candidate leads by email and by phone; the most recently active wins a tie."""
+
+    def __init__(self, leads: list[LeadState]) -> None:
+        self._by_email: dict[str, LeadState] = {}
+        self._by_phone: dict[str, LeadState] = {}
+        for state in sorted(leads, key=lambda s: s.last_enquiry_at):
+            self.add(state)
+
+    def add(self, state: LeadState) -> None:
+        if email := dedup.email_key(state.email):
+            self._by_email[email] = state
+        if state.phone:
+            self._by_phone[state.phone] = state
+
+    def find(self, lead: NormalisedLead) -> LeadState | None:
+        hits = [
+            s
+            for s in (
+                self._by_email.get(dedup.email_key(lead.contact.email) or ""),
+                self._by_phone.get(lead.contact.phone or ""),
+            )
+            if s is not None
+        ]
+        return max(hits, key=lambda s: s.last_enquiry_at) if hits else None
+
+
+@dataclass
+class _Batch:
+    new_leads: list[tuple[dict[str, Any], LeadState]] = field(default_factory=list)
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+    by_key: dict[str, IngestResult] = field(default_factory=dict)
+
+
+def _resent(previous: Any) -> IngestResult:
+    return IngestResult(
+        outcome="resent",
+        submission_id=previous.submission_id if isinstance(previous, IngestResult) else previous.id,
+        lead_id=previous.lead_id,
+        reason_code=previous.reason_code,
+    )
+
+
+def _submission_row(
+    source: SourceRow,
+    item: IncomingLead,
+    outcome: str,
+    bulk_job_id: UUID | None,
+    **values: Any,
+) -> dict[str, Any]:
+    return {
+        "id": uuid4(),
+        "tenant_id": source.tenant_id,
+        "source_id": source.id,
+        "raw_payload_id": item.raw_payload_id,
+        "bulk_job_id": bulk_job_id,
+        "idempotency_key": item.idempotency_key,
+        "outcome": outcome,
+        "received_at": item.received_at,
+        "lead_id": None,
+        "reason_code": None,
+        "errors": [],
+        "matched_on": [],
+        "vehicle": None,
+        "comments": None,
+        "campaign": None,
+    } | values
+
+
+def _reject(
+    uow: IntakeUnitOfWork,
+    source: SourceRow,
+    item: IncomingLead,
+    dealership_id: UUID,
+    rejection: Rejection,
+    bulk_job_id: UUID | None,
+    batch: _Batch,
+) -> IngestResult:
+    errors = [dataclasses.asdict(e) for e in rejection.errors]
+    row = _submission_row(
+        source, item, "rejected", bulk_job_id, reason_code=rejection.code, errors=errors
+    )
+    batch.submissions.append(row)
+    uow.emit(events.lead_rejected(source, item, dealership_id, rejection, row["id"]))
+    return IngestResult(
+        outcome="rejected",
+        submission_id=row["id"],
+        reason_code=rejection.code,
+        errors=rejection.errors,
+    )
+
+
+def _vehicle_json(vehicle: Vehicle | None) -> dict[str, Any] | None:
+    if vehicle is None:
+        return None
+    return {
+        k: (str(v) if v is not None and k == "price" else v)
+        for k, v in dataclasses.asdict(vehicle).items()
+    }
+
+
+def _merge(
+    uow: IntakeUnitOfWork,
+    source: SourceRow,
+    item: IncomingLead,
+    lead: NormalisedLead,
+    state: LeadState,
+    bulk_job_id: UUID | None,
+    batch: _Batch,
+) -> IngestResult:
+    on = dedup.matched_on(lead.contact, state.email, state.phone)
+    state.sequence += 1
+    state.enquiry_count += 1
+    state.last_enquiry_at = max(state.last_enquiry_at, item.received_at)
+    # A new enquiry may bring the contact detail the first one lacked.
+    state.email = state.email or lead.contact.email
+    state.phone = state.phone or lead.contact.phone
+    state.touched = not state.new
+    row = _submission_row(
+        source,
+        item,
+        "merged",
+        bulk_job_id,
+        lead_id=state.id,
+        matched_on=on,
+        vehicle=_vehicle_json(lead.vehicle),
+        comments=lead.comments,
+        campaign=lead.campaign,
+    )
+    batch.submissions.append(row)
+    if state.new:  # merged into a lead of this same batch: keep its insert row current
+        for lead_row, new_state in batch.new_leads:
+            if new_state is state:
+                lead_row.update(
+                    sequence=state.sequence,
+                    enquiry_count=state.enquiry_count,
+                    last_enquiry_at=state.last_enquiry_at,
+                    email=state.email,
+                    phone=state.phone,
+                )
+    uow.emit(events.lead_duplicate(source, item, lead, state, row["id"], on))
+    return IngestResult(
+        outcome="merged", submission_id=row["id"], lead_id=state.id, matched_on=tuple(on)
+    )
+
+
+def _create(
+    uow: IntakeUnitOfWork,
+    source: SourceRow,
+    item: IncomingLead,
+    dealership_id: UUID,
+    lead: NormalisedLead,
+    bulk_job_id: UUID | None,
+    batch: _Batch,
+) -> IngestResult:
+    lead_id = uuid4()
+    c = lead.contact
+    row = {
+        "id": lead_id,
+        "tenant_id": source.tenant_id,
+        "dealership_id": dealership_id,
+        "source_id": source.id,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "email": c.email,
+        "phone": c.phone,
+        "other_phones": list(c.other_phones),
+        "vehicle": _vehicle_json(lead.vehicle),
+        "trade_ins": [_vehicle_json(v) for v in lead.trade_ins],
+        "comments": lead.comments,
+        "consent": dataclasses.asdict(lead.consent),
+        "campaign": lead.campaign,
+        "channel": lead.channel,
+        "lead_type": lead.lead_type,
+        "provider": lead.provider,
+        "source_lead_id": lead.source_lead_id,
+        "extensions": lead.extensions,
+        "requested_at": lead.requested_at,
+        "received_at": item.received_at,
+        "last_enquiry_at": item.received_at,
+        "enquiry_count": 1,
+        "status": "open",
+        "sequence": 1,
+    }
+    state = LeadState(
+        id=lead_id,
+        dealership_id=dealership_id,
+        email=c.email,
+        phone=c.phone,
+        last_enquiry_at=item.received_at,
+        enquiry_count=1,
+        sequence=1,
+        status="open",
+        new=True,
+    )
+    batch.new_leads.append((row, state))
+    sub = _submission_row(
+        source,
+        item,
+        "ingested",
+        bulk_job_id,
+        lead_id=lead_id,
+        vehicle=row["vehicle"],
+        comments=lead.comments,
+        campaign=lead.campaign,
+    )
+    batch.submissions.append(sub)
+    uow.emit(events.lead_ingested(source, item, dealership_id, lead, lead_id))
+    return IngestResult(outcome="ingested", submission_id=sub["id"], lead_id=lead_id)

@@ -1,0 +1,75 @@
+"""Events assignment publishes: which consultant owns a prospect, and how the prospect ended."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from shared.contracts.base import LeadEventPayload, UtcDatetime
+from shared.contracts.common import VehicleV1
+from shared.contracts.reason import CodedLoss
+
+
+class ProspectAssignedV1(LeadEventPayload):
+    """A consultant was given the prospect: hot or not, and why this one."""
+
+    event_type = "prospect.assigned"
+    event_version = 1
+    producer = "assignment"
+
+    consultant_id: str
+    hot: bool = False
+    reason: str = Field(
+        description="Why this consultant: fairness, availability, hot_reactivation, manager, ...",
+        examples=["fairness", "availability", "hot_reactivation", "manager"],
+    )
+    respond_by: UtcDatetime | None = Field(
+        default=None, description="When the consultant must have acted (24 h for a hot one)"
+    )
+    assigned_at: UtcDatetime
+
+
+class ProspectReassignedV1(LeadEventPayload):
+    """The prospect moved to another consultant; it has exactly one at any time."""
+
+    event_type = "prospect.reassigned"
+    event_version = 1
+    producer = "assignment"
+
+    from_consultant_id: str
+    to_consultant_id: str
+    reason: str = Field(
+        description="Why it moved: not_acted_48h, manager, consultant_absent, ...",
+        examples=["not_acted_48h", "manager", "consultant_absent"],
+    )
+    reassigned_at: UtcDatetime
+
+
+class ProspectWonV1(LeadEventPayload):
+    """A sale was recorded."""
+
+    event_type = "prospect.won"
+    event_version = 1
+    producer = "assignment"
+
+    consultant_id: str
+    won_at: UtcDatetime
+    vehicle: VehicleV1 | None = Field(default=None, description="The vehicle sold")
+    amount: Decimal | None = None
+    currency: str | None = Field(default=None, description="ISO 4217 code")
+    reactivated: bool = Field(
+        default=False, description="The prospect came back through recovery (recovered revenue)"
+    )
+
+
+class ProspectLostV1(CodedLoss, LeadEventPayload):
+    """The consultant wrote the prospect off with a reason code."""
+
+    event_type = "prospect.lost"
+    event_version = 1
+    producer = "assignment"
+
+    consultant_id: str
+    note: str | None = Field(default=None, description="Free text, only beside a code")
+    lost_at: UtcDatetime

@@ -1,0 +1,69 @@
+"""Small models and value sets that several payloads share (people, vehicles, sources)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.contracts.base import WireModel
+
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164 phone number")]
+
+Channel = Literal["call", "email", "sms", "whatsapp"]
+ContactOutcome = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
+SourceKind = Literal["website", "marketplace", "oem", "chat", "phone", "event", "list"]
+VehicleCondition = Literal["new", "used", "certified"]
+MatchedOn = Literal["email", "phone"]
+Origin = Literal["lead", "prospect"]
+
+
+class PersonV1(WireModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = Field(default=None, description="Validated, domain lower-cased")
+    phone: E164 | None = None
+    other_phones: tuple[E164, ...] = ()
+
+
+class VehicleV1(WireModel):
+    year: int | None = None
+    make: str | None = None
+    model: str | None = None
+    trim: str | None = None
+    vin: str | None = None
+    stock: str | None = None
+    condition: VehicleCondition | None = None
+    price: Decimal | None = None
+    currency: str | None = Field(default=None, description="ISO 4217 code")
+    odometer: int | None = None
+    odometer_units: str | None = None
+    interest: str | None = Field(default=None, description="buy, lease, trade-in, ...")
+    comments: str | None = None
+
+
+class ConsentV1(WireModel):
+    """What the person agreed to; None means the source did not say."""
+
+    email: bool | None = None
+    sms: bool | None = None
+    phone: bool | None = None
+    marketing: bool | None = None
+
+
+class SourceRefV1(WireModel):
+    """The lead source an enquiry came through, with what it costs (for cost per lead/sale)."""
+
+    source_id: str
+    kind: SourceKind
+    name: str
+    campaign: str | None = None
+    channel: str | None = None
+    cost_per_lead: Decimal | None = None
+    currency: str | None = Field(default=None, description="ISO 4217 code")
+
+
+class FieldErrorV1(WireModel):
+    field: str = Field(description="Dotted path of the offending input field")
+    reason: str

@@ -1,0 +1,92 @@
+"""Events intake publishes: a lead arrived (new, merged or refused), and erasures done."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.contracts.base import EventPayload, LeadEventPayload, UtcDatetime
+from shared.contracts.common import (
+    ConsentV1,
+    FieldErrorV1,
+    MatchedOn,
+    PersonV1,
+    SourceRefV1,
+    VehicleV1,
+)
+from shared.contracts.lost_reasons import LostReasonCode
+
+
+class LeadIngestedV1(LeadEventPayload):
+    """A new, normalised lead, ready for first contact."""
+
+    event_type = "lead.ingested"
+    event_version = 1
+    producer = "intake"
+
+    source: SourceRefV1
+    received_at: UtcDatetime
+    requested_at: UtcDatetime | None = Field(
+        default=None, description="When the customer made the request, if the source says"
+    )
+    person: PersonV1
+    vehicle: VehicleV1 | None = Field(default=None, description="Vehicle of interest")
+    trade_ins: tuple[VehicleV1, ...] = ()
+    comments: str | None = None
+    consent: ConsentV1 = Field(default_factory=ConsentV1)
+    lead_type: str | None = None
+    provider: str | None = None
+    source_lead_id: str | None = Field(default=None, description="The source's own lead id")
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description="Source-specific data kept as received"
+    )
+    warnings: tuple[FieldErrorV1, ...] = Field(
+        default=(), description="Input the normaliser dropped (an invalid VIN, a bad phone)"
+    )
+
+
+class LeadDuplicateV1(LeadEventPayload):
+    """The same person asked again while a lead of theirs is open: one more enquiry on it.
+
+    The envelope's `lead_id` is the existing lead the enquiry was merged into.
+    """
+
+    event_type = "lead.duplicate"
+    event_version = 1
+    producer = "intake"
+
+    enquiry_id: UUID
+    source: SourceRefV1 = Field(description="Where the new enquiry came from (attribution)")
+    matched_on: tuple[MatchedOn, ...] = Field(min_length=1)
+    received_at: UtcDatetime
+    vehicle: VehicleV1 | None = None
+    comments: str | None = None
+
+
+class LeadRejectedV1(EventPayload):
+    """Input refused as invalid or polluted; the raw payload is kept. No lead exists."""
+
+    event_type = "lead.rejected"
+    event_version = 1
+    producer = "intake"
+
+    raw_payload_id: UUID
+    source: SourceRefV1
+    reason_code: LostReasonCode
+    errors: tuple[FieldErrorV1, ...] = ()
+    received_at: UtcDatetime
+
+
+class PersonErasedV1(EventPayload):
+    """An erasure request was carried out: every service must scrub these leads' personal data."""
+
+    event_type = "person.erased"
+    event_version = 1
+    producer = "intake"
+
+    erasure_id: UUID
+    lead_ids: tuple[UUID, ...]
+    requested_at: UtcDatetime
+    erased_at: UtcDatetime
