@@ -77,6 +77,7 @@ def lead_ingested(
         provider=lead.provider,
         source_lead_id=lead.source_lead_id,
         extensions=lead.extensions,
+        warnings=[FieldErrorV1(field=w.field, reason=w.reason) for w in lead.warnings],
     )
     return new_envelope(
         payload,
