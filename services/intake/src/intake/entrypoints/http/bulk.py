@@ -104,7 +104,7 @@ async def upload(
             detail=[{"field": f"mapping.columns.{exc.field}", "reason": exc.reason}],
         ) from exc
     except UploadTooLarge as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from exc
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     job = await jobs.job(source.tenant_id, job_id)
     assert job is not None
     return _job_out(job)
