@@ -1,0 +1,168 @@
+"""The durable queue forecourt.intake.raw, and the events that close or reopen a lead."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import pytest
+from sqlalchemy import text
+
+from shared.contracts import LeadLostV1, LeadReactivatedV1, new_envelope
+from shared.messaging.topology import Topology
+from tests.integration.intake.conftest import Intake
+from tests.integration.shared.helpers import collect
+
+pytestmark = pytest.mark.integration
+
+
+async def _push(
+    amqp_url: str, queue: str, body: bytes, *, key: str | None, message_id: str | None = None
+) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    headers = {"x-api-key": key} if key else {}
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            body, headers=headers, message_id=message_id, content_type="application/json"
+        ),
+        routing_key=queue,
+        mandatory=True,
+    )
+    await connection.close()
+
+
+async def test_lead_pushed_on_the_raw_queue_is_ingested_once(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    source = await intake.source("acme")
+    body = json.dumps({"first_name": "Ann", "email": "ann.amqp@example.com"}).encode()
+    for _ in range(2):  # the same message delivered twice (a redelivery)
+        await _push(
+            amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-1"
+        )
+    [event] = await intake.events.wait_for("lead.ingested")
+    assert event["payload"]["person"]["email"] == "ann.amqp@example.com"
+    events = await intake.events.settle()
+    assert len([e for e in events if e["event_type"] in ("lead.ingested", "lead.duplicate")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "reason"),
+    [
+        (b"{broken", "valid", "Invalid JSON"),
+        (b'{"email": 42}', "valid", "email"),
+        (b'{"email": "a@example.com"}', None, "x-api-key header is required"),
+        (b'{"email": "a@example.com"}', "fck_000000000000_wrong", "invalid or revoked API key"),
+    ],
+)
+async def test_poison_message_reaches_the_dlq_with_its_reason(
+    intake: Intake, amqp_url: str, topology: Topology, body: bytes, key: str | None, reason: str
+) -> None:
+    source = await intake.source("acme")
+    api_key = source["api_key"] if key == "valid" else key
+    await _push(amqp_url, topology.intake_raw_queue_name, body, key=api_key, message_id="bad")
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    assert dead.body == body
+    assert reason in str(dead.headers["x-forecourt-error"])
+    await connection.close()
+
+
+async def test_closed_lead_is_not_merged_after_the_window_but_is_while_open(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
+    async with intake.app.state.engine.begin() as conn:  # the lead is 40 days old
+        await conn.execute(
+            text("UPDATE lead SET last_enquiry_at = now() - interval '40 days' WHERE id = :id"),
+            {"id": first["lead_id"]},
+        )
+    # Still open: merged whatever its age.
+    again = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
+    assert (again["outcome"], again["lead_id"]) == ("merged", first["lead_id"])
+
+    lost = new_envelope(
+        LeadLostV1(
+            sequence=3,
+            reason_code="no_interest.follow_up",
+            category="no_interest",
+            attempts=6,
+            lost_at=datetime.now(UTC),
+            do_not_contact=False,
+        ),
+        tenant_id="acme",
+        dealership_id=source["dealership_id"],
+        lead_id=uuid.UUID(first["lead_id"]),
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(topology.events_exchange_name)
+    await exchange.publish(
+        aio_pika.Message(lost.to_json_bytes(), message_id=str(lost.event_id)),
+        routing_key=lost.routing_key,
+    )
+    async with intake.app.state.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE lead SET last_enquiry_at = now() - interval '40 days' WHERE id = :id"),
+            {"id": first["lead_id"]},
+        )
+    for _ in range(100):
+        async with intake.app.state.engine.connect() as conn:
+            status = (
+                await conn.execute(
+                    text("SELECT status FROM lead WHERE id = :id"), {"id": first["lead_id"]}
+                )
+            ).scalar_one()
+        if status == "closed":
+            break
+        await asyncio.sleep(0.1)
+    assert status == "closed"
+    # Closed and older than the 30-day window: a new lead.
+    fresh = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
+    assert fresh["outcome"] == "ingested"
+    assert fresh["lead_id"] != first["lead_id"]
+
+    # A reactivation older than the loss arrives late: it changes nothing.
+    stale = new_envelope(
+        LeadReactivatedV1(
+            sequence=2,
+            recovery_id=uuid.uuid4(),
+            origin="lead",
+            previous_reason_code="no_interest.follow_up",
+            reactivated_at=datetime.now(UTC),
+        ),
+        tenant_id="acme",
+        lead_id=uuid.UUID(first["lead_id"]),
+        occurred_at=lost.occurred_at - timedelta(minutes=5),
+    )
+    await exchange.publish(
+        aio_pika.Message(stale.to_json_bytes(), message_id=str(stale.event_id)),
+        routing_key=stale.routing_key,
+    )
+    for _ in range(100):  # handled once its id is in the inbox
+        async with intake.app.state.engine.connect() as conn:
+            handled = (
+                await conn.execute(
+                    text("SELECT count(*) FROM inbox_message WHERE event_id = :e"),
+                    {"e": stale.event_id},
+                )
+            ).scalar_one()
+        if handled:
+            break
+        await asyncio.sleep(0.1)
+    assert handled == 1
+    async with intake.app.state.engine.connect() as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM lead WHERE id = :id"), {"id": first["lead_id"]}
+            )
+        ).scalar_one()
+    assert status == "closed"
+    await connection.close()

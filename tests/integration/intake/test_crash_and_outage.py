@@ -1,0 +1,115 @@
+"""A crash at any point between receive and publish loses nothing; nor does a broker outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from intake.adapters.repository import IntakeRepository
+from intake.entrypoints.http.app import create_app
+from shared.messaging.topology import Topology
+from shared.settings import CommonSettings
+from shared.testing.proxy import TcpProxy
+from tests.integration.intake.conftest import Intake, intake_settings, probe
+
+pytestmark = pytest.mark.integration
+
+
+async def test_payload_stored_before_a_crash_is_processed_by_the_sweeper(
+    intake: Intake,
+) -> None:
+    source = await intake.source("acme")
+    async with intake.app.state.uow_factory() as uow:
+        row = await IntakeRepository(uow.session).source("acme", uuid.UUID(source["id"]))
+    assert row is not None
+    # The request stored its raw payload, then the process died before processing it.
+    raw_id = await intake.app.state.receiver.store(
+        row,
+        fmt="json",
+        body=json.dumps({"email": "crashed@example.com"}).encode(),
+        content_type="application/json",
+        idempotency_header=None,
+    )
+    [event] = await intake.events.wait_for("lead.ingested", within=20)
+    assert event["payload"]["person"]["email"] == "crashed@example.com"
+    assert event["correlation_id"] == str(raw_id)
+    async with intake.app.state.engine.connect() as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM raw_payload WHERE id = :id"), {"id": raw_id}
+            )
+        ).scalar_one()
+    assert status == "processed"
+
+
+async def test_events_committed_before_a_crash_are_published_after_restart(
+    database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
+) -> None:
+    connection, events = await probe(amqp_url, topology)
+    # First life: the relay never runs (the process dies right after the commit).
+    dying = create_app(
+        intake_settings(database_url, common_settings, run_relay=False), topology=topology
+    )
+    async with LifespanManager(dying) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            intake = Intake(dying, client, common_settings, events)
+            source = await intake.source("acme")
+            r = await intake.post(source["api_key"], {"email": "kept@example.com"})
+            lead_id = r.json()["lead_id"]
+    assert not events.of("lead.ingested")
+    # Second life: the relay publishes what the first one committed.
+    reborn = create_app(intake_settings(database_url, common_settings), topology=topology)
+    async with LifespanManager(reborn):
+        [event] = await events.wait_for("lead.ingested", lead_id=lead_id, within=20)
+    assert event["payload"]["person"]["email"] == "kept@example.com"
+    await connection.close()
+
+
+async def test_leads_taken_while_the_broker_is_down_are_published_when_it_returns(
+    database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
+) -> None:
+    target = urlparse(amqp_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
+    await proxy.start()
+    proxied = common_settings.model_copy(
+        update={"amqp_url": amqp_url.replace(f":{target.port}", f":{proxy.port}")}
+    )
+    connection, events = await probe(amqp_url, topology)
+    app = create_app(intake_settings(database_url, proxied), topology=topology)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+            intake = Intake(app, client, proxied, events)
+            source = await intake.source("acme")
+            await proxy.cut()  # the broker "stops"
+            ids = []
+            for i in range(5):
+                r = await intake.post(source["api_key"], {"email": f"down{i}@example.com"})
+                assert r.status_code == 202  # intake keeps taking leads
+                ids.append(r.json()["lead_id"])
+            await events.settle(quiet=1.0)
+            assert not events.of("lead.ingested")
+            await proxy.restore()  # and "starts again"
+            for lead_id in ids:
+                await events.wait_for("lead.ingested", lead_id=lead_id, within=60)
+            for _ in range(50):  # confirmed rows are marked just after the broker acks them
+                async with app.state.engine.connect() as conn:
+                    pending = (
+                        await conn.execute(
+                            text("SELECT count(*) FROM outbox_message WHERE published_at IS NULL")
+                        )
+                    ).scalar_one()
+                if pending == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert pending == 0
+    await connection.close()
+    await proxy.close()
