@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('accepted', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('merged', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('rejected', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('resent', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),

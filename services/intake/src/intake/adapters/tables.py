@@ -167,6 +167,7 @@ bulk_job = Table(
     Column("accepted", Integer, nullable=False, server_default=text("0")),
     Column("merged", Integer, nullable=False, server_default=text("0")),
     Column("rejected", Integer, nullable=False, server_default=text("0")),
+    Column("resent", Integer, nullable=False, server_default=text("0")),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("finished_at", DateTime(timezone=True), nullable=True),

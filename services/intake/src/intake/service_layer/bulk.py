@@ -287,8 +287,9 @@ class BulkJobs:
                 .values(
                     rows_done=rows[-1].number,
                     accepted=bulk_job.c.accepted + counts["ingested"],
-                    merged=bulk_job.c.merged + counts["merged"] + counts["resent"],
+                    merged=bulk_job.c.merged + counts["merged"],
                     rejected=bulk_job.c.rejected + counts["rejected"],
+                    resent=bulk_job.c.resent + counts["resent"],
                 )
             )
             await uow.commit()

@@ -24,6 +24,7 @@ class JobOut(BaseModel):
     accepted: int
     merged: int
     rejected: int
+    resent: int
     error: str | None
     report_url: str
 
@@ -47,7 +48,16 @@ def _job_out(job: dict[str, Any]) -> JobOut:
         report_url=f"/v1/leads/bulk/{job['id']}/rows",
         **{
             k: job[k]
-            for k in ("status", "bytes", "rows_done", "accepted", "merged", "rejected", "error")
+            for k in (
+                "status",
+                "bytes",
+                "rows_done",
+                "accepted",
+                "merged",
+                "rejected",
+                "resent",
+                "error",
+            )
         },
     )
 
