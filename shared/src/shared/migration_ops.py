@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import MetaData
 
-from shared.tables import inbox_table, outbox_table
+from shared.tables import inbox_table, outbox_table, timer_table
 
 
 def create_messaging_tables_v1() -> None:
@@ -22,3 +22,13 @@ def create_messaging_tables_v1() -> None:
 def drop_messaging_tables_v1() -> None:
     op.drop_table("inbox_message")
     op.drop_table("outbox_message")
+
+
+def create_timer_table_v1() -> None:
+    metadata = MetaData()
+    timer_table(metadata)
+    metadata.create_all(op.get_bind())
+
+
+def drop_timer_table_v1() -> None:
+    op.drop_table("timer")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -54,6 +55,26 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("consumer", Text, primary_key=True),
         Column("event_id", UUID(as_uuid=True), primary_key=True),
         Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def timer_table(metadata: MetaData) -> Table:
+    return Table(
+        "timer",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        # (kind, key) names one timer: scheduling it again moves it instead of adding another.
+        Column("kind", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("tenant_id", Text, nullable=False),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("fired_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        UniqueConstraint("kind", "key", name="uq_timer_kind_key"),
+        Index("ix_timer_due", "due_at", postgresql_where=text("fired_at IS NULL")),
     )
 
 
