@@ -1,0 +1,89 @@
+"""What every service runs: its database (migrated at start), its broker, its outbox relay,
+its consumers and background loops, started and stopped in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import create_engine, migrate, session_factory
+from shared.messaging.broker import create_broker
+from shared.messaging.declare import declare_topology
+from shared.messaging.topology import Topology
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    topology: Topology
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: RabbitBroker
+    relay: OutboxRelay
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        self.tasks.append(asyncio.create_task(coroutine))
+
+    async def health(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        checks["broker"] = "ok" if await self.broker.ping(timeout=2) else "down"
+        return checks
+
+
+@contextlib.asynccontextmanager
+async def run_service(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    alembic_ini: Path,
+    topology: Topology,
+    subscribe: Callable[[Runtime], list[str]],
+) -> AsyncIterator[Runtime]:
+    """Migrate, connect, declare, subscribe (`subscribe` returns its queue names, which get
+    their dead-letter queues), start the relay; on exit stop everything in reverse."""
+    await migrate(alembic_ini, settings.database_url)
+    engine = create_engine(settings.database_url)
+    broker = create_broker(settings.common, app_id=name)
+    relay = OutboxRelay(
+        engine,
+        broker,
+        topology,
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
+    queues = subscribe(runtime)
+    await broker.connect()
+    await declare_topology(broker, topology, queues)
+    await broker.start()
+    if settings.run_relay:
+        runtime.background(relay.run())
+    try:
+        yield runtime
+    finally:
+        relay.stop()
+        for task in runtime.tasks:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await broker.stop()
+        await engine.dispose()
