@@ -1,0 +1,69 @@
+"""Forecourt's services, in one place, for `make up`, `make docs` and the other scripts.
+
+A new service is one more `Service(...)` here (and one more block in docker-compose.yml).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from shared.settings import ServiceSettings
+
+
+def load(target: str) -> Any:
+    """The object named by `"package.module:attribute"`."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclass(frozen=True)
+class Service:
+    # Service id = folder under services/ (`crm-queue`); the package is its snake-case form.
+    name: str
+    # The console script of its pyproject: migrates its database, then serves.
+    command: str
+    # Its pydantic settings (`INTAKE_*` beside the shared `FORECOURT_*`).
+    settings: str
+    # The factory of its FastAPI app, called without running the lifespan for the OpenAPI spec.
+    app_factory: str
+    # Registers its AMQP subscribers on a broker: `register(broker, topology)`, for AsyncAPI.
+    amqp_register: str | None = None
+    # Routing keys its code publishes (through its outbox), for AsyncAPI.
+    publishes: tuple[str, ...] = ()
+
+    @property
+    def package(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def env_prefix(self) -> str:
+        return self.package.upper() + "_"
+
+    def load_settings(self) -> ServiceSettings:
+        settings: ServiceSettings = load(self.settings)()
+        return settings
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        name="intake",
+        command="forecourt-intake",
+        settings="intake.config:IntakeSettings",
+        app_factory="intake.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_intake",
+        publishes=("lead.ingested.v1", "lead.duplicate.v1", "lead.rejected.v1"),
+    ),
+)
+
+
+def select(names: list[str] | None) -> list[Service]:
+    """The services named (all when none is), in catalogue order; unknown names raise."""
+    if not names:
+        return list(SERVICES)
+    known = {s.name: s for s in SERVICES}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [s for s in SERVICES if s.name in names]

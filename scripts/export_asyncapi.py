@@ -1,0 +1,83 @@
+"""Write each service's AsyncAPI 3.0 spec (faststream) to docs/asyncapi/<service>.json.
+
+The broker is built as the service builds it and its subscribers registered by the service's
+own code, but it never connects. Publishers are declared here from the catalogue's `publishes`,
+since services publish through the outbox relay rather than faststream publishers.
+`--check` writes nothing and exits 1 when a committed spec differs from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from faststream.rabbit import RabbitBroker
+from faststream.specification import AsyncAPI
+
+from scripts.catalogue import Service, load, select
+from scripts.export_openapi import REPO_ROOT, render, report, sync_files
+from shared.contracts.envelope import envelope_type
+from shared.contracts.registry import REGISTRY
+from shared.messaging.broker import create_broker
+from shared.messaging.topology import Topology
+from shared.settings import CommonSettings
+
+OUT_DIR = REPO_ROOT / "docs" / "asyncapi"
+DOCUMENTED_BROKER = "amqp://127.0.0.1:5672/"
+
+
+def register_intake(broker: RabbitBroker, topology: Topology) -> None:
+    from intake.entrypoints import amqp
+    from intake.service_layer.receive import Receiver
+    from intake.service_layer.unit_of_work import IntakeUnitOfWork
+    from shared.clock import SystemClock
+
+    def no_database() -> IntakeUnitOfWork:
+        raise RuntimeError("documentation only: nothing is handled")
+
+    amqp.register(
+        broker, topology, Receiver(no_database, SystemClock(), max_adf_bytes=1), no_database
+    )
+
+
+def asyncapi(service: Service) -> str:
+    # Fixed values, not the environment's: the committed spec must not depend on who wrote it.
+    common = CommonSettings(amqp_url=DOCUMENTED_BROKER, namespace="")
+    topology = Topology(common.namespace, common.delivery_limit)
+    broker = create_broker(common, app_id=service.name)
+    if service.amqp_register:
+        load(service.amqp_register)(broker, topology)
+    by_key = {cls.routing_key(): cls for cls in REGISTRY.values()}
+    for key in service.publishes:
+        cls = by_key[key]
+        broker.publisher(
+            key,
+            exchange=topology.events_exchange(),
+            schema=envelope_type(cls),
+            title=f"{key}:publish",
+            description=(cls.__doc__ or "").strip() or None,
+        )
+    spec: Any = (
+        AsyncAPI(
+            broker,
+            title=f"Forecourt {service.name}",
+            version="0.1.0",
+            description=f"Messages {service.name} consumes and publishes (docs/events.md).",
+            schema_version="3.0.0",
+        )
+        .to_specification()
+        .to_jsonable()
+    )
+    return render(spec)
+
+
+def main(
+    services: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
+    check: Annotated[bool, typer.Option(help="compare only; exit 1 if out of date")] = False,
+) -> None:
+    rendered = {OUT_DIR / f"{s.name}.json": asyncapi(s) for s in select(services)}
+    report(sync_files(rendered, check=check), check=check)
+
+
+if __name__ == "__main__":
+    typer.run(main)
