@@ -1,0 +1,99 @@
+"""crm-queue's tables. Every row carries its tenant; every query filters on it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from shared.tables import add_messaging_tables, timer_table
+
+metadata = MetaData()
+outbox, inbox = add_messaging_tables(metadata)
+timer = timer_table(metadata)
+
+_now = func.now()
+
+# The first-contact task of one lead (one per lead: the lead id is the key).
+task = Table(
+    "task",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("task_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("dealership_id", Text, nullable=False),
+    Column("source_id", Text),
+    Column("source_name", Text),
+    Column("person", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("vehicle", JSONB),
+    Column("comments", Text),
+    # False while only a lead.duplicate has arrived (events of one lead can come out of order).
+    Column("ingested", Boolean, nullable=False, server_default=text("false")),
+    Column("state", Text, nullable=False),  # open | pool | qualified | lost
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("sla_due_at", DateTime(timezone=True), nullable=False),
+    Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
+    Column("enquiries", Integer, nullable=False, server_default=text("1")),
+    Column("next_attempt_due_at", DateTime(timezone=True)),
+    Column("round", Integer, nullable=False, server_default=text("1")),
+    Column("round_gaps_used", Integer, nullable=False, server_default=text("0")),
+    Column("unusable_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("leased_by", Text),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("sla_breached_at", DateTime(timezone=True)),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("do_not_contact", Boolean, nullable=False, server_default=text("false")),
+    Column("outcome", Text),
+    Column("closed_by", Text),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("sequence", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Index("ix_task_queue", "tenant_id", "dealership_id", "state"),
+)
+
+attempt = Table(
+    "attempt",
+    metadata,
+    Column("attempt_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("agent_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("note", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("lead_id", "number"),
+)
+
+# People who asked not to be contacted, by normalised email and phone, per dealer group.
+do_not_contact = Table(
+    "do_not_contact",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),  # email | phone
+    Column("value", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+dealership_policy = Table(
+    "dealership_policy",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("dealership_id", Text, primary_key=True),
+    Column("policy", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)

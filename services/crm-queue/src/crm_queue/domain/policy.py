@@ -1,0 +1,135 @@
+"""A dealership's first-contact policy: SLA, persistence minimums, follow-up rounds, lease.
+
+Durations are calendar time except `sla`, which counts opening time only (speed to lead is
+measured while someone could answer). A follow-up gap is calendar time too, then moved to the
+next opening moment: "call again tomorrow" means tomorrow, not 24 working hours later.
+
+JSON shape (every field but `hours` may be left out and takes its default):
+`{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_days": 5,
+"min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
+"second_round": ["P7D", "P7D"], "lease": "PT10M"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, get_args
+
+from crm_queue.domain.durations import format_duration, parse_duration
+from crm_queue.domain.hours import OpeningHours
+from shared.contracts.common import Channel
+
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+
+# 6 attempts over a little more than 5 days: the spec's default minimum is met by the cadence.
+DEFAULT_FIRST_ROUND = (
+    timedelta(hours=2),
+    timedelta(days=1),
+    timedelta(days=1),
+    timedelta(days=1),
+    timedelta(days=2),
+)
+DEFAULT_SECOND_ROUND = (timedelta(days=7), timedelta(days=7))
+MAX_LEASE = timedelta(hours=8)  # a lease outliving a shift would hide a lead from everyone
+
+_DURATION_FIELDS = ("sla", "lease")
+_INT_FIELDS = ("min_attempts", "min_days", "min_channels")
+_ROUND_FIELDS = ("first_round", "second_round")
+_FIELDS = frozenset({"hours", *_DURATION_FIELDS, *_INT_FIELDS, *_ROUND_FIELDS})
+
+
+@dataclass(frozen=True)
+class Policy:
+    hours: OpeningHours
+    sla: timedelta = timedelta(minutes=15)
+    min_attempts: int = 6
+    min_days: int = 5
+    min_channels: int = 2
+    first_round: tuple[timedelta, ...] = DEFAULT_FIRST_ROUND
+    second_round: tuple[timedelta, ...] = DEFAULT_SECOND_ROUND
+    lease: timedelta = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hours, OpeningHours):
+            raise ValueError("hours: expected OpeningHours")
+        for name in _DURATION_FIELDS:
+            if not isinstance(getattr(self, name), timedelta):
+                raise ValueError(f"{name}: expected a duration")
+        if not timedelta(0) < self.sla:
+            raise ValueError(f"sla: must be positive, got {self.sla}")
+        if not timedelta(0) < self.lease <= MAX_LEASE:
+            raise ValueError(f"lease: must be positive and at most {MAX_LEASE}, got {self.lease}")
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+        if self.min_attempts < 1:
+            raise ValueError("min_attempts: must be at least 1")
+        if not 1 <= self.min_channels <= len(CHANNELS):
+            raise ValueError(f"min_channels: must be between 1 and {len(CHANNELS)}")
+        for name in _ROUND_FIELDS:
+            gaps = getattr(self, name)
+            if not isinstance(gaps, tuple):
+                raise ValueError(f"{name}: expected a tuple of durations")
+            for i, gap in enumerate(gaps):
+                if not isinstance(gap, timedelta) or gap <= timedelta(0):
+                    raise ValueError(f"{name}[{i}]: expected a positive duration, got {gap!r}")
+        if self.min_attempts > self.scheduled_attempts:
+            # The rounds would send the lead to the pool before "not reached" could be chosen.
+            raise ValueError(
+                f"min_attempts: {self.min_attempts} is more than the {self.scheduled_attempts} "
+                "attempts the first and second rounds schedule"
+            )
+
+    @property
+    def scheduled_attempts(self) -> int:
+        """Attempts the cadence plans before the pool: the first call plus one per gap."""
+        return 1 + len(self.first_round) + len(self.second_round)
+
+    @classmethod
+    def default(cls, timezone: str = "UTC") -> Policy:
+        """The spec's defaults; always open, as guessing a dealership's hours would be worse."""
+        return cls(hours=OpeningHours.always_open(timezone))
+
+    @classmethod
+    def from_json(cls, data: Any) -> Policy:
+        if not isinstance(data, Mapping):
+            raise ValueError("policy: expected an object")
+        unknown = sorted(set(data) - _FIELDS)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown field")
+        if not isinstance(data.get("hours"), Mapping):
+            raise ValueError("hours: required, an object")
+        try:
+            hours = OpeningHours.from_json(data["hours"])
+        except ValueError as exc:
+            raise ValueError(f"hours.{exc}") from exc
+        values: dict[str, Any] = {"hours": hours}
+        for name in _DURATION_FIELDS:
+            if name in data:
+                values[name] = parse_duration(data[name], name)
+        for name in _INT_FIELDS:
+            if name in data:
+                values[name] = data[name]  # type-checked in __post_init__
+        for name in _ROUND_FIELDS:
+            if name in data:
+                if not isinstance(data[name], list):
+                    raise ValueError(f"{name}: expected a list of ISO 8601 durations")
+                values[name] = tuple(
+                    parse_duration(gap, f"{name}[{i}]") for i, gap in enumerate(data[name])
+                )
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hours": self.hours.to_json(),
+            "sla": format_duration(self.sla),
+            "min_attempts": self.min_attempts,
+            "min_days": self.min_days,
+            "min_channels": self.min_channels,
+            "first_round": [format_duration(gap) for gap in self.first_round],
+            "second_round": [format_duration(gap) for gap in self.second_round],
+            "lease": format_duration(self.lease),
+        }

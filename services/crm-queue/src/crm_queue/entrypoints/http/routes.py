@@ -1,0 +1,200 @@
+"""Agents work the queue; managers see every open lead and set each dealership's policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+
+from crm_queue.domain.policy import Policy
+from crm_queue.domain.task import Refused, Task
+from crm_queue.entrypoints.http.deps import Agent, Manager, Now, Uow
+from crm_queue.entrypoints.http.schemas import (
+    AttemptIn,
+    LoseIn,
+    QualifyIn,
+    Refusal,
+    TaskOut,
+)
+from crm_queue.service_layer import handlers
+
+router = APIRouter(prefix="/v1", tags=["crm"])
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    409: {"model": Refusal, "description": "the lead is leased to someone else, or closed"},
+    422: {"model": Refusal, "description": "a persistence rule refused it (the rule is named)"},
+    404: {"description": "no such lead in your dealerships"},
+}
+
+
+def refused(exc: Refused) -> JSONResponse:
+    code = 409 if exc.rule.startswith(("lease.", "task.")) else 422
+    return JSONResponse(Refusal(rule=exc.rule, message=exc.message).model_dump(), code)
+
+
+def not_found(exc: handlers.NotFound) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+def task_out(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    if attempts is not None:
+        data["attempts"] = [dict(a._mapping) for a in attempts]
+        data["attempts_made"] = len(attempts)
+    return data
+
+
+async def _view(unit: Uow, tenant_id: str, lead_id: UUID) -> dict[str, Any]:
+    async with unit:
+        row = await unit.repo.row(tenant_id, lead_id)
+        return task_out(row, await unit.repo.attempts_of(tenant_id, lead_id))
+
+
+async def _act(unit: Uow, actor: Any, lead_id: UUID, coro: Any) -> Any:
+    try:
+        task: Task = await coro
+    except Refused as exc:
+        return refused(exc)
+    except handlers.NotFound as exc:
+        raise not_found(exc) from exc
+    return await _view(unit, actor.tenant_id, task.lead_id)
+
+
+@router.get("/queue", response_model=list[TaskOut])
+async def next_tasks(
+    actor: Agent, unit: Uow, clock: Now, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> Any:
+    """The agent's next tasks, most urgent first (first contacts by SLA due, follow-ups by
+    their next attempt, then the freshest enquiry). Leased tasks of others are left out."""
+    async with unit:
+        rows = await unit.repo.queue(
+            actor.tenant_id, actor.dealerships, actor.agent_id, clock.now(), limit
+        )
+    return [task_out(r) for r in rows]
+
+
+@router.post("/leads/{lead_id}/claim", response_model=TaskOut, responses=_REFUSALS)
+async def claim(lead_id: UUID, actor: Agent, unit: Uow, clock: Now) -> Any:
+    """Lease the lead to the caller so no one else calls it meanwhile (renewed by claiming
+    again)."""
+    return await _act(unit, actor, lead_id, handlers.claim(unit, actor, lead_id, clock.now()))
+
+
+@router.post("/leads/{lead_id}/release", response_model=TaskOut, responses=_REFUSALS)
+async def release(lead_id: UUID, actor: Agent, unit: Uow, clock: Now) -> Any:
+    return await _act(unit, actor, lead_id, handlers.release(unit, actor, lead_id, clock.now()))
+
+
+@router.post(
+    "/leads/{lead_id}/attempts", response_model=TaskOut, status_code=201, responses=_REFUSALS
+)
+async def record_attempt(
+    lead_id: UUID, body: AttemptIn, actor: Agent, unit: Uow, clock: Now
+) -> Any:
+    async def run() -> Task:
+        task, _ = await handlers.record_attempt(
+            unit,
+            actor,
+            lead_id,
+            channel=body.channel,
+            outcome=body.outcome,
+            note=body.note,
+            now=clock.now(),
+        )
+        return task
+
+    return await _act(unit, actor, lead_id, run())
+
+
+@router.post("/leads/{lead_id}/qualify", response_model=TaskOut, responses=_REFUSALS)
+async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock: Now) -> Any:
+    return await _act(
+        unit,
+        actor,
+        lead_id,
+        handlers.qualify(
+            unit,
+            actor,
+            lead_id,
+            outcome=body.outcome,
+            details=body.details,
+            appointment_at=body.appointment_at,
+            now=clock.now(),
+        ),
+    )
+
+
+@router.post("/leads/{lead_id}/lose", response_model=TaskOut, responses=_REFUSALS)
+async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now) -> Any:
+    return await _act(
+        unit,
+        actor,
+        lead_id,
+        handlers.lose(
+            unit, actor, lead_id, reason_code=body.reason_code, note=body.note, now=clock.now()
+        ),
+    )
+
+
+@router.get("/leads", response_model=list[TaskOut])
+async def manager_view(
+    actor: Manager,
+    unit: Uow,
+    clock: Now,
+    state: Annotated[str | None, Query(pattern="^(open|pool|qualified|lost)$")] = None,
+    agent: str | None = None,
+    source: str | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones."""
+    async with unit:
+        rows = await unit.repo.leads(
+            actor.tenant_id,
+            actor.dealerships,
+            now=clock.now(),
+            state=state,
+            agent=agent,
+            source=source,
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
+    return [task_out(r) for r in rows]
+
+
+@router.get("/leads/{lead_id}", response_model=TaskOut)
+async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
+    async with unit:
+        row = await unit.repo.row(actor.tenant_id, lead_id)
+        if row is None or (
+            actor.dealerships is not None and row.dealership_id not in actor.dealerships
+        ):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such lead in your dealerships")
+        return task_out(row, await unit.repo.attempts_of(actor.tenant_id, lead_id))
+
+
+@router.get("/dealerships/{dealership_id}/policy")
+async def get_policy(dealership_id: str, actor: Manager, unit: Uow) -> Any:
+    if actor.dealerships is not None and dealership_id not in actor.dealerships:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
+    async with unit:
+        return (await unit.repo.policy(actor.tenant_id, dealership_id)).to_json()
+
+
+@router.put("/dealerships/{dealership_id}/policy")
+async def put_policy(dealership_id: str, body: dict[str, Any], actor: Manager, unit: Uow) -> Any:
+    """Opening hours and time zone, SLA, minimum attempts/days/channels, retry rounds."""
+    if actor.dealerships is not None and dealership_id not in actor.dealerships:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
+    try:
+        policy = Policy.from_json(body)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    async with unit:
+        await unit.repo.put_policy(actor.tenant_id, dealership_id, policy)
+        await unit.commit()
+    return policy.to_json()

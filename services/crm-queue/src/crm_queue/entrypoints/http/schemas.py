@@ -1,0 +1,74 @@
+"""crm-queue's HTTP bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from shared.contracts import LostReasonCode, QualifyingOutcome
+
+ChannelIn = Literal["call", "email", "sms", "whatsapp"]
+OutcomeIn = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
+
+
+class AttemptIn(BaseModel):
+    channel: ChannelIn
+    outcome: OutcomeIn
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class QualifyIn(BaseModel):
+    outcome: QualifyingOutcome
+    details: str | None = Field(default=None, max_length=4000)
+    appointment_at: AwareDatetime | None = None
+
+
+class LoseIn(BaseModel):
+    reason_code: LostReasonCode = Field(description="a code from the closed list; never free text")
+    note: str | None = Field(
+        default=None, max_length=4000, description="free text, only beside a code"
+    )
+
+
+class AttemptOut(BaseModel):
+    number: int
+    agent_id: str
+    channel: str
+    outcome: str
+    note: str | None
+    at: datetime
+
+
+class TaskOut(BaseModel):
+    lead_id: UUID
+    dealership_id: str
+    state: str
+    source_id: str | None = None
+    source_name: str | None = None
+    person: dict[str, Any] = {}
+    vehicle: dict[str, Any] | None = None
+    comments: str | None = None
+    received_at: datetime
+    sla_due_at: datetime
+    last_enquiry_at: datetime
+    enquiries: int
+    next_attempt_due_at: datetime | None
+    round: int
+    leased_by: str | None
+    lease_until: datetime | None
+    sla_breached_at: datetime | None
+    escalated_at: datetime | None
+    do_not_contact: bool
+    outcome: str | None
+    closed_at: datetime | None
+    attempts_made: int = 0
+    attempts: list[AttemptOut] = []
+
+
+class Refusal(BaseModel):
+    error: Literal["refused"] = "refused"
+    rule: str
+    message: str

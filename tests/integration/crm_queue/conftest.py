@@ -1,0 +1,165 @@
+"""crm-queue running for real (migrations, broker, relay, timers) with a clock tests move."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from crm_queue.config import CrmQueueSettings
+from crm_queue.entrypoints.http.app import create_app
+from shared.auth import issue_token
+from shared.clock import FrozenClock
+from shared.contracts import (
+    LeadDuplicateV1,
+    LeadIngestedV1,
+    PersonV1,
+    SourceRefV1,
+    new_envelope,
+)
+from shared.messaging.topology import Topology
+from shared.settings import CommonSettings
+from tests.integration.intake.conftest import Events, probe
+
+# A Monday, 10:00 UTC.
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def ingested(
+    tenant: str = "acme",
+    dealership: str = "d1",
+    *,
+    received_at: datetime = T0,
+    email: str | None = None,
+    phone: str | None = None,
+    lead_id: uuid.UUID | None = None,
+) -> Any:
+    payload = LeadIngestedV1(
+        sequence=1,
+        source=SourceRefV1(source_id="s1", kind="website", name="Own site"),
+        received_at=received_at,
+        person=PersonV1(
+            first_name="Ann",
+            last_name="Roe",
+            email=email or f"{uuid.uuid4().hex[:8]}@example.com",
+            phone=phone,
+        ),
+    )
+    return new_envelope(
+        payload, tenant_id=tenant, dealership_id=dealership, lead_id=lead_id or uuid.uuid4()
+    )
+
+
+def duplicate(of: Any, received_at: datetime) -> Any:
+    payload = LeadDuplicateV1(
+        sequence=2,
+        enquiry_id=uuid.uuid4(),
+        source=SourceRefV1(source_id="s2", kind="marketplace", name="Cars"),
+        matched_on=["email"],
+        received_at=received_at,
+    )
+    return new_envelope(
+        payload, tenant_id=of.tenant_id, dealership_id=of.dealership_id, lead_id=of.lead_id
+    )
+
+
+@dataclass
+class Crm:
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: FrozenClock
+    settings: CommonSettings
+    events: Events
+    exchange: aio_pika.abc.AbstractExchange
+
+    def staff(
+        self,
+        role: str = "agent",
+        tenant: str = "acme",
+        sub: str = "agent-1",
+        dealerships: tuple[str, ...] = ("d1",),
+    ) -> dict[str, str]:
+        token = issue_token(
+            self.settings,
+            subject=sub,
+            role=role,  # type: ignore[arg-type]
+            tenant=tenant,
+            dealerships=dealerships,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, envelope: Any) -> None:
+        await self.exchange.publish(
+            aio_pika.Message(
+                envelope.to_json_bytes(),
+                message_id=str(envelope.event_id),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=envelope.routing_key,
+        )
+
+    async def task(self, lead_id: Any, within: float = 15.0, **headers: str) -> dict[str, Any]:
+        """The task once the consumer has created it."""
+        import asyncio
+
+        async with asyncio.timeout(within):
+            while True:
+                r = await self.client.get(
+                    f"/v1/leads/{lead_id}", headers=headers or self.staff("manager")
+                )
+                if r.status_code == 200:
+                    return dict(r.json())
+                await asyncio.sleep(0.05)
+
+    async def act(self, lead_id: Any, action: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.client.post(
+            f"/v1/leads/{lead_id}/{action}", json=body, headers=self.staff(**kw)
+        )
+
+    async def move(self, delta: timedelta) -> int:
+        """Move the clock and fire whatever timers fell due."""
+        self.clock.advance(delta)
+        fired: int = await self.app.state.timers.fire_due()
+        return fired
+
+
+def crm_settings(database_url: str, common: CommonSettings, **kw: Any) -> CrmQueueSettings:
+    return CrmQueueSettings(database_url=database_url, common=common, **kw)
+
+
+@pytest.fixture
+def running_crm(
+    database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
+) -> Callable[..., AbstractAsyncContextManager[Crm]]:
+    @asynccontextmanager
+    async def start(clock: FrozenClock | None = None, **kw: Any) -> AsyncIterator[Crm]:
+        clock = clock or FrozenClock(T0)
+        connection, events = await probe(amqp_url, topology)
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.events_exchange_name)
+        app = create_app(
+            crm_settings(database_url, common_settings, **kw), topology=topology, clock=clock
+        )
+        async with LifespanManager(app, startup_timeout=60) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
+                yield Crm(app, client, clock, common_settings, events, exchange)
+        await connection.close()
+
+    return start
+
+
+@pytest.fixture
+async def crm(running_crm: Callable[..., AbstractAsyncContextManager[Crm]]) -> AsyncIterator[Crm]:
+    # Timers are fired by the tests (Crm.move), not by a background loop on the frozen clock.
+    async with running_crm(run_timers=False) as running:
+        yield running
