@@ -55,6 +55,19 @@ SERVICES: tuple[Service, ...] = (
         amqp_register="scripts.export_asyncapi:register_intake",
         publishes=("lead.ingested.v1", "lead.duplicate.v1", "lead.rejected.v1"),
     ),
+    Service(
+        name="crm-queue",
+        command="forecourt-crm-queue",
+        settings="crm_queue.config:CrmQueueSettings",
+        app_factory="crm_queue.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_crm_queue",
+        publishes=(
+            "lead.contact_attempted.v1",
+            "lead.sla_breached.v1",
+            "lead.qualified.v1",
+            "lead.lost.v1",
+        ),
+    ),
 )
 
 

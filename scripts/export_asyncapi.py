@@ -40,6 +40,25 @@ def register_intake(broker: RabbitBroker, topology: Topology) -> None:
     )
 
 
+def register_crm_queue(broker: RabbitBroker, topology: Topology) -> None:
+    from crm_queue.config import CrmQueueSettings
+    from crm_queue.entrypoints import amqp
+    from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
+    from shared.clock import SystemClock
+    from shared.db import create_engine, session_factory
+    from shared.outbox import OutboxRelay
+    from shared.runtime import Runtime
+
+    def no_database() -> CrmUnitOfWork:
+        raise RuntimeError("documentation only: nothing is handled")
+
+    settings = CrmQueueSettings()
+    engine = create_engine(settings.database_url)  # never connects: nothing runs
+    relay = OutboxRelay(engine, broker, topology)
+    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
+    amqp.register(runtime, no_database, SystemClock())
+
+
 def asyncapi(service: Service) -> str:
     # Fixed values, not the environment's: the committed spec must not depend on who wrote it.
     common = CommonSettings(amqp_url=DOCUMENTED_BROKER, namespace="")
