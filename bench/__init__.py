@@ -1,0 +1,1 @@
+"""Benchmarks of Forecourt's services: `uv run python -m bench.<service>`."""

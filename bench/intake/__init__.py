@@ -1,0 +1,1 @@
+"""Intake benchmark: machine ceilings, JSON path, bulk path, memory. Prints figures."""

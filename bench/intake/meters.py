@@ -1,0 +1,112 @@
+"""Peak RSS of the intake process, and who used the CPUs during a phase."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import psutil
+
+MIB = 1 << 20
+
+
+class RssSampler:
+    """Samples the RSS of a process every `interval` seconds; keeps the peak per phase."""
+
+    def __init__(self, process: psutil.Process, interval: float = 0.1) -> None:
+        self._process = process
+        self._interval = interval
+        self._phase = "startup"
+        self.peaks_mib: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def phase(self, name: str) -> None:
+        self._phase = name
+        self._sample()
+
+    def _sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            rss = self._process.memory_info().rss / MIB
+            self.peaks_mib[self._phase] = max(self.peaks_mib.get(self._phase, 0.0), rss)
+
+    async def _run(self) -> None:
+        while True:
+            self._sample()
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _group(process: psutil.Process, intake_pid: int, bench_pids: set[int]) -> str | None:
+    if process.pid == intake_pid:
+        return "intake"
+    if process.pid in bench_pids:
+        return "bench"
+    name = process.info["name"] or ""
+    if name == "postgres" or name.startswith("postgres:"):
+        return "postgres"
+    if name == "beam.smp":
+        return "rabbitmq"
+    return None
+
+
+def _cpu_by_pid(intake_pid: int, bench_pids: set[int]) -> dict[int, tuple[str, float]]:
+    out: dict[int, tuple[str, float]] = {}
+    for process in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            group = _group(process, intake_pid, bench_pids)
+            if group is not None:
+                times = process.cpu_times()
+                out[process.pid] = (group, times.user + times.system)
+    return out
+
+
+def _busy() -> float:
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return float(sum(times)) - float(idle)
+
+
+class CpuMeter:
+    """CPU cores used per group (intake, postgres, rabbitmq, bench, other) over a phase."""
+
+    def __init__(self, intake_pid: int = -1) -> None:
+        self._intake_pid = intake_pid
+        self._start: dict[int, tuple[str, float]] = {}
+        self._t0 = 0.0
+        self._busy0 = 0.0
+
+    @staticmethod
+    def _pids() -> set[int]:
+        """This process and its children (the probes; uv, but intake is counted apart)."""
+        me = psutil.Process()
+        return {me.pid, *(child.pid for child in me.children(recursive=True))}
+
+    def start(self) -> None:
+        self._start = _cpu_by_pid(self._intake_pid, self._pids())
+        self._t0 = time.monotonic()
+        self._busy0 = _busy()
+
+    def stop(self) -> dict[str, float]:
+        wall = time.monotonic() - self._t0
+        end = _cpu_by_pid(self._intake_pid, self._pids())
+        used: dict[str, float] = {"intake": 0.0, "postgres": 0.0, "rabbitmq": 0.0, "bench": 0.0}
+        for pid, (group, seconds) in end.items():
+            before = self._start.get(pid)
+            used[group] += seconds - (before[1] if before and before[0] == group else 0.0)
+        cores = {group: round(seconds / wall, 2) for group, seconds in used.items()}
+        machine = (_busy() - self._busy0) / wall
+        cores["other"] = round(max(machine - sum(cores.values()), 0.0), 2)
+        cores["machine"] = round(machine, 2)
+        cores["of"] = float(psutil.cpu_count() or 0)
+        cores["seconds"] = round(wall, 2)
+        cores["intake_cpu_s"] = round(used["intake"], 2)
+        return cores
