@@ -54,7 +54,7 @@ def register_crm_queue(broker: RabbitBroker, topology: Topology) -> None:
 
     settings = CrmQueueSettings()
     engine = create_engine(settings.database_url)  # never connects: nothing runs
-    relay = OutboxRelay(engine, broker, topology)
+    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
     runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
     amqp.register(runtime, no_database, SystemClock())
 

@@ -66,7 +66,7 @@ async def run_service(
     broker = create_broker(settings.common, app_id=name)
     relay = OutboxRelay(
         engine,
-        broker,
+        settings.common.amqp_url,
         topology,
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
@@ -85,5 +85,6 @@ async def run_service(
         for task in runtime.tasks:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        await relay.close()
         await broker.stop()
         await engine.dispose()

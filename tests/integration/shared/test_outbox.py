@@ -77,7 +77,7 @@ async def test_committed_events_are_published_with_their_ids(
 ) -> None:
     broker = create_broker(common_settings, app_id="test")
     await broker.connect()
-    relay = OutboxRelay(engine, broker, topology)
+    relay = OutboxRelay(engine, common_settings.amqp_url, topology)
     events = [SampleEvent(data={"n": i}) for i in range(25)]
     await _emit(engine, events)
     await _emit(engine, [SampleEvent(data={"never": True})], commit=False)
@@ -101,7 +101,7 @@ async def test_relay_wakes_on_commit_without_polling(
     broker = create_broker(common_settings, app_id="test")
     await broker.connect()
     # A poll interval far beyond the test's timeout: only the NOTIFY can wake the relay.
-    relay = OutboxRelay(engine, broker, topology, poll_seconds=3600)
+    relay = OutboxRelay(engine, common_settings.amqp_url, topology, poll_seconds=3600)
     task = asyncio.create_task(relay.run())
     await asyncio.sleep(0.5)  # let the first (empty) drain pass and the listener connect
     event = SampleEvent()
@@ -128,7 +128,7 @@ async def test_events_committed_while_broker_is_down_arrive_after_it_returns(
     )
     broker = create_broker(proxied, app_id="test")
     await broker.connect()
-    relay = OutboxRelay(engine, broker, topology, poll_seconds=0.2, publish_timeout=2)
+    relay = OutboxRelay(engine, proxied.amqp_url, topology, poll_seconds=0.2, publish_timeout=2)
     task = asyncio.create_task(relay.run())
 
     await proxy.cut()
@@ -161,7 +161,9 @@ async def test_two_relays_publish_each_event_once(
     brokers = [create_broker(common_settings, app_id=f"relay{i}") for i in range(2)]
     for broker in brokers:
         await broker.connect()
-    relays = [OutboxRelay(engine, b, topology, batch_size=20) for b in brokers]
+    relays = [
+        OutboxRelay(engine, common_settings.amqp_url, topology, batch_size=20) for _ in brokers
+    ]
     events = [SampleEvent(data={"n": i}) for i in range(300)]
     await _emit(engine, events)
 
@@ -184,7 +186,7 @@ async def test_returned_event_stays_in_the_outbox(
     broker = create_broker(common_settings, app_id="test")
     await broker.connect()
     await broker.declare_exchange(topology.events_exchange())
-    relay = OutboxRelay(engine, broker, topology)
+    relay = OutboxRelay(engine, common_settings.amqp_url, topology)
     await _emit(engine, [SampleEvent()])
     assert await relay.drain() == 1
     assert await _pending(engine) == 1
@@ -201,7 +203,7 @@ async def test_event_nobody_subscribes_to_is_kept_in_the_unrouted_queue(
     broker = create_broker(common_settings, app_id="test")
     await broker.connect()
     await declare_topology(broker, topology)
-    relay = OutboxRelay(engine, broker, topology)
+    relay = OutboxRelay(engine, common_settings.amqp_url, topology)
     event = SampleEvent()
     await _emit(engine, [event])
     assert await relay.drain() == 1

@@ -89,7 +89,7 @@ def upgrade() -> None:
     sa.Column('sequence', sa.Integer(), server_default=sa.text('1'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index('ix_lead_tenant_email', 'lead', ['tenant_id', 'email'], unique=False)
+    op.create_index('ix_lead_tenant_email', 'lead', ['tenant_id', sa.literal_column('lower(email)')], unique=False)
     op.create_index('ix_lead_tenant_phone', 'lead', ['tenant_id', 'phone'], unique=False)
     op.create_table('submission',
     sa.Column('id', sa.UUID(), nullable=False),

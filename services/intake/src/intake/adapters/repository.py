@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.adapters.tables import (
@@ -152,14 +152,12 @@ class IntakeRepository:
         if not keys:
             return {}
         rows = await self.session.execute(
-            select(
-                submission.c.idempotency_key,
-                submission.c.id,
-                submission.c.outcome,
-                submission.c.lead_id,
-                submission.c.reason_code,
-                submission.c.errors,
-            ).where(submission.c.source_id == source_id, submission.c.idempotency_key.in_(keys))
+            text(
+                "SELECT idempotency_key, id, outcome, lead_id, reason_code, errors "
+                "FROM submission WHERE source_id = :source "
+                "AND idempotency_key = ANY(CAST(:keys AS text[]))"
+            ),
+            {"source": source_id, "keys": keys},
         )
         return {r.idempotency_key: r for r in rows}
 
@@ -170,24 +168,25 @@ class IntakeRepository:
         phones: list[str],
         since: datetime,
     ) -> list[LeadState]:
-        """Leads a new enquiry may merge into: open ones, or any touched since `since`."""
+        """Leads a new enquiry may merge into: open ones, or any touched since `since`.
+
+        Two lookups, each on its own index, rather than one OR that the planner can only scan.
+        """
         if not emails and not phones:
             return []
         rows = await self.session.execute(
-            select(
-                lead.c.id,
-                lead.c.dealership_id,
-                lead.c.email,
-                lead.c.phone,
-                lead.c.last_enquiry_at,
-                lead.c.enquiry_count,
-                lead.c.sequence,
-                lead.c.status,
-            ).where(
-                lead.c.tenant_id == tenant_id,
-                or_(func.lower(lead.c.email).in_(emails), lead.c.phone.in_(phones)),
-                or_(lead.c.status == "open", lead.c.last_enquiry_at >= since),
-            )
+            text(
+                "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
+                "sequence, status FROM lead WHERE tenant_id = :tenant "
+                "AND lower(email) = ANY(CAST(:emails AS text[])) "
+                "AND (status = 'open' OR last_enquiry_at >= :since) "
+                "UNION "
+                "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
+                "sequence, status FROM lead WHERE tenant_id = :tenant "
+                "AND phone = ANY(CAST(:phones AS text[])) "
+                "AND (status = 'open' OR last_enquiry_at >= :since)"
+            ),
+            {"tenant": tenant_id, "emails": emails, "phones": phones, "since": since},
         )
         return [LeadState(**r._mapping) for r in rows]
 

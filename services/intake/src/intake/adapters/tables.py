@@ -123,7 +123,8 @@ lead = Table(
     Column("status", Text, nullable=False, server_default=text("'open'")),  # open | closed
     Column("status_changed_at", DateTime(timezone=True), nullable=True),
     Column("sequence", Integer, nullable=False, server_default=text("1")),
-    Index("ix_lead_tenant_email", "tenant_id", "email"),
+    # Emails match case-insensitively: the lookup is on lower(email).
+    Index("ix_lead_tenant_email", "tenant_id", func.lower(text("email"))),
     Index("ix_lead_tenant_phone", "tenant_id", "phone"),
 )
 

@@ -23,7 +23,12 @@ from intake.adapters.csv_rows import ColumnMapping, CsvMappingError, CsvRow, ite
 from intake.adapters.repository import SourceRow
 from intake.adapters.tables import bulk_chunk, bulk_job, bulk_row
 from intake.domain import dedup
-from intake.service_layer.ingest import IncomingLead, idempotency_key, ingest, tenant_rules
+from intake.service_layer.ingest import (
+    IncomingLead,
+    idempotency_key,
+    ingest,
+    tenant_rules,
+)
 from intake.service_layer.receive import UowFactory
 from shared.clock import Clock
 

@@ -23,6 +23,7 @@ from intake.service_layer import events
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 
 Outcome = Literal["ingested", "merged", "rejected", "resent"]
+BULK_KEY_PREFIX = "bulk:"
 
 
 class UnknownDealership(ValueError):
@@ -93,14 +94,17 @@ async def ingest(
     ]
 
     keys = [item.idempotency_key for item in items]
-    locks = [dedup.idempotency_lock_key(source.id, k) for k in keys if k]
+    # A bulk row's own key (job and row number) is only ever used by that job's one worker,
+    # and never exists past the job's checkpoint: no lock and no lookup needed for it.
+    shared_keys = [k for k in keys if k and not k.startswith(BULK_KEY_PREFIX)]
+    locks = [dedup.idempotency_lock_key(source.id, k) for k in shared_keys]
     for verdict in judged:
         if isinstance(verdict, NormalisedLead):
             locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
     await uow.repo.lock(dedup.sorted_unique(locks))
 
     # Read only after the locks: a concurrent batch's leads are committed or not yet begun.
-    earlier = await uow.repo.submissions_by_key(source.id, [k for k in keys if k])
+    earlier = await uow.repo.submissions_by_key(source.id, shared_keys)
     valid = [v for v in judged if isinstance(v, NormalisedLead)]
     candidates = await uow.repo.candidate_leads(
         source.tenant_id,

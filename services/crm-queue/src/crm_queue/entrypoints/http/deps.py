@@ -39,12 +39,12 @@ Agent = Annotated[Actor, Depends(_agent)]
 Manager = Annotated[Actor, Depends(_manager)]
 
 
-def uow(request: Request) -> CrmUnitOfWork:
+async def uow(request: Request) -> CrmUnitOfWork:
     unit: CrmUnitOfWork = request.app.state.uow_factory()
     return unit
 
 
-def clock(request: Request) -> Clock:
+async def clock(request: Request) -> Clock:
     c: Clock = request.app.state.clock
     return c
 

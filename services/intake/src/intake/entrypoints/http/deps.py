@@ -12,13 +12,17 @@ from intake.service_layer.receive import Receiver
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 
 
-def uow(request: Request) -> IntakeUnitOfWork:
-    factory = request.app.state.uow_factory
-    unit: IntakeUnitOfWork = factory()
+def new_uow(request: Request) -> IntakeUnitOfWork:
+    unit: IntakeUnitOfWork = request.app.state.uow_factory()
     return unit
 
 
-def receiver(request: Request) -> Receiver:
+# Dependencies are async on purpose: FastAPI runs a plain `def` one in its thread pool.
+async def uow(request: Request) -> IntakeUnitOfWork:
+    return new_uow(request)
+
+
+async def receiver(request: Request) -> Receiver:
     r: Receiver = request.app.state.receiver
     return r
 
@@ -30,7 +34,7 @@ async def calling_source(
     """401 for a missing, unknown, wrong or revoked key. The key is never logged."""
     if not x_api_key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="X-Api-Key header is required")
-    async with uow(request) as unit:
+    async with new_uow(request) as unit:
         source = await sources.authenticate(unit, x_api_key)
     if source is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="invalid or revoked API key")
