@@ -19,5 +19,8 @@ class IntakeSettings(ServiceSettings):
     max_bulk_rows: int = Field(default=1_000_000, ge=1)
     bulk_batch_size: int = Field(default=500, ge=1)
     run_bulk_worker: bool = True
+    # Concurrent leads share transactions (see service_layer/batching.py); 0 workers: one by one.
+    batch_workers: int = Field(default=2, ge=0)
+    max_batch: int = Field(default=200, ge=1)
     # Raw payloads left pending this long (a crash mid-request) are processed again.
     stale_raw_seconds: float = Field(default=60.0, gt=0)

@@ -43,6 +43,7 @@ class InvalidPayload(ValueError):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
         self.errors = errors
+        self.raw_payload_id: UUID | None = None  # where the payload was kept
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -74,6 +75,31 @@ class Receiver:
         self._uows = uows
         self._clock = clock
         self._max_adf_bytes = max_adf_bytes
+        # Set by the app when a batcher runs: concurrent payloads then share transactions.
+        self.batcher: Batcher | None = None
+
+    def raw_row(
+        self,
+        source: SourceRow,
+        *,
+        fmt: Format,
+        body: bytes,
+        content_type: str | None,
+        idempotency_header: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "id": uuid4(),
+            "tenant_id": source.tenant_id,
+            "source_id": source.id,
+            "format": fmt,
+            "content_type": content_type,
+            "body": body,
+            "idempotency_key": idempotency_header,
+            "received_at": self._clock.now(),
+        }
+
+    def parse(self, fmt: str, body: bytes) -> list[LeadSubmission]:
+        return parse_payload(fmt, body, max_adf_bytes=self._max_adf_bytes)
 
     async def store(
         self,
@@ -83,23 +109,18 @@ class Receiver:
         body: bytes,
         content_type: str | None,
         idempotency_header: str | None,
-        raw_id: UUID | None = None,
     ) -> UUID:
-        raw_id = raw_id or uuid4()
+        row = self.raw_row(
+            source,
+            fmt=fmt,
+            body=body,
+            content_type=content_type,
+            idempotency_header=idempotency_header,
+        )
         async with self._uows() as uow:
-            await uow.repo.add_raw(
-                {
-                    "id": raw_id,
-                    "tenant_id": source.tenant_id,
-                    "source_id": source.id,
-                    "format": fmt,
-                    "content_type": content_type,
-                    "body": body,
-                    "idempotency_key": idempotency_header,
-                    "received_at": self._clock.now(),
-                }
-            )
+            await uow.repo.add_raw(row)
             await uow.commit()
+        raw_id: UUID = row["id"]
         return raw_id
 
     async def receive(
@@ -112,15 +133,21 @@ class Receiver:
         idempotency_header: str | None = None,
         correlation_id: str | None = None,
     ) -> Received:
-        raw_id = await self.store(
+        """Keep the payload, then process it. Raises InvalidPayload (with the raw id)."""
+        row = self.raw_row(
             source,
             fmt=fmt,
             body=body,
             content_type=content_type,
             idempotency_header=idempotency_header,
         )
-        results = await self.process(source.tenant_id, raw_id, correlation_id=correlation_id)
-        return Received(raw_id, results or [])
+        if self.batcher is not None:
+            return await self.batcher.submit(source, row, correlation_id)
+        async with self._uows() as uow:
+            await uow.repo.add_raw(row)
+            await uow.commit()
+        results = await self.process(source.tenant_id, row["id"], correlation_id=correlation_id)
+        return Received(row["id"], results or [])
 
     async def process(
         self, tenant_id: str, raw_id: UUID, *, correlation_id: str | None = None
@@ -133,8 +160,8 @@ class Receiver:
             source = await uow.repo.source(tenant_id, raw.source_id)
             assert source is not None
             try:
-                subs = parse_payload(raw.format, raw.body, max_adf_bytes=self._max_adf_bytes)
-                items = self._items(raw, subs, correlation_id)
+                subs = self.parse(raw.format, raw.body)
+                items = self.items(raw, subs, correlation_id)
                 results = await ingest(
                     uow,
                     source,
@@ -145,16 +172,22 @@ class Receiver:
             except (InvalidPayload, UnknownDealership) as exc:
                 await uow.rollback()
                 await self._mark_invalid(tenant_id, raw_id, exc)
-                if isinstance(exc, UnknownDealership):
-                    raise InvalidPayload([FieldError("dealership_id", str(exc))]) from exc
-                raise
+                invalid = (
+                    exc
+                    if isinstance(exc, InvalidPayload)
+                    else InvalidPayload([FieldError("dealership_id", str(exc))])
+                )
+                invalid.raw_payload_id = raw_id
+                raise invalid from exc
             await uow.repo.finish_raw(tenant_id, raw_id, "processed")
             await uow.commit()
             return results
 
-    def _items(
-        self, raw: Any, subs: list[LeadSubmission], correlation_id: str | None
+    @staticmethod
+    def items(
+        raw: Any, subs: list[LeadSubmission], correlation_id: str | None
     ) -> list[IncomingLead]:
+        """One IncomingLead per submission of a raw payload (`raw`: a row or its values)."""
         many = len(subs) > 1
         items = []
         for index, sub in enumerate(subs):
@@ -191,3 +224,6 @@ class Receiver:
             except InvalidPayload:
                 done += 1
         return done
+
+
+from intake.service_layer.batching import Batcher  # noqa: E402  (the two refer to each other)

@@ -16,6 +16,7 @@ import intake
 from intake.config import IntakeSettings
 from intake.entrypoints import amqp
 from intake.entrypoints.http import admin, bulk, leads
+from intake.service_layer.batching import Batcher
 from intake.service_layer.bulk import BulkJobs
 from intake.service_layer.receive import Receiver
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
@@ -80,6 +81,16 @@ def create_app(
             app.state.receiver = wiring["receiver"]
             app.state.bulk = jobs
             runtime.background(_sweep_forever(wiring["receiver"], settings))
+            if settings.batch_workers:
+                batcher = Batcher(
+                    wiring["receiver"],
+                    wiring["uow_factory"],
+                    clock,
+                    max_batch=settings.max_batch,
+                    workers=settings.batch_workers,
+                )
+                wiring["receiver"].batcher = batcher
+                runtime.background(batcher.run())
             if settings.run_bulk_worker:
                 runtime.background(jobs.run())
             try:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 
 from intake.domain.submission import LeadSubmission
@@ -36,8 +35,11 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _refused(raw_id: UUID, exc: InvalidPayload) -> JSONResponse:
-    body = Refused(error="invalid_payload", raw_payload_id=raw_id, errors=errors_out(exc.errors))
+def _refused(exc: InvalidPayload) -> JSONResponse:
+    assert exc.raw_payload_id is not None  # every payload is kept before it is read
+    body = Refused(
+        error="invalid_payload", raw_payload_id=exc.raw_payload_id, errors=errors_out(exc.errors)
+    )
     return JSONResponse(body.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
@@ -62,19 +64,18 @@ async def post_lead(
     """One lead as JSON. A rejected lead (no usable contact, a test lead) answers 422 with its
     reason code; it is kept and `lead.rejected` is published."""
     body = await read_body(request, request.app.state.settings.max_json_bytes)
-    raw_id = await receive.store(
-        source,
-        fmt="json",
-        body=body,
-        content_type=request.headers.get("content-type"),
-        idempotency_header=idempotency_key,
-    )
     try:
-        [result] = await receive.process(source.tenant_id, raw_id) or []
+        received = await receive.receive(
+            source,
+            fmt="json",
+            body=body,
+            content_type=request.headers.get("content-type"),
+            idempotency_header=idempotency_key,
+        )
     except InvalidPayload as exc:
-        return _refused(raw_id, exc)
-    except ValueError:  # processed by a concurrent sweeper: answer from the record
-        raise HTTPException(status.HTTP_409_CONFLICT, "payload is being processed") from None
+        return _refused(exc)
+    raw_id = received.raw_payload_id
+    [result] = received.results
     if result.outcome == "rejected":
         refused = Refused(
             error="rejected",
@@ -107,17 +108,17 @@ async def post_adf(
     """An ADF XML document with one or many prospects: one result per prospect. Answers 422
     only when no prospect was accepted."""
     body = await read_body(request, request.app.state.settings.max_adf_bytes)
-    raw_id = await receive.store(
-        source,
-        fmt="adf",
-        body=body,
-        content_type=request.headers.get("content-type"),
-        idempotency_header=idempotency_key,
-    )
     try:
-        results = await receive.process(source.tenant_id, raw_id) or []
+        received = await receive.receive(
+            source,
+            fmt="adf",
+            body=body,
+            content_type=request.headers.get("content-type"),
+            idempotency_header=idempotency_key,
+        )
     except InvalidPayload as exc:
-        return _refused(raw_id, exc)
+        return _refused(exc)
+    raw_id, results = received.raw_payload_id, received.results
     leads = [LeadResult.of(r) for r in results]
     if leads and all(r.outcome == "rejected" for r in leads):
         refused = Refused(
