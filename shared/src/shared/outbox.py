@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -257,3 +258,51 @@ class OutboxRelay:
                 await self._connection.close()
         self._connection = None
         self._exchange = None
+
+
+class RelayThread:
+    """An `OutboxRelay` on a thread of its own, with its own event loop and engine.
+
+    In the service's loop the relay waits behind every request in flight: measured at
+    saturation, events lagged the HTTP answers by over a second. On its own loop it only
+    competes for the GIL, which it holds briefly (its work is mostly I/O).
+    """
+
+    def __init__(self, database_url: str, amqp_url: str, topology: Topology, **options: Any):
+        self._database_url = database_url
+        self._amqp_url = amqp_url
+        self._topology = topology
+        self._options = options
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._relay: OutboxRelay | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="outbox-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait(timeout=30)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        from shared.db import create_engine
+
+        engine = create_engine(self._database_url, pool_size=2)
+        self._relay = OutboxRelay(engine, self._amqp_url, self._topology, **self._options)
+        self._loop = asyncio.get_running_loop()
+        self._started.set()
+        try:
+            await self._relay.run()
+        finally:
+            await self._relay.close()
+            await engine.dispose()
+
+    def wake(self) -> None:
+        if self._loop is not None and self._relay is not None:
+            self._loop.call_soon_threadsafe(self._relay.wake)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._relay is not None:
+            self._loop.call_soon_threadsafe(self._relay.stop)
+        self._thread.join(timeout)

@@ -19,7 +19,7 @@ from shared.db import create_engine, migrate, session_factory
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, RelayThread
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,14 @@ class Runtime:
     broker: RabbitBroker
     relay: OutboxRelay
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    relay_thread: RelayThread | None = None
+
+    def wake_relay(self) -> None:
+        """After a commit that wrote outbox rows (other replicas hear the NOTIFY)."""
+        if self.relay_thread is not None:
+            self.relay_thread.wake()
+        else:
+            self.relay.wake()
 
     def background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         self.tasks.append(asyncio.create_task(coroutine))
@@ -76,11 +84,22 @@ async def run_service(
     await broker.connect()
     await declare_topology(broker, topology, queues)
     await broker.start()
-    if settings.run_relay:
+    if settings.run_relay and settings.relay_thread:
+        runtime.relay_thread = RelayThread(
+            settings.database_url,
+            settings.common.amqp_url,
+            topology,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        await asyncio.to_thread(runtime.relay_thread.start)
+    elif settings.run_relay:
         runtime.background(relay.run())
     try:
         yield runtime
     finally:
+        if runtime.relay_thread is not None:
+            await asyncio.to_thread(runtime.relay_thread.stop)
         relay.stop()
         for task in runtime.tasks:
             task.cancel()

@@ -36,4 +36,6 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     run_relay: bool = True
+    # The relay on its own thread and event loop, so requests in flight never delay events.
+    relay_thread: bool = True
     common: CommonSettings = Field(default_factory=CommonSettings)

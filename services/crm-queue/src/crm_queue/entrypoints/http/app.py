@@ -37,7 +37,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def uow_factory() -> CrmUnitOfWork:
-            return CrmUnitOfWork(app.state.runtime.sessions, on_commit=app.state.runtime.relay.wake)
+            return CrmUnitOfWork(app.state.runtime.sessions, on_commit=app.state.runtime.wake_relay)
 
         def subscribe(runtime: Runtime) -> list[str]:
             app.state.runtime = runtime

@@ -57,7 +57,7 @@ def create_app(
 
         def subscribe(runtime: Runtime) -> list[str]:
             def uow_factory() -> IntakeUnitOfWork:
-                return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.relay.wake)
+                return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.wake_relay)
 
             receiver = Receiver(uow_factory, clock, max_adf_bytes=settings.max_adf_bytes)
             wiring.update(uow_factory=uow_factory, receiver=receiver)
