@@ -107,3 +107,20 @@ async def run_service(
         await relay.close()
         await broker.stop()
         await engine.dispose()
+
+
+def serve(create_app: Callable[[Any], Any], settings: ServiceSettings) -> None:
+    """A service's `main()`: logging, then uvicorn on the app (which migrates at start)."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.common.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.common.log_level.lower(),
+        proxy_headers=True,
+    )

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
 from crm_queue.config import CrmQueueSettings
 from crm_queue.entrypoints.http.app import create_app
+from shared.runtime import serve
 
 
 def main() -> None:
-    settings = CrmQueueSettings()
-    logging.basicConfig(
-        level=settings.common.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.common.log_level.lower(),
-        proxy_headers=True,
-    )
+    serve(create_app, CrmQueueSettings())
 
 
 if __name__ == "__main__":

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
 from intake.config import IntakeSettings
 from intake.entrypoints.http.app import create_app
+from shared.runtime import serve
 
 
 def main() -> None:
-    settings = IntakeSettings()
-    logging.basicConfig(
-        level=settings.common.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.common.log_level.lower(),
-        proxy_headers=True,
-    )
+    serve(create_app, IntakeSettings())
 
 
 if __name__ == "__main__":

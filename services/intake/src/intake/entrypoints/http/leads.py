@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 
+from intake.adapters.repository import SourceRow
 from intake.domain.submission import LeadSubmission
 from intake.entrypoints.http.deps import Source, read_body, receiver
 from intake.entrypoints.http.schemas import (
@@ -16,7 +17,7 @@ from intake.entrypoints.http.schemas import (
     Refused,
     errors_out,
 )
-from intake.service_layer.receive import InvalidPayload, Receiver
+from intake.service_layer.receive import Format, InvalidPayload, Received, Receiver
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -35,12 +36,37 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _refused(exc: InvalidPayload) -> JSONResponse:
-    assert exc.raw_payload_id is not None  # every payload is kept before it is read
-    body = Refused(
-        error="invalid_payload", raw_payload_id=exc.raw_payload_id, errors=errors_out(exc.errors)
-    )
+def _unprocessable(body: Refused) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _receive(
+    request: Request,
+    source: SourceRow,
+    receive: Receiver,
+    fmt: Format,
+    limit: int,
+    idempotency_key: str | None,
+) -> Received | JSONResponse:
+    """Keep and process the body; an unreadable one answers 422 with its field errors."""
+    body = await read_body(request, limit)
+    try:
+        return await receive.receive(
+            source,
+            fmt=fmt,
+            body=body,
+            content_type=request.headers.get("content-type"),
+            idempotency_header=idempotency_key,
+        )
+    except InvalidPayload as exc:
+        assert exc.raw_payload_id is not None  # every payload is kept before it is read
+        return _unprocessable(
+            Refused(
+                error="invalid_payload",
+                raw_payload_id=exc.raw_payload_id,
+                errors=errors_out(exc.errors),
+            )
+        )
 
 
 @router.post(
@@ -63,27 +89,27 @@ async def post_lead(
 ) -> Any:
     """One lead as JSON. A rejected lead (no usable contact, a test lead) answers 422 with its
     reason code; it is kept and `lead.rejected` is published."""
-    body = await read_body(request, request.app.state.settings.max_json_bytes)
-    try:
-        received = await receive.receive(
-            source,
-            fmt="json",
-            body=body,
-            content_type=request.headers.get("content-type"),
-            idempotency_header=idempotency_key,
-        )
-    except InvalidPayload as exc:
-        return _refused(exc)
+    received = await _receive(
+        request,
+        source,
+        receive,
+        "json",
+        request.app.state.settings.max_json_bytes,
+        idempotency_key,
+    )
+    if isinstance(received, JSONResponse):
+        return received
     raw_id = received.raw_payload_id
     [result] = received.results
     if result.outcome == "rejected":
-        refused = Refused(
-            error="rejected",
-            raw_payload_id=raw_id,
-            reason_code=result.reason_code,
-            errors=errors_out(result.errors),
+        return _unprocessable(
+            Refused(
+                error="rejected",
+                raw_payload_id=raw_id,
+                reason_code=result.reason_code,
+                errors=errors_out(result.errors),
+            )
         )
-        return JSONResponse(refused.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
     return Accepted(raw_payload_id=raw_id, **LeadResult.of(result).model_dump())
 
 
@@ -107,26 +133,26 @@ async def post_adf(
 ) -> Any:
     """An ADF XML document with one or many prospects: one result per prospect. Answers 422
     only when no prospect was accepted."""
-    body = await read_body(request, request.app.state.settings.max_adf_bytes)
-    try:
-        received = await receive.receive(
-            source,
-            fmt="adf",
-            body=body,
-            content_type=request.headers.get("content-type"),
-            idempotency_header=idempotency_key,
-        )
-    except InvalidPayload as exc:
-        return _refused(exc)
-    raw_id, results = received.raw_payload_id, received.results
-    leads = [LeadResult.of(r) for r in results]
+    received = await _receive(
+        request,
+        source,
+        receive,
+        "adf",
+        request.app.state.settings.max_adf_bytes,
+        idempotency_key,
+    )
+    if isinstance(received, JSONResponse):
+        return received
+    raw_id = received.raw_payload_id
+    leads = [LeadResult.of(r) for r in received.results]
     if leads and all(r.outcome == "rejected" for r in leads):
-        refused = Refused(
-            error="rejected",
-            raw_payload_id=raw_id,
-            reason_code=leads[0].reason_code,
-            errors=leads[0].errors,
-            leads=leads,
+        return _unprocessable(
+            Refused(
+                error="rejected",
+                raw_payload_id=raw_id,
+                reason_code=leads[0].reason_code,
+                errors=leads[0].errors,
+                leads=leads,
+            )
         )
-        return JSONResponse(refused.model_dump(mode="json"), status.HTTP_422_UNPROCESSABLE_CONTENT)
     return AcceptedMany(raw_payload_id=raw_id, leads=leads)
