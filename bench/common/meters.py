@@ -1,4 +1,4 @@
-"""Peak RSS of the intake process, and who used the CPUs during a phase."""
+"""Peak RSS of a service process, and who used the CPUs during a phase."""
 
 from __future__ import annotations
 
@@ -45,9 +45,11 @@ class RssSampler:
                 await self._task
 
 
-def _group(process: psutil.Process, intake_pid: int, bench_pids: set[int]) -> str | None:
-    if process.pid == intake_pid:
-        return "intake"
+def _group(
+    process: psutil.Process, service_pid: int, service: str, bench_pids: set[int]
+) -> str | None:
+    if process.pid == service_pid:
+        return service
     if process.pid in bench_pids:
         return "bench"
     name = process.info["name"] or ""
@@ -58,11 +60,13 @@ def _group(process: psutil.Process, intake_pid: int, bench_pids: set[int]) -> st
     return None
 
 
-def _cpu_by_pid(intake_pid: int, bench_pids: set[int]) -> dict[int, tuple[str, float]]:
+def _cpu_by_pid(
+    service_pid: int, service: str, bench_pids: set[int]
+) -> dict[int, tuple[str, float]]:
     out: dict[int, tuple[str, float]] = {}
     for process in psutil.process_iter(["name"]):
         with contextlib.suppress(psutil.Error):
-            group = _group(process, intake_pid, bench_pids)
+            group = _group(process, service_pid, service, bench_pids)
             if group is not None:
                 times = process.cpu_times()
                 out[process.pid] = (group, times.user + times.system)
@@ -76,29 +80,34 @@ def _busy() -> float:
 
 
 class CpuMeter:
-    """CPU cores used per group (intake, postgres, rabbitmq, bench, other) over a phase."""
+    """CPU cores used per group (the service, postgres, rabbitmq, bench, other) over a phase.
 
-    def __init__(self, intake_pid: int = -1) -> None:
-        self._intake_pid = intake_pid
+    `service` names the group of the process `service_pid` (e.g. "intake"); its CPU seconds
+    are also reported as `<service>_cpu_s`.
+    """
+
+    def __init__(self, service_pid: int = -1, service: str = "service") -> None:
+        self._service_pid = service_pid
+        self._service = service
         self._start: dict[int, tuple[str, float]] = {}
         self._t0 = 0.0
         self._busy0 = 0.0
 
     @staticmethod
     def _pids() -> set[int]:
-        """This process and its children (the probes; uv, but intake is counted apart)."""
+        """This process and its children (probes; uv, but the service is counted apart)."""
         me = psutil.Process()
         return {me.pid, *(child.pid for child in me.children(recursive=True))}
 
     def start(self) -> None:
-        self._start = _cpu_by_pid(self._intake_pid, self._pids())
+        self._start = _cpu_by_pid(self._service_pid, self._service, self._pids())
         self._t0 = time.monotonic()
         self._busy0 = _busy()
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self._t0
-        end = _cpu_by_pid(self._intake_pid, self._pids())
-        used: dict[str, float] = {"intake": 0.0, "postgres": 0.0, "rabbitmq": 0.0, "bench": 0.0}
+        end = _cpu_by_pid(self._service_pid, self._service, self._pids())
+        used = {self._service: 0.0, "postgres": 0.0, "rabbitmq": 0.0, "bench": 0.0}
         for pid, (group, seconds) in end.items():
             before = self._start.get(pid)
             used[group] += seconds - (before[1] if before and before[0] == group else 0.0)
@@ -108,5 +117,5 @@ class CpuMeter:
         cores["machine"] = round(machine, 2)
         cores["of"] = float(psutil.cpu_count() or 0)
         cores["seconds"] = round(wall, 2)
-        cores["intake_cpu_s"] = round(used["intake"], 2)
+        cores[f"{self._service}_cpu_s"] = round(used[self._service], 2)
         return cores

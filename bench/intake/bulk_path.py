@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from bench.common.stats import by_fifth
 from bench.intake.data import CSV_MAPPING, CsvFile
 from bench.intake.probe import Probe, Seen, collect
 from bench.intake.service import Tenant
@@ -38,24 +39,6 @@ class BulkResult:
     rejected: int
     events: dict[str, int]
     events_complete: bool
-
-
-def by_fifth(progress: list[tuple[float, int]], start: float, rows: int) -> list[float | None]:
-    """Rows/s over each fifth of the rows, from (time, rows done) samples."""
-
-    def reached(count: float) -> float | None:
-        return next((t for t, done in progress if done >= count), None)
-
-    out: list[float | None] = []
-    previous: float | None = start
-    for fifth in range(1, 6):
-        at = reached(rows * fifth / 5)
-        if at is not None and previous is not None and at > previous:
-            out.append(round(rows / 5 / (at - previous), 1))
-        else:
-            out.append(None)
-        previous = at
-    return out
 
 
 async def _stream(csv: CsvFile, advance: Callable[[int], None]) -> AsyncIterator[bytes]:

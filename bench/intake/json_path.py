@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
+from bench.common.stats import summary_ms
 from bench.intake.data import Person, is_valid, json_lead
 from bench.intake.probe import Probe, Seen, collect
 from bench.intake.service import Tenant
-from bench.intake.stats import summary_ms
 
 INGESTED = "lead.ingested"
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import report as common
+from bench.common.report import fmt as _fmt
+from bench.common.report import get as _get
+
 AIM_BULK_RATIO = 0.6
 AIM_JSON_LEADS_PER_S = 800.0
 AIM_P99_INGESTED_MS = 100.0
-CPU_GROUPS = ("intake", "postgres", "rabbitmq", "bench", "other")
-
-
-def _get(data: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -45,16 +38,6 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
             "p99_post_to_ingested_ms": AIM_P99_INGESTED_MS,
         },
     }
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        value = f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
-    elif isinstance(value, int):
-        value = f"{value:,}"
-    return f"{value}{unit}"
 
 
 def _verdict(value: float | None, aim: float, higher_is_better: bool = True) -> str:
@@ -177,30 +160,13 @@ def table(results: dict[str, Any]) -> Table:
             _json_rows(t, "JSON steady", results["json"]["steady"], False)
     if "bulk" in results:
         _bulk_rows(t, results["bulk"], results["ratios"]["bulk_rows_per_s_over_broker_msgs_per_s"])
-    for phase, mib in (results.get("rss_peak_mib") or {}).items():
-        t.add_row(
-            "memory" if phase == "startup" else "",
-            f"intake peak RSS, {phase}",
-            _fmt(mib, " MiB"),
-            "",
-        )
-    for i, (phase, cores) in enumerate((results.get("cpu_cores") or {}).items()):
-        busy = ", ".join(f"{k} {cores[k]:g}" for k in CPU_GROUPS if k in cores)
-        t.add_row(
-            "" if i else "cpu",
-            f"cores used, {phase}",
-            f"{cores['machine']:g} of {cores['of']:g}",
-            busy,
-        )
+    common.rss_rows(t, "intake", results.get("rss_peak_mib") or {})
+    common.cpu_rows(t, "intake", results.get("cpu_cores") or {})
     return t
 
 
 def write(results: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"intake-{stamp}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    return path
+    return common.write(results, directory, "intake")
 
 
 def show(results: dict[str, Any], console: Console) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -14,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.common.meters import CpuMeter, RssSampler
+from bench.common.report import progress as _progress
+from bench.common.report import run_meta
 from bench.intake import bulk_path, cleanup, json_path, raw, report
 from bench.intake.data import csv_file, people
-from bench.intake.meters import CpuMeter, RssSampler
 from bench.intake.probe import Probe, ProbeSpec, Seen
 from bench.intake.service import IntakeProcess, Tenant, create_tenant
 from shared.messaging.topology import Topology
@@ -61,27 +59,8 @@ class Run:
         return self.config.pg_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def _meta(run: Run) -> dict[str, Any]:
-    load1, load5, _ = os.getloadavg()
-    return {
-        "run_id": run.run_id,
-        "started_at": datetime.now(UTC).isoformat(),
-        "config": {k: str(v) for k, v in dataclasses.asdict(run.config).items()},
-        "cpus": psutil.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
-        "python": platform.python_version(),
-        "load_avg_at_start": [round(load1, 2), round(load5, 2)],
-    }
+    return run_meta(run.run_id, run.config)
 
 
 async def raw_phase(run: Run) -> dict[str, Any]:
@@ -218,7 +197,7 @@ async def service_phases(run: Run) -> None:
         rss = RssSampler(service.python_process())
         rss.start()
         stack.push_async_callback(rss.stop)
-        cpu = CpuMeter(service.python_process().pid)
+        cpu = CpuMeter(service.python_process().pid, "intake")
         run.results["rss_peak_mib"] = rss.peaks_mib
         cores = run.results.setdefault("cpu_cores", {})
         current: list[str] = []
@@ -257,7 +236,7 @@ async def run(config: BenchConfig, console: Console) -> Path:
     bench.results["meta"] = _meta(bench)
     try:
         if not config.skip_raw:
-            meter = CpuMeter()
+            meter = CpuMeter(service="intake")
             meter.start()
             bench.results["raw"] = await raw_phase(bench)
             bench.results.setdefault("cpu_cores", {})["raw"] = meter.stop()

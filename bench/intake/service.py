@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from pydantic import SecretStr
 
+from bench.common.service import ServiceProcess, free_port
 from shared.auth import issue_token
 from shared.settings import CommonSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class IntakeProcess:
-    popen: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
+class IntakeProcess(ServiceProcess):
     @classmethod
     def start(
         cls, *, database_url: str, amqp_url: str, namespace: str, jwt_secret: str
     ) -> IntakeProcess:
         port = free_port()
-        env = os.environ | {
+        env = {
             "INTAKE_DATABASE_URL": database_url,
             "INTAKE_HTTP_PORT": str(port),
             "FORECOURT_AMQP_URL": amqp_url,
@@ -51,67 +28,7 @@ class IntakeProcess:
             "FORECOURT_JWT_SECRET": jwt_secret,
             "FORECOURT_LOG_LEVEL": "WARNING",
         }
-        log = Path(tempfile.mkstemp(prefix="bench-intake-", suffix=".log")[1])
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                ["uv", "run", "forecourt-intake"],  # noqa: S607
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        return cls(popen, f"http://127.0.0.1:{port}", log)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def wait_healthy(self, wait_s: float = 120.0) -> None:
-        deadline = time.monotonic() + wait_s
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.popen.poll() is not None:
-                    raise RuntimeError(
-                        f"intake exited with {self.popen.returncode}:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"intake not healthy after {wait_s}s:\n{self.log_tail()}")
-
-    def python_process(self) -> psutil.Process:
-        """The Python process serving (uv run's child), not uv itself."""
-        root = psutil.Process(self.popen.pid)
-        with contextlib.suppress(psutil.Error):
-            for child in root.children(recursive=True):
-                # A script run through its shebang is named after the script, not "python".
-                if any("python" in part or "forecourt-intake" in part for part in child.cmdline()):
-                    return child
-        return root
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGINT to uv (which forwards it), then SIGKILL to uv and its own children."""
-        if self.popen.poll() is not None:
-            return
-        try:
-            children = psutil.Process(self.popen.pid).children(recursive=True)
-        except psutil.Error:
-            children = []
-        self.popen.send_signal(signal.SIGINT)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
-        for child in children:
-            with contextlib.suppress(psutil.Error):
-                child.wait(timeout=5)
-            with contextlib.suppress(psutil.Error):
-                if child.is_running():
-                    child.kill()
+        return cls.launch("intake", env, port)
 
 
 @dataclass(frozen=True)

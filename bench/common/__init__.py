@@ -1,0 +1,1 @@
+"""What the benchmarks share: a service as a process, meters, percentiles, cleanup, reports."""

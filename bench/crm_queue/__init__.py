@@ -1,0 +1,1 @@
+"""crm-queue benchmark: tasks/s from a backlog of lead.ingested, publish → visible latency."""
