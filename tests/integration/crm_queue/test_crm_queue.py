@@ -184,6 +184,10 @@ async def test_do_not_contact_is_honoured_for_the_next_lead_of_that_person(crm: 
     assert task["do_not_contact"] is True
     r = await crm.client.get("/v1/queue", headers=crm.staff())
     assert str(again.lead_id) not in [t["lead_id"] for t in r.json()]
+    # Nobody may call them, even by going to the lead directly.
+    assert (await crm.act(again.lead_id, "claim")).status_code == 200
+    r = await crm.act(again.lead_id, "attempts", {"channel": "call", "outcome": "reached"})
+    assert (r.status_code, r.json()["rule"]) == (422, "contact.do_not_contact")
 
 
 async def test_sla_breach_is_published_once_and_escalated(crm: Crm) -> None:
@@ -290,3 +294,17 @@ async def test_policy_sets_opening_hours_for_the_sla(crm: Crm) -> None:
     assert r.status_code == 422
     r = await crm.client.put("/v1/dealerships/d1/policy", json=body, headers=crm.staff("agent"))
     assert r.status_code == 403
+    # Another dealer group's manager with a dealership of the same id sees its own default
+    # policy, never acme's, and changing it leaves acme's alone.
+    other = crm.staff("manager", tenant="globex")
+    theirs = (await crm.client.get("/v1/dealerships/d1/policy", headers=other)).json()
+    assert theirs["hours"]["timezone"] == "UTC"
+    theirs["sla"] = "PT5M"
+    assert (
+        await crm.client.put("/v1/dealerships/d1/policy", json=theirs, headers=other)
+    ).status_code == 200
+    ours = (await crm.client.get("/v1/dealerships/d1/policy", headers=crm.staff("manager"))).json()
+    assert (ours["hours"]["timezone"], ours["sla"]) == ("Europe/Berlin", "PT15M")
+    # A manager of acme's other dealership cannot read or set d1's.
+    d2 = crm.staff("manager", dealerships=("d2",))
+    assert (await crm.client.get("/v1/dealerships/d1/policy", headers=d2)).status_code == 404
