@@ -98,7 +98,11 @@ async def topology(amqp_url: str) -> AsyncIterator[Topology]:
             with contextlib.suppress(Exception):
                 await channel.close()
         channel = await connection.channel()
-        for exchange in (topo.events_exchange_name, topo.dead_letter_exchange_name):
+        for exchange in (
+            topo.events_exchange_name,
+            topo.dead_letter_exchange_name,
+            topo.unrouted_name,
+        ):
             with contextlib.suppress(Exception):
                 await channel.exchange_delete(exchange)
     finally:
