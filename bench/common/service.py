@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 import httpx
 import psutil
@@ -34,6 +34,24 @@ class ServiceProcess:
     popen: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+
+    # Set by each service's subclass: its script is forecourt-<SERVICE>, its settings <PREFIX>_*.
+    SERVICE: ClassVar[str]
+    ENV_PREFIX: ClassVar[str]
+
+    @classmethod
+    def start(cls, *, database_url: str, amqp_url: str, namespace: str, jwt_secret: str) -> Self:
+        """The service on a free port, against its own database and a namespaced topology."""
+        port = free_port()
+        env = {
+            f"{cls.ENV_PREFIX}_DATABASE_URL": database_url,
+            f"{cls.ENV_PREFIX}_HTTP_PORT": str(port),
+            "FORECOURT_AMQP_URL": amqp_url,
+            "FORECOURT_NAMESPACE": namespace,
+            "FORECOURT_JWT_SECRET": jwt_secret,
+            "FORECOURT_LOG_LEVEL": "WARNING",
+        }
+        return cls.launch(cls.SERVICE, env, port)
 
     @classmethod
     def launch(cls, name: str, env: Mapping[str, str], port: int) -> Self:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import SecretStr
 
-from bench.common.service import ServiceProcess, free_port
+from bench.common.service import ServiceProcess
 from shared.auth import Role, issue_token
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
@@ -17,20 +17,8 @@ LEAD_INGESTED = "lead.ingested.v1"
 
 
 class CrmQueueProcess(ServiceProcess):
-    @classmethod
-    def start(
-        cls, *, database_url: str, amqp_url: str, namespace: str, jwt_secret: str
-    ) -> CrmQueueProcess:
-        port = free_port()
-        env = {
-            "CRM_QUEUE_DATABASE_URL": database_url,
-            "CRM_QUEUE_HTTP_PORT": str(port),
-            "FORECOURT_AMQP_URL": amqp_url,
-            "FORECOURT_NAMESPACE": namespace,
-            "FORECOURT_JWT_SECRET": jwt_secret,
-            "FORECOURT_LOG_LEVEL": "WARNING",
-        }
-        return cls.launch("crm-queue", env, port)
+    SERVICE = "crm-queue"
+    ENV_PREFIX = "CRM_QUEUE"
 
 
 def ingested_queue(namespace: str) -> str:

@@ -9,26 +9,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bench.common.service import ServiceProcess, free_port
+from bench.common.service import ServiceProcess
 from shared.auth import issue_token
 from shared.settings import CommonSettings
 
 
 class IntakeProcess(ServiceProcess):
-    @classmethod
-    def start(
-        cls, *, database_url: str, amqp_url: str, namespace: str, jwt_secret: str
-    ) -> IntakeProcess:
-        port = free_port()
-        env = {
-            "INTAKE_DATABASE_URL": database_url,
-            "INTAKE_HTTP_PORT": str(port),
-            "FORECOURT_AMQP_URL": amqp_url,
-            "FORECOURT_NAMESPACE": namespace,
-            "FORECOURT_JWT_SECRET": jwt_secret,
-            "FORECOURT_LOG_LEVEL": "WARNING",
-        }
-        return cls.launch("intake", env, port)
+    SERVICE = "intake"
+    ENV_PREFIX = "INTAKE"
 
 
 @dataclass(frozen=True)
