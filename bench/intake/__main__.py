@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
 
 from bench.intake.runner import BenchConfig, run
@@ -71,7 +71,7 @@ def main(
         bulk_timeout=bulk_timeout,
         results_dir=results_dir,
     )
-    asyncio.run(run(config, Console()))
+    uvloop.run(run(config, Console()))
 
 
 if __name__ == "__main__":  # not when a spawned probe process imports this module

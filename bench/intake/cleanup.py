@@ -20,7 +20,9 @@ def expected_queues(namespace: str) -> set[str]:
 
     names: set[str] = set()
     topology = Topology(namespace, record=names)
-    consumer_queues = amqp.register(RabbitBroker(), topology, cast(Any, None), cast(Any, None))
+    consumer_queues = amqp.register(
+        RabbitBroker(), topology, cast(Any, None), cast(Any, None), cast(Any, None)
+    )
     names.update(topology.dead_letter_queue_name(q) for q in consumer_queues)
     names.add(topology.unrouted_name)
     return names

@@ -17,6 +17,8 @@ async def test_missing_wrong_and_revoked_keys_get_401(intake: Intake) -> None:
     assert (await intake.client.post("/v1/leads", json=LEAD)).status_code == 401
     assert (await intake.post("fck_000000000000_nope", LEAD)).status_code == 401
     assert (await intake.post(source["api_key"] + "x", LEAD)).status_code == 401
+    # Used once, the key is in this replica's cache of verified keys: revoking must end it.
+    assert (await intake.post(source["api_key"], LEAD)).status_code == 202
     r = await intake.client.post(
         f"/v1/admin/sources/{source['id']}/revoke", headers=intake.staff("acme")
     )
@@ -26,6 +28,7 @@ async def test_missing_wrong_and_revoked_keys_get_401(intake: Intake) -> None:
 
 async def test_rotating_a_key_retires_the_old_one(intake: Intake) -> None:
     source = await intake.source("acme")
+    assert (await intake.post(source["api_key"], LEAD)).status_code == 202
     r = await intake.client.post(
         f"/v1/admin/sources/{source['id']}/rotate-key", headers=intake.staff("acme")
     )

@@ -22,5 +22,8 @@ class IntakeSettings(ServiceSettings):
     # Concurrent leads share transactions (see service_layer/batching.py); 0 workers: one by one.
     batch_workers: int = Field(default=2, ge=0)
     max_batch: int = Field(default=200, ge=1)
+    # A verified API key is trusted this long without a query; a key revoked on another replica
+    # keeps working here at most this long (0: look every key up).
+    key_cache_seconds: float = Field(default=5.0, ge=0)
     # Raw payloads left pending this long (a crash mid-request) are processed again.
     stale_raw_seconds: float = Field(default=60.0, gt=0)

@@ -1,4 +1,5 @@
 from shared.auth.api_keys import ApiKey, generate_api_key, hash_api_key, key_prefix, verify_api_key
+from shared.auth.key_cache import VerifiedKeyCache
 from shared.auth.tokens import AuthError, Role, StaffClaims, issue_token, verify_token
 
 __all__ = [
@@ -6,6 +7,7 @@ __all__ = [
     "AuthError",
     "Role",
     "StaffClaims",
+    "VerifiedKeyCache",
     "generate_api_key",
     "hash_api_key",
     "issue_token",

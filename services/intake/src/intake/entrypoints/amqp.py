@@ -36,7 +36,11 @@ class RawLead:
 
 
 def register(
-    broker: RabbitBroker, topology: Topology, receiver: Receiver, uows: UowFactory
+    broker: RabbitBroker,
+    topology: Topology,
+    receiver: Receiver,
+    uows: UowFactory,
+    keys: sources.SourceKeys,
 ) -> list[str]:
     """Subscribe intake's consumers; returns the queue names (for their dead-letter queues)."""
 
@@ -44,8 +48,7 @@ def register(
         key = (message.raw_message.headers or {}).get("x-api-key")
         if not isinstance(key, str) or not key:
             raise PoisonMessage("x-api-key header is required")
-        async with uows() as uow:
-            source = await sources.authenticate(uow, key)
+        source = await keys.authenticate(key)
         if source is None:
             raise PoisonMessage("invalid or revoked API key")
         return source

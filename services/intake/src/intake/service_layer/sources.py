@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,7 +15,7 @@ from intake.adapters.repository import SourceRow
 from intake.adapters.tables import dealership, lead_source, source_api_key, tenant_config
 from intake.domain.test_rules import TestLeadRules
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
-from shared.auth import ApiKey, generate_api_key, key_prefix, verify_api_key
+from shared.auth import ApiKey, VerifiedKeyCache, generate_api_key, key_prefix, verify_api_key
 
 
 class NotFound(LookupError):
@@ -136,6 +137,27 @@ async def revoke_source(uow: IntakeUnitOfWork, tenant_id: str, source_id: UUID) 
         .values(active=False)
     )
     await uow.commit()
+
+
+class SourceKeys:
+    """Authenticates API keys, remembering the good ones for `ttl` seconds (see
+    `shared.auth.key_cache`). Rotating or revoking through `forget` ends them here at once."""
+
+    def __init__(self, uows: Callable[[], IntakeUnitOfWork], ttl: float) -> None:
+        self._uows = uows
+        self._cache: VerifiedKeyCache[SourceRow] = VerifiedKeyCache(ttl)
+
+    async def authenticate(self, key: str) -> SourceRow | None:
+        if (source := self._cache.get(key)) is not None:
+            return source
+        async with self._uows() as uow:
+            source = await authenticate(uow, key)
+        if source is not None:
+            self._cache.put(key, source)
+        return source
+
+    def forget(self, source_id: UUID) -> None:
+        self._cache.forget(id=source_id)
 
 
 async def authenticate(uow: IntakeUnitOfWork, key: str) -> SourceRow | None:

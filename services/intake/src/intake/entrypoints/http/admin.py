@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from intake.adapters.repository import SourceRow
 from intake.entrypoints.http.deps import uow
@@ -87,24 +87,28 @@ async def list_sources(claims: Admin, unit: Uow) -> Any:
 
 
 @router.post("/sources/{source_id}/rotate-key", response_model=KeyOut)
-async def rotate_key(source_id: UUID, claims: Admin, unit: Uow) -> Any:
-    """A new key, shown once; the source's older keys stop working at once."""
+async def rotate_key(source_id: UUID, claims: Admin, unit: Uow, request: Request) -> Any:
+    """A new key, shown once; the source's older keys stop working at once on this replica,
+    and within `INTAKE_KEY_CACHE_SECONDS` on the others."""
     async with unit:
         try:
             key = await sources.rotate_key(unit, claims.tenant, source_id)
         except sources.NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    request.app.state.source_keys.forget(source_id)
     return {"api_key": key.key}
 
 
 @router.post("/sources/{source_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke(source_id: UUID, claims: Admin, unit: Uow) -> None:
-    """Every key of the source stops working; rotate-key makes it active again."""
+async def revoke(source_id: UUID, claims: Admin, unit: Uow, request: Request) -> None:
+    """Every key of the source stops working (on other replicas within
+    `INTAKE_KEY_CACHE_SECONDS`); rotate-key makes it active again."""
     async with unit:
         try:
             await sources.revoke_source(unit, claims.tenant, source_id)
         except sources.NotFound as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    request.app.state.source_keys.forget(source_id)
 
 
 @router.get("/settings", response_model=TenantSettingsIO)

@@ -19,6 +19,7 @@ from intake.entrypoints.http import admin, bulk, leads
 from intake.service_layer.batching import Batcher
 from intake.service_layer.bulk import BulkJobs
 from intake.service_layer.receive import Receiver
+from intake.service_layer.sources import SourceKeys
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import add_health_routes
@@ -60,8 +61,9 @@ def create_app(
                 return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.wake_relay)
 
             receiver = Receiver(uow_factory, clock, max_adf_bytes=settings.max_adf_bytes)
-            wiring.update(uow_factory=uow_factory, receiver=receiver)
-            return amqp.register(runtime.broker, topology, receiver, uow_factory)
+            keys = SourceKeys(uow_factory, settings.key_cache_seconds)
+            wiring.update(uow_factory=uow_factory, receiver=receiver, source_keys=keys)
+            return amqp.register(runtime.broker, topology, receiver, uow_factory, keys)
 
         async with run_service(
             "intake", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
@@ -79,6 +81,7 @@ def create_app(
             app.state.engine = runtime.engine
             app.state.uow_factory = wiring["uow_factory"]
             app.state.receiver = wiring["receiver"]
+            app.state.source_keys = wiring["source_keys"]
             app.state.bulk = jobs
             runtime.background(_sweep_forever(wiring["receiver"], settings))
             if settings.batch_workers:

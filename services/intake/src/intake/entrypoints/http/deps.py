@@ -34,8 +34,8 @@ async def calling_source(
     """401 for a missing, unknown, wrong or revoked key. The key is never logged."""
     if not x_api_key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="X-Api-Key header is required")
-    async with new_uow(request) as unit:
-        source = await sources.authenticate(unit, x_api_key)
+    keys: sources.SourceKeys = request.app.state.source_keys
+    source = await keys.authenticate(x_api_key)
     if source is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="invalid or revoked API key")
     return source
