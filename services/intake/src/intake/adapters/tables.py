@@ -123,9 +123,12 @@ lead = Table(
     Column("status", Text, nullable=False, server_default=text("'open'")),  # open | closed
     Column("status_changed_at", DateTime(timezone=True), nullable=True),
     Column("sequence", Integer, nullable=False, server_default=text("1")),
-    # Emails match case-insensitively: the lookup is on lower(email).
-    Index("ix_lead_tenant_email", "tenant_id", func.lower(text("email"))),
-    Index("ix_lead_tenant_phone", "tenant_id", "phone"),
+    # Emails match case-insensitively: the lookup is on lower(email). The tenant is left out
+    # of these indexes on purpose (the lookup still filters on it): with it in, statistics gone
+    # stale during a dealer group's first big upload let the planner read every lead of the
+    # tenant for each batch's lookup (see migration 0002).
+    Index("ix_lead_email", func.lower(text("email"))),
+    Index("ix_lead_phone", "phone"),
 )
 
 # One row per lead received: a new lead, a merge into an existing one, or a rejection.
