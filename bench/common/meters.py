@@ -27,7 +27,9 @@ class RssSampler:
 
     def _sample(self) -> None:
         with contextlib.suppress(psutil.Error):
-            rss = self._process.memory_info().rss / MIB
+            # With its children: a relay in a process of its own is part of the service.
+            family = [self._process, *self._process.children(recursive=True)]
+            rss = sum(p.memory_info().rss for p in family) / MIB
             self.peaks_mib[self._phase] = max(self.peaks_mib.get(self._phase, 0.0), rss)
 
     async def _run(self) -> None:
@@ -48,8 +50,8 @@ class RssSampler:
 def _group(
     process: psutil.Process, service_pid: int, service: str, bench_pids: set[int]
 ) -> str | None:
-    if process.pid == service_pid:
-        return service
+    if process.pid == service_pid or process.info["ppid"] == service_pid:
+        return service  # a child (the relay in a process of its own) is part of the service
     if process.pid in bench_pids:
         return "bench"
     name = process.info["name"] or ""
@@ -64,7 +66,7 @@ def _cpu_by_pid(
     service_pid: int, service: str, bench_pids: set[int]
 ) -> dict[int, tuple[str, float]]:
     out: dict[int, tuple[str, float]] = {}
-    for process in psutil.process_iter(["name"]):
+    for process in psutil.process_iter(["name", "ppid"]):
         with contextlib.suppress(psutil.Error):
             group = _group(process, service_pid, service, bench_pids)
             if group is not None:

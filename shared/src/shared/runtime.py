@@ -20,6 +20,7 @@ from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay, RelayThread
+from shared.relay_process import RelayProcess
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,12 @@ class Runtime:
     broker: RabbitBroker
     relay: OutboxRelay
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    relay_thread: RelayThread | None = None
+    relay_runner: RelayThread | RelayProcess | None = None  # None: the relay runs in this loop
 
     def wake_relay(self) -> None:
         """After a commit that wrote outbox rows (other replicas hear the NOTIFY)."""
-        if self.relay_thread is not None:
-            self.relay_thread.wake()
+        if self.relay_runner is not None:
+            self.relay_runner.wake()
         else:
             self.relay.wake()
 
@@ -78,28 +79,37 @@ async def run_service(
         topology,
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
-    )
+    )  # used directly in "loop" mode, and by tests that drain the outbox by hand
     runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
     queues = subscribe(runtime)
     await broker.connect()
     await declare_topology(broker, topology, queues)
     await broker.start()
-    if settings.run_relay and settings.relay_thread:
-        runtime.relay_thread = RelayThread(
+    options: dict[str, Any] = {
+        "batch_size": settings.outbox_batch_size,
+        "poll_seconds": settings.outbox_poll_seconds,
+    }
+    if settings.run_relay and settings.relay_mode == "thread":
+        runtime.relay_runner = RelayThread(
+            settings.database_url, settings.common.amqp_url, topology, **options
+        )
+    elif settings.run_relay and settings.relay_mode == "process":
+        runtime.relay_runner = RelayProcess(
             settings.database_url,
             settings.common.amqp_url,
             topology,
-            batch_size=settings.outbox_batch_size,
-            poll_seconds=settings.outbox_poll_seconds,
+            log_level=settings.common.log_level,
+            **options,
         )
-        await asyncio.to_thread(runtime.relay_thread.start)
     elif settings.run_relay:
         runtime.background(relay.run())
+    if runtime.relay_runner is not None:
+        await asyncio.to_thread(runtime.relay_runner.start)
     try:
         yield runtime
     finally:
-        if runtime.relay_thread is not None:
-            await asyncio.to_thread(runtime.relay_thread.stop)
+        if runtime.relay_runner is not None:
+            await asyncio.to_thread(runtime.relay_runner.stop)
         relay.stop()
         for task in runtime.tasks:
             task.cancel()

@@ -6,6 +6,8 @@ each service adds its own with its own prefix (`INTAKE_DATABASE_URL`, ...).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +38,8 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     run_relay: bool = True
-    # The relay on its own thread and event loop, so requests in flight never delay events.
-    relay_thread: bool = True
+    # Where the relay runs: "thread" (own thread and event loop: requests in flight never delay
+    # events), "process" (a child process: beside the service rather than sharing its GIL),
+    # "loop" (the service's own event loop). See docs/operations.md, Throughput.
+    relay_mode: Literal["thread", "process", "loop"] = "thread"
     common: CommonSettings = Field(default_factory=CommonSettings)

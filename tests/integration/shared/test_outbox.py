@@ -17,6 +17,7 @@ from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay
+from shared.relay_process import RelayProcess
 from shared.settings import CommonSettings
 from shared.testing.proxy import TcpProxy
 from shared.uow import UnitOfWork
@@ -215,3 +216,27 @@ async def test_event_nobody_subscribes_to_is_kept_in_the_unrouted_queue(
     assert message.message_id == str(event.event_id)
     await connection.close()
     await broker.stop()
+
+
+async def test_relay_in_a_child_process_publishes_on_commit_and_stops(
+    engine: AsyncEngine,
+    database_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    # No poll within the test's time: the child hears the commit's NOTIFY, nothing else.
+    relay = RelayProcess(database_url, common_settings.amqp_url, topology, poll_seconds=3600)
+    await asyncio.to_thread(relay.start)
+    try:
+        events = [SampleEvent(data={"n": i}) for i in range(3)]
+        await asyncio.sleep(2.0)  # the child starts (spawn) and its listener connects
+        await _emit(engine, events)
+        received = await collect(events_queue, 3, within=20)
+        assert [m.message_id for m in received] == [str(e.event_id) for e in events]
+        async with asyncio.timeout(10):  # marked published once the confirms are in
+            while await _pending(engine):
+                await asyncio.sleep(0.05)
+    finally:
+        await asyncio.to_thread(relay.stop)
+    assert not relay.alive
