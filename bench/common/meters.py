@@ -47,11 +47,20 @@ class RssSampler:
                 await self._task
 
 
+def _family(pid: int) -> set[int]:
+    """A process and its descendants: a service's workers and relay processes are the service."""
+    try:
+        root = psutil.Process(pid)
+        return {pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return {pid}
+
+
 def _group(
-    process: psutil.Process, service_pid: int, service: str, bench_pids: set[int]
+    process: psutil.Process, service_pids: set[int], service: str, bench_pids: set[int]
 ) -> str | None:
-    if process.pid == service_pid or process.info["ppid"] == service_pid:
-        return service  # a child (the relay in a process of its own) is part of the service
+    if process.pid in service_pids:
+        return service
     if process.pid in bench_pids:
         return "bench"
     name = process.info["name"] or ""
@@ -66,9 +75,10 @@ def _cpu_by_pid(
     service_pid: int, service: str, bench_pids: set[int]
 ) -> dict[int, tuple[str, float]]:
     out: dict[int, tuple[str, float]] = {}
-    for process in psutil.process_iter(["name", "ppid"]):
+    service_pids = _family(service_pid)
+    for process in psutil.process_iter(["name"]):
         with contextlib.suppress(psutil.Error):
-            group = _group(process, service_pid, service, bench_pids)
+            group = _group(process, service_pids, service, bench_pids)
             if group is not None:
                 times = process.cpu_times()
                 out[process.pid] = (group, times.user + times.system)

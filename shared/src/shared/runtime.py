@@ -119,18 +119,25 @@ async def run_service(
         await engine.dispose()
 
 
-def serve(create_app: Callable[[Any], Any], settings: ServiceSettings) -> None:
-    """A service's `main()`: logging, then uvicorn on the app (which migrates at start)."""
+def serve(create_app: Callable[[Any], Any], settings: ServiceSettings, factory: str) -> None:
+    """A service's `main()`: logging, then uvicorn on the app (which migrates at start).
+
+    `factory` is `create_app`'s import path: with `<SERVICE>_WORKERS` above 1, each worker
+    process imports it and builds its own app from the environment.
+    """
     import uvicorn
 
     logging.basicConfig(
         level=settings.common.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.common.log_level.lower(),
-        proxy_headers=True,
-    )
+    options: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_level": settings.common.log_level.lower(),
+        "proxy_headers": True,
+    }
+    if settings.workers > 1:
+        uvicorn.run(factory, factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)

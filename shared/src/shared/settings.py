@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     database_url: str
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # HTTP worker processes, each a full replica (its own relay, consumers, workers): one
+    # Python process is bound to one core by the GIL. 1: the service runs in this process.
+    workers: int = Field(default=1, ge=1)
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     run_relay: bool = True

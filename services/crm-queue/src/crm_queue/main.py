@@ -8,7 +8,7 @@ from shared.runtime import serve
 
 
 def main() -> None:
-    serve(create_app, CrmQueueSettings())
+    serve(create_app, CrmQueueSettings(), "crm_queue.entrypoints.http.app:create_app")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from shared.runtime import serve
 
 
 def main() -> None:
-    serve(create_app, IntakeSettings())
+    serve(create_app, IntakeSettings(), "intake.entrypoints.http.app:create_app")
 
 
 if __name__ == "__main__":

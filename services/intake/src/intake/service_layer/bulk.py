@@ -23,6 +23,7 @@ from intake.adapters.csv_rows import ColumnMapping, CsvMappingError, CsvRow, ite
 from intake.adapters.repository import SourceRow
 from intake.adapters.tables import bulk_chunk, bulk_job, bulk_row
 from intake.domain import dedup
+from intake.domain.model import shallow_dict
 from intake.service_layer.ingest import (
     IncomingLead,
     idempotency_key,
@@ -269,7 +270,7 @@ class BulkJobs:
                             "outcome": "rejected",
                             "lead_id": None,
                             "reason_code": "invalid.row",
-                            "errors": [dataclasses.asdict(err)] if err else [],
+                            "errors": [shallow_dict(err)] if err else [],
                         }
                     )
                     counts["rejected"] += 1
@@ -282,7 +283,7 @@ class BulkJobs:
                         "outcome": result.outcome,
                         "lead_id": result.lead_id,
                         "reason_code": result.reason_code,
-                        "errors": [dataclasses.asdict(e) for e in result.errors],
+                        "errors": [shallow_dict(e) for e in result.errors],
                     }
                 )
             await uow.session.execute(insert(bulk_row), report)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import UUID
 
 from intake.adapters.repository import LeadState, SourceRow
-from intake.domain.model import NormalisedLead, Rejection, Vehicle
+from intake.domain.model import NormalisedLead, Rejection, Vehicle, shallow_dict
 from shared.contracts import (
     ConsentV1,
     Envelope,
@@ -40,7 +39,7 @@ def source_ref(source: SourceRow, lead: NormalisedLead | None = None) -> SourceR
 
 
 def vehicle(v: Vehicle | None) -> VehicleV1 | None:
-    return VehicleV1(**dataclasses.asdict(v)) if v is not None else None
+    return VehicleV1(**shallow_dict(v)) if v is not None else None
 
 
 def _correlation(item: IncomingLead) -> str | None:
@@ -72,7 +71,7 @@ def lead_ingested(
         vehicle=vehicle(lead.vehicle),
         trade_ins=[v for t in lead.trade_ins if (v := vehicle(t)) is not None],
         comments=lead.comments,
-        consent=ConsentV1(**dataclasses.asdict(lead.consent)),
+        consent=ConsentV1(**shallow_dict(lead.consent)),
         lead_type=lead.lead_type,
         provider=lead.provider,
         source_lead_id=lead.source_lead_id,

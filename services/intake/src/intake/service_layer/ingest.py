@@ -7,7 +7,6 @@ one lookup of resends, one of candidate leads, bulk inserts) so bulk intake stay
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -15,7 +14,7 @@ from uuid import UUID, uuid4
 
 from intake.adapters.repository import LeadState, SourceRow
 from intake.domain import dedup
-from intake.domain.model import FieldError, NormalisedLead, Rejection, Vehicle
+from intake.domain.model import FieldError, NormalisedLead, Rejection, Vehicle, shallow_dict
 from intake.domain.normalise import normalise
 from intake.domain.submission import LeadSubmission
 from intake.domain.test_rules import TestLeadRules
@@ -227,7 +226,7 @@ def _reject(
     bulk_job_id: UUID | None,
     batch: _Batch,
 ) -> IngestResult:
-    errors = [dataclasses.asdict(e) for e in rejection.errors]
+    errors = [shallow_dict(e) for e in rejection.errors]
     row = _submission_row(
         source, item, "rejected", bulk_job_id, reason_code=rejection.code, errors=errors
     )
@@ -246,7 +245,7 @@ def _vehicle_json(vehicle: Vehicle | None) -> dict[str, Any] | None:
         return None
     return {
         k: (str(v) if v is not None and k == "price" else v)
-        for k, v in dataclasses.asdict(vehicle).items()
+        for k, v in shallow_dict(vehicle).items()
     }
 
 
@@ -319,7 +318,7 @@ def _create(
         "vehicle": _vehicle_json(lead.vehicle),
         "trade_ins": [_vehicle_json(v) for v in lead.trade_ins],
         "comments": lead.comments,
-        "consent": dataclasses.asdict(lead.consent),
+        "consent": shallow_dict(lead.consent),
         "campaign": lead.campaign,
         "channel": lead.channel,
         "lead_type": lead.lead_type,
