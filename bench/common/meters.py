@@ -49,6 +49,8 @@ class RssSampler:
 
 def _family(pid: int) -> set[int]:
     """A process and its descendants: a service's workers and relay processes are the service."""
+    if pid <= 0:  # no service in this phase (the raw ceilings)
+        return set()
     try:
         root = psutil.Process(pid)
         return {pid, *(child.pid for child in root.children(recursive=True))}
