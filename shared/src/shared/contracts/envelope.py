@@ -6,6 +6,7 @@ Consumers deduplicate by `event_id`, route by `routing_key`, and follow a chain 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID, uuid4
@@ -81,8 +82,10 @@ class Envelope(WireModel, Generic[P]):
         return self.model_dump_json(serialize_as_any=True).encode()
 
 
+@functools.cache
 def envelope_type(payload_class: type[P]) -> type[Envelope[P]]:
-    """`Envelope[payload_class]` for a class known only at run time (pydantic caches it)."""
+    """`Envelope[payload_class]` for a class known only at run time. Pydantic caches the class
+    too, but finding it there was ~3% of bulk intake's CPU (an event per lead)."""
     return Envelope[payload_class]  # type: ignore[valid-type]
 
 

@@ -65,6 +65,16 @@ class TestLeadRules(BaseModel):
 
     rules: list[TestLeadRule] = Field(default_factory=list)
 
+    # (targets, compiled pattern, label) per rule, built once: reading pydantic private
+    # attributes per rule and value was a tenth of bulk intake's CPU.
+    _matchers: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = PrivateAttr()
+
+    def model_post_init(self, __context: object) -> None:
+        self._matchers = tuple(
+            (rule.targets(), re.compile(rule.pattern, re.IGNORECASE), rule.label())
+            for rule in self.rules
+        )
+
     @classmethod
     def none(cls) -> TestLeadRules:
         return cls(rules=[])
@@ -103,10 +113,11 @@ class TestLeadRules(BaseModel):
         the forms of its value worth testing (e.g. a phone as written and in E.164).
         """
         errors: list[FieldError] = []
-        for rule in self.rules:
+        for targets, regex, label in self._matchers:
             hit = next(
-                (f for f in rule.targets() for v in values.get(f, ()) if rule.matches(v)), None
+                (f for f in targets for v in values.get(f, ()) if regex.search(v) is not None),
+                None,
             )
             if hit is not None:
-                errors.append(FieldError(hit, f"test lead rule: {rule.label()}"))
+                errors.append(FieldError(hit, f"test lead rule: {label}"))
         return tuple(errors)
