@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from bench.common.stats import summary_ms
 from bench.intake.data import Person, is_valid, json_lead
@@ -189,3 +190,22 @@ async def steady(
 
 def as_dict(result: JsonResult) -> dict[str, Any]:
     return dict(result.__dict__)
+
+
+_RELAY_LAG = (
+    "SELECT id, extract(epoch FROM published_at - created_at) AS lag FROM outbox_message "
+    "WHERE routing_key = 'lead.ingested.v1' AND id > $1 AND published_at IS NOT NULL"
+)
+
+
+async def relay_lag(dsn: str, after_id: int) -> tuple[dict[str, float | None], int]:
+    """From intake's own outbox: commit of each `lead.ingested` to its confirm by the broker,
+    for rows after `after_id`; and the last row's id. Unlike POST -> probe, it does not count
+    the time the probe process waits for a core."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(_RELAY_LAG, after_id)
+    finally:
+        await conn.close()
+    last = max((r["id"] for r in rows), default=after_id)
+    return summary_ms([float(r["lag"]) for r in rows]), last

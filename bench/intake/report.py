@@ -95,6 +95,13 @@ def _json_rows(table: Table, name: str, j: dict[str, Any], aims: bool) -> None:
         f"{_fmt(e['p50'])} / {_fmt(e['p95'])} / {_fmt(e['p99'])} ms",
         _verdict(e["p99"], AIM_P99_INGESTED_MS, higher_is_better=False),
     )
+    if lag := j.get("relay_lag_ms"):
+        table.add_row(
+            "",
+            "outbox commit → broker confirm p50 / p95 / p99",
+            f"{_fmt(lag['p50'])} / {_fmt(lag['p95'])} / {_fmt(lag['p99'])} ms",
+            "",
+        )
     if j["events_missing"]:
         table.add_row("", "lead.ingested never seen", _fmt(j["events_missing"]), "")
 

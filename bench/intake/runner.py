@@ -129,6 +129,8 @@ async def json_phase(
     loaded = json_path.bodies(persons, cfg.json_leads, seed=2)
     calm = json_path.bodies(persons, cfg.steady_leads, seed=3)
     await json_path.warm_up(service.base_url, tenant, warm)
+    dsn = run.db_url(f"bench_intake_{run.run_id}")
+    _, last = await json_path.relay_lag(dsn, 0)
     out: dict[str, Any] = {}
     with _progress(run.console) as progress:
         task = progress.add_task(f"JSON, {cfg.concurrency} in flight", total=len(loaded))
@@ -143,6 +145,7 @@ async def json_phase(
                 lambda: progress.advance(task),
             )
         )
+        out["saturated"]["relay_lag_ms"], last = await json_path.relay_lag(dsn, last)
         task = progress.add_task(f"JSON, {cfg.steady_rate:g}/s", total=len(calm))
         phase("json-steady")
         out["steady"] = json_path.as_dict(
@@ -155,6 +158,7 @@ async def json_phase(
                 lambda: progress.advance(task),
             )
         )
+        out["steady"]["relay_lag_ms"], _ = await json_path.relay_lag(dsn, last)
     return out
 
 
