@@ -29,6 +29,7 @@ DOCUMENTED_BROKER = "amqp://127.0.0.1:5672/"
 def register_intake(broker: RabbitBroker, topology: Topology) -> None:
     from intake.entrypoints import amqp
     from intake.service_layer.receive import Receiver
+    from intake.service_layer.sources import SourceKeys
     from intake.service_layer.unit_of_work import IntakeUnitOfWork
     from shared.clock import SystemClock
 
@@ -36,7 +37,11 @@ def register_intake(broker: RabbitBroker, topology: Topology) -> None:
         raise RuntimeError("documentation only: nothing is handled")
 
     amqp.register(
-        broker, topology, Receiver(no_database, SystemClock(), max_adf_bytes=1), no_database
+        broker,
+        topology,
+        Receiver(no_database, SystemClock(), max_adf_bytes=1),
+        no_database,
+        SourceKeys(no_database, ttl=0),
     )
 
 
