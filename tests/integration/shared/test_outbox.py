@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
 import aio_pika
+import psutil
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -240,3 +243,34 @@ async def test_relay_in_a_child_process_publishes_on_commit_and_stops(
     finally:
         await asyncio.to_thread(relay.stop)
     assert not relay.alive
+
+
+_PARENT = """
+import sys, time
+from shared.messaging.topology import Topology
+from shared.relay_process import RelayProcess
+
+relay = RelayProcess(sys.argv[1], sys.argv[2], Topology(sys.argv[3]), poll_seconds=3600)
+relay.start()
+print(relay._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+async def test_relay_process_stops_by_itself_when_its_service_is_killed(
+    engine: AsyncEngine, database_url: str, amqp_url: str, topology: Topology
+) -> None:
+    parent = subprocess.Popen(  # noqa: ASYNC220 (a short-lived helper)
+        [sys.executable, "-c", _PARENT, database_url, amqp_url, topology.namespace],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert parent.stdout is not None
+        child = psutil.Process(int(await asyncio.to_thread(parent.stdout.readline)))
+        assert child.is_running()
+    finally:
+        parent.kill()  # SIGKILL: the service has no chance to stop its relay
+        await asyncio.to_thread(parent.wait, 10)
+    # The orphaned relay notices its parent is gone and exits.
+    await asyncio.to_thread(child.wait, 15)
+    assert not child.is_running()
