@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from typing import Any, cast
@@ -20,16 +19,10 @@ from intake.entrypoints import amqp
 from shared.auth import issue_token
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
+from shared.testing.ports import free_port
 from tests.integration.intake.conftest import probe
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _ready(base_url: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
@@ -61,7 +54,7 @@ async def test_workers_each_with_a_relay_process_serve_and_stop_cleanly(
         topology.dead_letter_queue(queue)
     topology.unrouted_queue()
     connection, events = await probe(amqp_url, topology)
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "INTAKE_DATABASE_URL": database_url,
         "INTAKE_HTTP_PORT": str(port),
