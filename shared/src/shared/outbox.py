@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -261,6 +262,23 @@ class OutboxRelay:
         self._exchange = None
 
 
+@contextlib.asynccontextmanager
+async def standalone_relay(
+    database_url: str, amqp_url: str, topology: Topology, **options: Any
+) -> AsyncIterator[OutboxRelay]:
+    """A relay with an engine and a broker connection of its own (on a thread or in a process of
+    its own), closed on the way out."""
+    from shared.db import create_engine
+
+    engine = create_engine(database_url, pool_size=2)
+    relay = OutboxRelay(engine, amqp_url, topology, **options)
+    try:
+        yield relay
+    finally:
+        await relay.close()
+        await engine.dispose()
+
+
 class RelayThread:
     """An `OutboxRelay` on a thread of its own, with its own event loop and engine.
 
@@ -290,17 +308,13 @@ class RelayThread:
             runner.run(self._run())
 
     async def _run(self) -> None:
-        from shared.db import create_engine
-
-        engine = create_engine(self._database_url, pool_size=2)
-        self._relay = OutboxRelay(engine, self._amqp_url, self._topology, **self._options)
-        self._loop = asyncio.get_running_loop()
-        self._started.set()
-        try:
-            await self._relay.run()
-        finally:
-            await self._relay.close()
-            await engine.dispose()
+        async with standalone_relay(
+            self._database_url, self._amqp_url, self._topology, **self._options
+        ) as relay:
+            self._relay = relay
+            self._loop = asyncio.get_running_loop()
+            self._started.set()
+            await relay.run()
 
     def wake(self) -> None:
         if self._loop is not None and self._relay is not None:

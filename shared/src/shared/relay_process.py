@@ -95,29 +95,25 @@ async def _run(
     options: dict[str, Any],
     parent_pid: int,
 ) -> None:
-    from shared.db import create_engine
-    from shared.outbox import OutboxRelay
+    from shared.outbox import standalone_relay
 
-    engine = create_engine(database_url, pool_size=2)
-    relay = OutboxRelay(engine, amqp_url, topology, **options)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, relay.stop)
+    async with standalone_relay(database_url, amqp_url, topology, **options) as relay:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, relay.stop)
 
-    async def orphaned() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            if os.getppid() != parent_pid:
-                break
-        log.warning("the service went away; the relay stops")
-        relay.stop()
+        async def orphaned() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                if os.getppid() != parent_pid:
+                    break
+            log.warning("the service went away; the relay stops")
+            relay.stop()
 
-    watchdog = asyncio.create_task(orphaned())
-    try:
-        await relay.run()
-    finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
-        await relay.close()
-        await engine.dispose()
+        watchdog = asyncio.create_task(orphaned())
+        try:
+            await relay.run()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
