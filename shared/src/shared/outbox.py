@@ -23,13 +23,13 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import aio_pika
-import asyncpg
 import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import asyncpg_dsn
 from shared.messaging.topology import Topology
+from shared.notify import listen
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,6 @@ class OutboxRelay:
         self._publish_timeout = publish_timeout
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
 
     def wake(self) -> None:
         """Called after a local commit that wrote outbox rows."""
@@ -207,25 +206,9 @@ class OutboxRelay:
             await conn.execute(_PURGE, {"age": self._retention.total_seconds()})
 
     async def _listen(self) -> None:
-        """Wake on NOTIFY from any replica's commit; reconnect if the database restarts."""
+        """Wake on NOTIFY from any replica's commit."""
         dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
-        while not self._stopping.is_set():
-            try:
-                self._listener = await asyncpg.connect(dsn)
-                await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                # NOTIFYs arrive on the callback; wake every few seconds to notice a dead link.
-                while not self._listener.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), 5.0)
-                    if self._stopping.is_set():
-                        return
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox listener: %r; reconnecting", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                if self._listener is not None and not self._listener.is_closed():
-                    with contextlib.suppress(Exception):
-                        await self._listener.close()
+        await listen(dsn, NOTIFY_CHANNEL, self._wake, self._stopping)
 
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())

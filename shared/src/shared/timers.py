@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.clock import Clock
 from shared.db import asyncpg_dsn
+from shared.notify import listen
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -174,23 +174,7 @@ class TimerRunner(Generic[U]):
 
     async def _listen(self) -> None:
         dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
-        while not self._stopping.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(dsn)
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                while not conn.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), 5.0)
-                    if self._stopping.is_set():
-                        return
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("timer listener: %r; reconnecting", exc)
-                await asyncio.sleep(1.0)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+        await listen(dsn, NOTIFY_CHANNEL, self._wake, self._stopping)
 
     async def purge(self, keep: timedelta = timedelta(days=7)) -> None:
         async with self._engine.begin() as conn:
