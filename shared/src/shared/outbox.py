@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import asyncpg_dsn
+from shared.messaging.publish import PERSISTENT, Properties, publish_confirmed
 from shared.messaging.topology import Topology
 from shared.notify import listen
 
@@ -113,7 +114,7 @@ class OutboxRelay:
         self._amqp_url = amqp_url
         self._topology = topology
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
-        self._exchange: aio_pika.abc.AbstractExchange | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
@@ -125,34 +126,34 @@ class OutboxRelay:
         """Called after a local commit that wrote outbox rows."""
         self._wake.set()
 
-    async def _events_exchange(self) -> aio_pika.abc.AbstractExchange:
-        if self._exchange is None:
+    async def _events_channel(self) -> aio_pika.abc.AbstractChannel:
+        if self._channel is None:
             if self._connection is None:
                 self._connection = await aio_pika.connect_robust(
                     self._amqp_url, timeout=self._publish_timeout
                 )
             # Confirms for every publish; a mandatory message no queue takes raises.
-            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._exchange = await channel.get_exchange(
-                self._topology.events_exchange_name, ensure=False
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
             )
-        return self._exchange
+        return self._channel
 
-    async def _publish(self, exchange: aio_pika.abc.AbstractExchange, row: Any) -> None:
+    async def _publish(self, channel: aio_pika.abc.AbstractChannel, row: Any) -> None:
         headers = dict(row.headers or {})
-        await exchange.publish(
-            aio_pika.Message(
-                bytes(row.body),
+        await publish_confirmed(
+            channel,
+            bytes(row.body),
+            exchange=self._topology.events_exchange_name,
+            routing_key=row.routing_key,
+            properties=Properties(
                 message_id=str(row.event_id),
                 correlation_id=row.correlation_id,
                 headers=headers,
                 content_type="application/json",
-                type=headers.get("event_type"),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_type=headers.get("event_type"),
+                delivery_mode=PERSISTENT,
             ),
-            routing_key=row.routing_key,
-            mandatory=True,
-            timeout=self._publish_timeout,
+            confirm_timeout=self._publish_timeout,
         )
 
     async def publish_batch(self) -> int:
@@ -162,13 +163,13 @@ class OutboxRelay:
             if not rows:
                 return 0
             try:
-                exchange = await self._events_exchange()
+                channel = await self._events_channel()
             except Exception as exc:  # broker unreachable: every row waits for the next try
                 results: list[BaseException | None] = [exc] * len(rows)
             else:
                 # All at once pipelines the confirms: one round trip, not one per row.
                 results = await asyncio.gather(
-                    *(self._publish(exchange, row) for row in rows), return_exceptions=True
+                    *(self._publish(channel, row) for row in rows), return_exceptions=True
                 )
             done = [row.id for row, res in zip(rows, results, strict=True) if res is None]
             failed = [
@@ -242,7 +243,7 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._connection.close()
         self._connection = None
-        self._exchange = None
+        self._channel = None
 
 
 @contextlib.asynccontextmanager
