@@ -144,10 +144,11 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
     source = await intake.source("acme")
     jobs = intake.app.state.bulk
     jobs.stop()  # no worker: the upload is stored and waits
-    data = _csv(1500)
+    batch = jobs._batch_size
+    data = _csv(3 * batch)
     r = await _upload(intake, source["api_key"], data, MAPPING)
     job_id = r.json()["job_id"]
-    # A worker took the first batch (rows 2..501), committed it, then died.
+    # A worker took the first batch (rows 2..batch+1), committed it, then died.
     async with intake.app.state.engine.connect() as conn:
         chunks = (
             await conn.execute(
@@ -173,11 +174,11 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
             f"/v1/leads/bulk/{job_id}", headers={"X-Api-Key": source["api_key"]}
         )
     ).json()
-    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", 501, 500)
+    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", batch + 1, batch)
     jobs._commit_batch = original_commit
     assert await jobs.run_once()
     job = await _finished(intake, source["api_key"], job_id)
-    assert (job["accepted"], job["merged"], job["rejected"]) == (1500, 0, 0)
+    assert (job["accepted"], job["merged"], job["rejected"]) == (3 * batch, 0, 0)
     async with intake.app.state.engine.connect() as conn:
         leads = (await conn.execute(text("SELECT count(*) FROM lead"))).scalar_one()
-    assert leads == 1500
+    assert leads == 3 * batch

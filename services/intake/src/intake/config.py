@@ -23,7 +23,11 @@ class IntakeSettings(ServiceSettings):
     max_adf_bytes: int = Field(default=2_000_000, ge=1024)
     max_bulk_bytes: int = Field(default=1_000_000_000, ge=1024)
     max_bulk_rows: int = Field(default=1_000_000, ge=1)
-    bulk_batch_size: int = Field(default=500, ge=1)
+    # Rows per bulk transaction. Measured against 500 (40,000 rows, alternating runs): 1,000 gave
+    # +5-8% rows/s and 5% less CPU per row, its events trail the job by ~0.5 s instead of ~0.2 s;
+    # 2,000 gave +7-10% but held its people's dedup locks ~2.5 s, which a JSON lead for the same
+    # person would wait out.
+    bulk_batch_size: int = Field(default=1000, ge=1)
     run_bulk_worker: bool = True
     # Concurrent leads share transactions (see service_layer/batching.py); 0 workers: one by one.
     batch_workers: int = Field(default=2, ge=0)

@@ -66,7 +66,7 @@ class BulkJobs:
         uows: UowFactory,
         clock: Clock,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         max_rows: int = 1_000_000,
     ) -> None:
         self._engine = engine
