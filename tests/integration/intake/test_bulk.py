@@ -182,3 +182,41 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
     async with intake.app.state.engine.connect() as conn:
         leads = (await conn.execute(text("SELECT count(*) FROM lead"))).scalar_one()
     assert leads == 3 * batch
+
+
+async def test_next_batch_is_judged_while_the_last_is_written_and_batches_commit_in_order(
+    intake: Intake,
+) -> None:
+    source = await intake.source("acme")
+    jobs = intake.app.state.bulk
+    jobs.stop()  # no worker: this test runs the job itself
+    jobs._batch_size = 4
+    # Rows i=4 and i=8 repeat the person of the row before: across a batch boundary.
+    r = await _upload(intake, source["api_key"], _csv(12, duplicates_every=4), MAPPING)
+    job_id = r.json()["job_id"]
+    batches = 3
+    judging = [asyncio.Event() for _ in range(batches)]
+    original_judge, original_commit = jobs._judge, jobs._commit_batch
+    judged = committed = 0
+
+    async def judge(*args: Any) -> Any:
+        nonlocal judged
+        judging[judged].set()
+        judged += 1
+        return await original_judge(*args)
+
+    async def commit(*args: Any) -> None:
+        nonlocal committed
+        committed += 1
+        if committed < batches:  # the next batch is read and judged before this one is written
+            await asyncio.wait_for(judging[committed].wait(), 10)
+        await original_commit(*args)
+
+    jobs._judge, jobs._commit_batch = judge, commit
+    assert await jobs.run_once()
+    job = await _finished(intake, source["api_key"], job_id)
+    assert (job["accepted"], job["merged"], job["rejected"]) == (10, 2, 0)
+    rows = {row["row_number"]: row for row in await _rows(intake, source["api_key"], job_id)}
+    # i=4 is row 6, the first of the second batch: merged into the lead of row 5 (i=3).
+    assert rows[6]["outcome"] == "merged"
+    assert rows[6]["lead_id"] == rows[5]["lead_id"]

@@ -3,7 +3,9 @@
 The upload is stored chunk by chunk in one transaction (the raw payload of the job). A worker,
 any replica, takes the job under a session advisory lock, reads the stored chunks through the
 streaming CSV reader and ingests rows in batches; each batch's leads, row reports and the job's
-checkpoint commit together, so a crash resumes exactly where the last batch ended.
+checkpoint commit together, so a crash resumes exactly where the last batch ended. While a batch
+is being written (time spent in PostgreSQL), the worker reads and judges the next one on the same
+event loop; batches still commit one after the other, in order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -26,8 +29,11 @@ from intake.domain import dedup
 from intake.domain.model import shallow_dict
 from intake.service_layer.ingest import (
     IncomingLead,
+    TenantRules,
+    Verdicts,
     idempotency_key,
     ingest,
+    judge,
     tenant_rules,
 )
 from intake.service_layer.receive import UowFactory
@@ -36,10 +42,24 @@ from shared.clock import Clock
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
+# Rows read or judged between two turns of the other tasks on the event loop (~10 ms of work).
+YIELD_EVERY = 50
 
 
 class UploadTooLarge(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A batch of rows read and judged, ready to be written."""
+
+    source: SourceRow
+    rows: list[CsvRow]
+    good: list[CsvRow]
+    items: list[IncomingLead]
+    rules: TenantRules
+    verdicts: Verdicts
 
 
 def check_header(first_bytes: bytes, mapping: ColumnMapping) -> None:
@@ -207,6 +227,7 @@ class BulkJobs:
             source = dataclasses.replace(source, dealership_id=job.dealership_id)
         batch: list[CsvRow] = []
         data_rows = 0
+        writing: asyncio.Task[None] | None = None
         try:
             async for row in read_rows(self._chunks(job_id, job.chunks), mapping):
                 data_rows += 1
@@ -219,21 +240,44 @@ class BulkJobs:
                 if row.number <= job.rows_done:
                     continue  # done before a crash
                 batch.append(row)
+                if len(batch) % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # the batch being written takes its turn
                 if len(batch) >= self._batch_size:
-                    await self._commit_batch(job, source, batch)
+                    writing = await self._next_batch(job, source, batch, writing)
                     batch = []
             if batch:
-                await self._commit_batch(job, source, batch)
+                writing = await self._next_batch(job, source, batch, writing)
+            if writing is not None:
+                await writing
         except CsvMappingError as exc:
+            if writing is not None:
+                await writing
             await self._set(job_id, status="failed", error=str(exc), finished_at=func.now())
             return
+        finally:
+            if writing is not None and not writing.done():
+                # Something failed while a batch was being written: let it commit or fail by
+                # itself (either way the checkpoint is right), rather than cut it off.
+                with contextlib.suppress(Exception):
+                    await writing
         await self._set(job_id, status="done", finished_at=func.now())
 
-    async def _set(self, job_id: UUID, **values: Any) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(bulk_job).where(bulk_job.c.id == job_id).values(**values))
+    async def _next_batch(
+        self,
+        job: Any,
+        source: SourceRow,
+        rows: list[CsvRow],
+        writing: asyncio.Task[None] | None,
+    ) -> asyncio.Task[None]:
+        """Judge `rows` while the previous batch is still being written (the database's time,
+        not this process's), then write them once it is done: batches commit in order, and
+        each one's de-duplication sees the one before."""
+        judged = await self._judge(job, source, rows)
+        if writing is not None:
+            await writing
+        return asyncio.create_task(self._commit_batch(job, judged))
 
-    async def _commit_batch(self, job: Any, source: SourceRow, rows: list[CsvRow]) -> None:
+    async def _judge(self, job: Any, source: SourceRow, rows: list[CsvRow]) -> _Judged:
         good = [r for r in rows if r.submission is not None]
         items = [
             IncomingLead(
@@ -248,13 +292,29 @@ class BulkJobs:
             if r.submission is not None
         ]
         async with self._uows() as uow:
+            rules = await tenant_rules(uow, source.tenant_id)
+            countries = await uow.repo.dealership_countries(source.tenant_id)
+        verdicts = Verdicts()
+        for start in range(0, len(items), YIELD_EVERY):
+            verdicts.extend(judge(items[start : start + YIELD_EVERY], source, countries, rules))
+            await asyncio.sleep(0)  # the batch being written takes its turn
+        return _Judged(source, rows, good, items, rules, verdicts)
+
+    async def _set(self, job_id: UUID, **values: Any) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(bulk_job).where(bulk_job.c.id == job_id).values(**values))
+
+    async def _commit_batch(self, job: Any, judged: _Judged) -> None:
+        rows, good = judged.rows, judged.good
+        async with self._uows() as uow:
             results = await ingest(
                 uow,
-                source,
-                items,
-                rules=await tenant_rules(uow, source.tenant_id),
+                judged.source,
+                judged.items,
+                rules=judged.rules,
                 now=self._clock.now(),
                 bulk_job_id=job.id,
+                verdicts=judged.verdicts,
             )
             by_row = dict(zip((r.number for r in good), results, strict=True))
             report = []

@@ -75,6 +75,34 @@ def idempotency_key(header: str | None, sub: LeadSubmission) -> str | None:
     return None
 
 
+@dataclass
+class Verdicts:
+    """Each item's dealership, and its normalised lead or the reason it is rejected."""
+
+    dealerships: list[UUID] = field(default_factory=list)
+    judged: list[NormalisedLead | Rejection] = field(default_factory=list)
+
+    def extend(self, more: Verdicts) -> None:
+        self.dealerships += more.dealerships
+        self.judged += more.judged
+
+
+def judge(
+    items: list[IncomingLead],
+    source: SourceRow,
+    countries: dict[UUID, str],
+    rules: TenantRules,
+) -> Verdicts:
+    """The part of ingesting that needs no database and no lock, so a bulk job can judge its
+    next batch while the last one is being written."""
+    dealerships = [_dealership(item.submission, source, countries) for item in items]
+    judged: list[NormalisedLead | Rejection] = [
+        normalise(item.submission, country=countries[d], rules=rules.test_rules)
+        for item, d in zip(items, dealerships, strict=True)
+    ]
+    return Verdicts(dealerships, judged)
+
+
 async def ingest(
     uow: IntakeUnitOfWork,
     source: SourceRow,
@@ -83,14 +111,14 @@ async def ingest(
     rules: TenantRules,
     now: datetime,
     bulk_job_id: UUID | None = None,
+    verdicts: Verdicts | None = None,
 ) -> list[IngestResult]:
-    """Decide each item's fate and stage rows and events; the caller commits."""
-    countries = await uow.repo.dealership_countries(source.tenant_id)
-    dealerships = [_dealership(item.submission, source, countries) for item in items]
-    judged: list[NormalisedLead | Rejection] = [
-        normalise(item.submission, country=countries[d], rules=rules.test_rules)
-        for item, d in zip(items, dealerships, strict=True)
-    ]
+    """Decide each item's fate and stage rows and events; the caller commits. `verdicts`:
+    the items already judged (`judge()`), else they are judged here."""
+    if verdicts is None:
+        countries = await uow.repo.dealership_countries(source.tenant_id)
+        verdicts = judge(items, source, countries, rules)
+    dealerships, judged = verdicts.dealerships, verdicts.judged
 
     keys = [item.idempotency_key for item in items]
     # A bulk row's own key (job and row number) is only ever used by that job's one worker,
