@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 from rich.console import Console
 
-from bench.common import cleanup
+from bench.common import cleanup, defaults
 from bench.common.meters import CpuMeter, RssSampler
 from bench.common.report import progress, run_meta
 from bench.crm_queue import backlog, latency, report
@@ -37,8 +37,8 @@ SERVICE = "crm-queue"
 
 @dataclass(frozen=True)
 class BenchConfig:
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    pg_admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    amqp_url: str = defaults.AMQP_URL
+    pg_admin_dsn: str = defaults.PG_ADMIN_DSN
     backlog: int = 100_000
     dealerships: int = 20
     in_flight: int = 500

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench.common import defaults
 from bench.common.meters import CpuMeter, RssSampler
 from bench.common.report import progress as _progress
 from bench.common.report import run_meta
@@ -26,8 +27,8 @@ from shared.messaging.topology import Topology
 
 @dataclass(frozen=True)
 class BenchConfig:
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    pg_admin_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    amqp_url: str = defaults.AMQP_URL
+    pg_admin_dsn: str = defaults.PG_ADMIN_DSN
     raw_messages: int = 20_000
     pg_rows: int = 100_000
     json_leads: int = 5_000

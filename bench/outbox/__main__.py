@@ -21,6 +21,7 @@ import typer
 import uvloop
 from sqlalchemy import MetaData
 
+from bench.common import defaults
 from shared.db import create_engine
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay
@@ -109,12 +110,10 @@ async def _run(events: int, rounds: int, amqp_url: str, pg_admin_dsn: str) -> No
 def main(
     events: Annotated[int, typer.Option(help="outbox rows per round")] = 20_000,
     rounds: Annotated[int, typer.Option(help="rounds (the median is printed)")] = 3,
-    amqp_url: Annotated[str, typer.Option(envvar="FORECOURT_AMQP_URL")] = (
-        "amqp://guest:guest@127.0.0.1:5672/"
-    ),
-    pg_admin_dsn: Annotated[str, typer.Option(help="asyncpg DSN of the admin database")] = (
-        "postgresql://postgres@127.0.0.1:5432/postgres"
-    ),
+    amqp_url: Annotated[str, typer.Option(envvar="FORECOURT_AMQP_URL")] = defaults.AMQP_URL,
+    pg_admin_dsn: Annotated[
+        str, typer.Option(help="asyncpg DSN of the admin database")
+    ] = defaults.PG_ADMIN_DSN,
 ) -> None:
     """Drain a full outbox through the relay and print events/s and CPU per event."""
     uvloop.run(_run(events, rounds, amqp_url, pg_admin_dsn))
