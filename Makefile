@@ -31,7 +31,7 @@ lint: install ## ruff check, ruff format --check, mypy, generated docs up to dat
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
-	$(RUN) mypy scripts
+	$(RUN) mypy scripts bench
 	@$(MAKE) --no-print-directory docs-check
 
 test: install lint ## lint, then the whole pytest suite (needs PostgreSQL and RabbitMQ)
