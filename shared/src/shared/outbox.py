@@ -27,7 +27,7 @@ import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import asyncpg_dsn
+from shared.db import CLAIM_BY_INDEX, asyncpg_dsn
 from shared.messaging.publish import PERSISTENT, Properties, publish_confirmed
 from shared.messaging.topology import Topology
 from shared.notify import listen
@@ -159,6 +159,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish one batch of due rows; returns how many were claimed."""
         async with self._engine.begin() as conn:
+            await conn.execute(CLAIM_BY_INDEX)
             rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
