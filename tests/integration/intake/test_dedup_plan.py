@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 import intake
 from intake.adapters.repository import IntakeRepository
 from shared.db import migrate
+from shared.testing.plans import send_plans_to
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +31,6 @@ _FILL = text(
     "SELECT gen_random_uuid(), :tenant, gen_random_uuid(), gen_random_uuid(), "
     "'p' || g || '.' || :tenant || '@example.com', '+1416' || lpad(g::text, 7, '0'), "
     "now(), now(), 1, 'open', 1 FROM generate_series(1, :n) AS g"
-)
-
-
-_EXPLAIN_TO_CLIENT = (
-    "LOAD 'auto_explain'",
-    "SET LOCAL auto_explain.log_min_duration = 0",
-    "SET LOCAL auto_explain.log_level = notice",
-    "SET LOCAL auto_explain.log_format = json",
 )
 
 
@@ -60,10 +53,9 @@ async def test_lookup_probes_by_contact_on_stale_statistics(database_url: str) -
             # ... then acme's first upload, faster than autovacuum analyses it.
             await session.execute(_FILL, {"tenant": "acme", "n": 30_000})
             # auto_explain sends the plan of each statement the repository runs to this client.
-            raw = await (await session.connection()).get_raw_connection()
-            raw.driver_connection.add_log_listener(lambda _c, m: plans.append(m.message))
-            for setting in _EXPLAIN_TO_CLIENT:
-                await session.execute(text(setting))
+            await send_plans_to(
+                await session.connection(), plans, this_transaction_only=True, fmt="json"
+            )
             await IntakeRepository(session).candidate_leads(
                 "acme",
                 emails=[f"p{i}.acme@example.com" for i in range(1, 501)],

@@ -13,20 +13,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay
-from shared.tables import add_messaging_tables
+from shared.testing.plans import send_plans_to
+from tests.integration.shared.helpers import create_messaging_tables
 
 pytestmark = pytest.mark.integration
-
-_EXPLAIN_TO_CLIENT = (
-    "LOAD 'auto_explain'",
-    "SET auto_explain.log_min_duration = 0",
-    "SET auto_explain.log_level = notice",
-)
 
 
 @pytest.fixture
@@ -38,21 +33,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         max_overflow=0,
         connect_args={"server_settings": {"plan_cache_mode": "force_generic_plan"}},
     )
-    metadata = MetaData()
-    add_messaging_tables(metadata)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    await create_messaging_tables(engine)
     yield engine
     await engine.dispose()
-
-
-async def _explain_to(engine: AsyncEngine, plans: list[str]) -> None:
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        raw.driver_connection.add_log_listener(lambda _c, m: plans.append(m.message))
-        for setting in _EXPLAIN_TO_CLIENT:
-            await conn.execute(text(setting))
-        await conn.commit()
 
 
 def _claim_plan(plans: list[str], table: str) -> str:
@@ -75,7 +58,9 @@ async def test_relay_claim_walks_the_pending_index_after_the_outbox_grew(
             )
         )
     plans: list[str] = []
-    await _explain_to(engine, plans)
+    async with engine.connect() as conn:  # the pool's one connection, the relay's next
+        await send_plans_to(conn, plans)
+        await conn.commit()
     await relay.publish_batch()  # no exchange: the rows stay pending; the plan is what counts
     await relay.close()
     plan = _claim_plan(plans, "outbox_message")
