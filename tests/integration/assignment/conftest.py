@@ -205,20 +205,23 @@ def running_assignment(
     database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
 ) -> Callable[..., AbstractAsyncContextManager[Assignment]]:
     @asynccontextmanager
-    async def start(clock: FrozenClock | None = None, **kw: Any) -> AsyncIterator[Assignment]:
+    async def start(
+        clock: FrozenClock | None = None, common: CommonSettings | None = None, **kw: Any
+    ) -> AsyncIterator[Assignment]:
         clock = clock or FrozenClock(T0)
+        common = common or common_settings
         connection, events = await probe(amqp_url, topology)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(topology.events_exchange_name)
         app = create_app(
-            assignment_settings(database_url, common_settings, **kw),
+            assignment_settings(database_url, common, **kw),
             topology=topology,
             clock=clock,
         )
         async with LifespanManager(app, startup_timeout=60) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://assign") as client:
-                yield Assignment(app, client, clock, common_settings, events, exchange)
+                yield Assignment(app, client, clock, common, events, exchange)
         await connection.close()
 
     return start
