@@ -4,16 +4,26 @@ person, the enquiry, a checked appointment and a real hot flag; assignment route
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 from shared.contracts import Envelope, LeadQualifiedV1
 from tests.integration.crm_queue.conftest import Crm, ingested
+from tests.integration.crm_queue.conftest import running_crm as crm_runner  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
-pytest_plugins = ["tests.integration.crm_queue.conftest"]
+
+Runner = Callable[..., AbstractAsyncContextManager[Crm]]
+
+
+@pytest.fixture
+async def crm(crm_runner: Runner) -> AsyncIterator[Crm]:  # noqa: F811 (the fixture above)
+    async with crm_runner(run_timers=False) as running:
+        yield running
 
 
 async def _qualify(crm: Crm, appointment_at: str | None, outcome: str) -> Any:
