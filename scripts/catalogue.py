@@ -68,6 +68,19 @@ SERVICES: tuple[Service, ...] = (
             "lead.lost.v1",
         ),
     ),
+    Service(
+        name="assignment",
+        command="forecourt-assignment",
+        settings="assignment.config:AssignmentSettings",
+        app_factory="assignment.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_assignment",
+        publishes=(
+            "prospect.assigned.v1",
+            "prospect.reassigned.v1",
+            "prospect.won.v1",
+            "prospect.lost.v1",
+        ),
+    ),
 )
 
 

@@ -64,6 +64,25 @@ def register_crm_queue(broker: RabbitBroker, topology: Topology) -> None:
     amqp.register(runtime, no_database, SystemClock())
 
 
+def register_assignment(broker: RabbitBroker, topology: Topology) -> None:
+    from assignment.config import AssignmentSettings
+    from assignment.entrypoints import amqp
+    from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
+    from shared.clock import SystemClock
+    from shared.db import create_engine, session_factory
+    from shared.outbox import OutboxRelay
+    from shared.runtime import Runtime
+
+    def no_database() -> AssignmentUnitOfWork:
+        raise RuntimeError("documentation only: nothing is handled")
+
+    settings = AssignmentSettings()
+    engine = create_engine(settings.database_url)  # never connects: nothing runs
+    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
+    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
+    amqp.register(runtime, no_database, SystemClock())
+
+
 def asyncapi(service: Service) -> str:
     # Fixed values, not the environment's: the committed spec must not depend on who wrote it.
     common = CommonSettings(amqp_url=DOCUMENTED_BROKER, namespace="")

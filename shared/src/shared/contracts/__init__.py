@@ -32,6 +32,8 @@ from shared.contracts.common import (
     VehicleV1,
 )
 from shared.contracts.crm_queue import (
+    AppointmentV1,
+    EnquiryV1,
     LeadContactAttemptedV1,
     LeadLostV1,
     LeadQualifiedV1,
@@ -72,10 +74,12 @@ __all__ = [
     "E164",
     "LOST_REASONS",
     "REGISTRY",
+    "AppointmentV1",
     "Channel",
     "CodedLoss",
     "ConsentV1",
     "ContactOutcome",
+    "EnquiryV1",
     "Envelope",
     "EventPayload",
     "FieldErrorV1",

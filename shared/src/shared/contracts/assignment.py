@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from pydantic import Field
@@ -28,6 +29,15 @@ class ProspectAssignedV1(LeadEventPayload):
         default=None, description="When the consultant must have acted (24 h for a hot one)"
     )
     assigned_at: UtcDatetime
+    rule: str | None = Field(
+        default=None, description="The routing rule that chose the pool (null: none applied)"
+    )
+    rule_version: int | None = Field(default=None, description="Version of the dealership's rules")
+    method: str | None = Field(
+        default=None,
+        description="How the consultant was picked: round_robin, least_loaded, close_rate, "
+        "up_for_grabs, sticky, manager (open set)",
+    )
 
 
 class ProspectReassignedV1(LeadEventPayload):
@@ -44,6 +54,10 @@ class ProspectReassignedV1(LeadEventPayload):
         examples=["not_acted_48h", "manager", "consultant_absent"],
     )
     reassigned_at: UtcDatetime
+    hot: bool = False
+    respond_by: UtcDatetime | None = Field(
+        default=None, description="When the new consultant must have acted"
+    )
 
 
 class ProspectWonV1(LeadEventPayload):
@@ -73,3 +87,15 @@ class ProspectLostV1(CodedLoss, LeadEventPayload):
     consultant_id: str
     note: str | None = Field(default=None, description="Free text, only beside a code")
     lost_at: UtcDatetime
+    competitor_brand: str | None = Field(
+        default=None, description="The brand bought instead (bought_elsewhere.*)"
+    )
+    competitor_dealer: str | None = Field(
+        default=None, description="The dealer bought from (bought_elsewhere.*)"
+    )
+    postponed_until: date | None = Field(
+        default=None, description="When the person means to buy (prospect.postponed)"
+    )
+    do_not_contact: bool = Field(
+        default=False, description="The person must not be contacted again, anywhere"
+    )

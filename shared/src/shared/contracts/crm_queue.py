@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from shared.contracts.base import LeadEventPayload, UtcDatetime
-from shared.contracts.common import Channel, ContactOutcome
+from shared.contracts.base import LeadEventPayload, UtcDatetime, WireModel
+from shared.contracts.common import Channel, ContactOutcome, PersonV1, SourceKind, VehicleV1
 from shared.contracts.lost_reasons import QualifyingOutcome
 from shared.contracts.reason import CodedLoss
 
@@ -42,8 +43,34 @@ class LeadSlaBreachedV1(LeadEventPayload):
     escalated_to_role: str = Field(default="manager", description="Role the task went to")
 
 
+class EnquiryV1(WireModel):
+    """One enquiry of the lead (the first, then each merged duplicate): where it came from and
+    what the person asked about. Fields the producer did not keep are null or empty."""
+
+    received_at: UtcDatetime
+    source_id: str | None = None
+    source_kind: SourceKind | None = None
+    source_name: str | None = None
+    campaign: str | None = None
+    vehicle: VehicleV1 | None = Field(default=None, description="Vehicle of interest")
+    trade_ins: tuple[VehicleV1, ...] = ()
+    comments: str | None = None
+
+
+class AppointmentV1(WireModel):
+    """An appointment the agent booked while qualifying (checked: after the qualification)."""
+
+    at: UtcDatetime
+    kind: Literal["showroom", "test_drive"]
+
+
 class LeadQualifiedV1(LeadEventPayload):
-    """The lead became a prospect, with the qualifying outcome: assignment takes it from here."""
+    """The lead became a prospect, with the qualifying outcome: assignment takes it from here.
+
+    Since the first version it also carries what assignment needs to route and work the
+    prospect without reading crm-queue's data: the person, every enquiry (source, campaign,
+    vehicle, trade-ins), a checked appointment and whether the prospect is hot.
+    """
 
     event_type = "lead.qualified"
     event_version = 1
@@ -55,7 +82,19 @@ class LeadQualifiedV1(LeadEventPayload):
     appointment_at: UtcDatetime | None = None
     attempts: int = Field(ge=0, description="Contact attempts made before qualifying")
     qualified_at: UtcDatetime
-    hot: bool = False
+    hot: bool = Field(
+        default=False, description="Act at once: the booked appointment is within 24 h"
+    )
+    person: PersonV1 | None = Field(default=None, description="Who became a prospect")
+    enquiries: tuple[EnquiryV1, ...] = Field(
+        default=(), description="Every enquiry of the lead, the first one first"
+    )
+    appointment: AppointmentV1 | None = Field(
+        default=None, description="The appointment booked, for appointment outcomes only"
+    )
+    language: str | None = Field(
+        default=None, description="Language the person prefers (BCP 47, e.g. `de`), if known"
+    )
 
 
 class LeadLostV1(CodedLoss, LeadEventPayload):

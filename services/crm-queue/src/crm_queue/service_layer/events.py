@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 from crm_queue.domain.events import DomainEvent
@@ -12,8 +14,40 @@ PRODUCER: Final[Literal["crm-queue"]] = "crm-queue"
 VERSION = 1
 
 
-def to_envelope(event: DomainEvent, *, causation: Envelope[Any] | None = None) -> Envelope[Any]:
-    payload = payload_class(event.event_type, VERSION).model_validate(event.payload())
+# A prospect whose appointment is this close must be acted on at once (assignment: 24 h SLA).
+HOT_APPOINTMENT_WITHIN = timedelta(hours=24)
+_APPOINTMENT_KINDS = {"appointment.showroom": "showroom", "appointment.test_drive": "test_drive"}
+
+
+def qualified_facts(row: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What `lead.qualified` carries beyond the task's decision, from the lead facts the task
+    keeps (person, first enquiry), so assignment never reads crm-queue's data.
+
+    The task keeps neither the source's kind and campaign nor trade-ins nor merged enquiries'
+    vehicles: those stay empty until it stores them."""
+    enquiry = {
+        "received_at": row.received_at,
+        "source_id": row.source_id,
+        "source_name": row.source_name,
+        "vehicle": row.vehicle,
+        "comments": row.comments,
+    }
+    facts: dict[str, Any] = {"person": row.person or None, "enquiries": [enquiry]}
+    at, kind = payload.get("appointment_at"), _APPOINTMENT_KINDS.get(str(payload["outcome"]))
+    if at is not None and kind is not None and at > payload["qualified_at"]:
+        facts["appointment"] = {"at": at, "kind": kind}
+        facts["hot"] = at - payload["qualified_at"] <= HOT_APPOINTMENT_WITHIN
+    return facts
+
+
+def to_envelope(
+    event: DomainEvent,
+    *,
+    causation: Envelope[Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Envelope[Any]:
+    data = event.payload() | dict(extra or {})
+    payload = payload_class(event.event_type, VERSION).model_validate(data)
     return new_envelope(
         payload,
         tenant_id=event.tenant_id,
@@ -24,6 +58,18 @@ def to_envelope(event: DomainEvent, *, causation: Envelope[Any] | None = None) -
     )
 
 
-def collect(task: Task, *, causation: Envelope[Any] | None = None) -> list[Envelope[Any]]:
-    """The task's pending events as envelopes (handed over once)."""
-    return [to_envelope(e, causation=causation) for e in task.pull_events()]
+def collect(
+    task: Task, *, causation: Envelope[Any] | None = None, row: Any = None
+) -> list[Envelope[Any]]:
+    """The task's pending events as envelopes (handed over once); `row`, the task as stored,
+    adds the lead facts to `lead.qualified`."""
+    return [
+        to_envelope(
+            e,
+            causation=causation,
+            extra=qualified_facts(row, e.payload())
+            if row is not None and e.event_type == "lead.qualified"
+            else None,
+        )
+        for e in task.pull_events()
+    ]
