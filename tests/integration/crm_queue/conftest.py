@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from crm_queue.config import CrmQueueSettings
 from crm_queue.entrypoints.http.app import create_app
@@ -109,8 +111,6 @@ class Crm:
 
     async def task(self, lead_id: Any, within: float = 15.0, **headers: str) -> dict[str, Any]:
         """The task once the consumer has created it."""
-        import asyncio
-
         async with asyncio.timeout(within):
             while True:
                 r = await self.client.get(
@@ -124,6 +124,37 @@ class Crm:
         return await self.client.post(
             f"/v1/leads/{lead_id}/{action}", json=body, headers=self.staff(**kw)
         )
+
+    async def row(self, lead_id: Any) -> dict[str, Any] | None:
+        """The task's row as stored (every column), or None."""
+        async with self.app.state.runtime.engine.connect() as conn:
+            found = (
+                await conn.execute(text("SELECT * FROM task WHERE lead_id = :id"), {"id": lead_id})
+            ).first()
+        return dict(found._mapping) if found is not None else None
+
+    async def row_when(
+        self, lead_id: Any, done: Callable[[dict[str, Any]], bool], within: float = 15.0
+    ) -> dict[str, Any]:
+        """The task's row once `done(row)` holds (the consumers work asynchronously)."""
+        async with asyncio.timeout(within):
+            while True:
+                found = await self.row(lead_id)
+                if found is not None and done(found):
+                    return found
+                await asyncio.sleep(0.05)
+
+    async def timers_of(self, lead_id: Any) -> list[dict[str, Any]]:
+        """The lead's durable timers (kind, due_at, fired_at, payload), by kind."""
+        async with self.app.state.runtime.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT kind, due_at, fired_at, payload FROM timer WHERE key = :key "
+                    "ORDER BY kind"
+                ),
+                {"key": str(lead_id)},
+            )
+        return [dict(r._mapping) for r in rows]
 
     async def move(self, delta: timedelta) -> int:
         """Move the clock and fire whatever timers fell due."""

@@ -41,6 +41,8 @@ async def test_a_duplicate_before_its_lead_does_no_harm(crm: Crm) -> None:
     await crm.publish(duplicate(lead, T0 + timedelta(minutes=1)))
     first = await crm.task(lead.lead_id)
     assert first["person"] == {}
+    # Nobody can call a lead whose person is not known yet: not in the agents' queue.
+    assert (await crm.client.get("/v1/queue", headers=crm.staff())).json() == []
     await crm.publish(lead)
     for _ in range(100):
         task = await crm.task(lead.lead_id)
@@ -48,7 +50,9 @@ async def test_a_duplicate_before_its_lead_does_no_harm(crm: Crm) -> None:
             break
         await asyncio.sleep(0.05)
     assert task["person"]["last_name"] == "Roe"
-    assert task["enquiries"] == 1
+    assert task["enquiries"] == 2  # the lead and its repeat
+    r = await crm.client.get("/v1/queue", headers=crm.staff())
+    assert [t["lead_id"] for t in r.json()] == [str(lead.lead_id)]
 
 
 async def test_queue_order_is_sla_due_then_freshness(crm: Crm) -> None:

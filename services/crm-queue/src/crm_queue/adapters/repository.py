@@ -152,6 +152,7 @@ class CrmRepository:
             .where(
                 task.c.tenant_id == tenant_id,
                 task.c.state == "open",
+                task.c.ingested.is_(True),  # until lead.ingested comes, nobody knows whom to call
                 task.c.do_not_contact.is_(False),
                 or_(task.c.next_attempt_due_at.is_(None), task.c.next_attempt_due_at <= now),
                 or_(

@@ -38,7 +38,8 @@ task = Table(
     Column("person", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("vehicle", JSONB),
     Column("comments", Text),
-    # False while only a lead.duplicate has arrived (events of one lead can come out of order).
+    # False while only a lead.duplicate has arrived (events of one lead can come out of order):
+    # received_at and sla_due_at are then the duplicate's, until lead.ingested corrects them.
     Column("ingested", Boolean, nullable=False, server_default=text("false")),
     Column("state", Text, nullable=False),  # open | pool | qualified | lost
     Column("received_at", DateTime(timezone=True), nullable=False),

@@ -90,6 +90,9 @@ class Task:
     tenant_id: str
     dealership_id: str
     state: State = "open"
+    # False while only a lead.duplicate has been seen: `received_at` and the SLA are then the
+    # duplicate's, provisional until lead.ingested brings the lead's own (see `learn_lead`).
+    ingested: bool = True
     received_at: datetime
     created_at: datetime
     sla_due_at: datetime
@@ -121,11 +124,14 @@ class Task:
         policy: Policy,
         now: datetime,
         task_id: UUID | None = None,
+        *,
+        ingested: bool = True,
     ) -> Task:
         """A new first-contact task, due `policy.sla` of opening time after the lead arrived.
 
         The due time counts from `received_at`, not `now`: a replayed or late event does not
-        buy the dealership extra time.
+        buy the dealership extra time. `ingested=False`: opened by a lead.duplicate that
+        overtook its lead.ingested; `received_at` is the repeat's until `learn_lead`.
         """
         received = as_utc(received_at, "received_at")
         return cls(
@@ -133,6 +139,7 @@ class Task:
             lead_id=lead_id,
             tenant_id=tenant_id,
             dealership_id=dealership_id,
+            ingested=ingested,
             received_at=received,
             created_at=as_utc(now, "now"),
             sla_due_at=policy.hours.add_working_time(received, policy.sla),
@@ -166,7 +173,36 @@ class Task:
         events, self.events = self.events, []
         return events
 
+    @property
+    def awaits_first_contact(self) -> bool:
+        """Open, contactable, never tried, not yet breached: its SLA timer must be running."""
+        return (
+            self.state == "open"
+            and not self.attempts
+            and not self.do_not_contact
+            and self.sla_breached_at is None
+        )
+
     # -- commands -----------------------------------------------------------------------------
+
+    def learn_lead(self, received_at: datetime, policy: Policy) -> bool:
+        """lead.ingested arrived: the lead's own time replaces the provisional one.
+
+        Only does something on a task a lead.duplicate opened first (separate queues, so the
+        repeat can overtake the lead): the lead's enquiry is counted, its `received_at` is
+        taken and the SLA due time counted again from it, so the task ends up exactly as if
+        the events had come in order. False (nothing changed) when the lead was already known:
+        a redelivered lead.ingested.
+        """
+        if self.ingested:
+            return False
+        received = as_utc(received_at, "received_at")
+        self.ingested = True
+        self.enquiries += 1
+        self.received_at = received
+        self.sla_due_at = policy.hours.add_working_time(received, policy.sla)
+        self.last_enquiry_at = max(self.last_enquiry_at, received)
+        return True
 
     def raise_priority(self, at: datetime) -> bool:
         """The customer asked again (`lead.duplicate` at `at`): call them now.

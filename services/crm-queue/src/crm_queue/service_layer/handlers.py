@@ -28,7 +28,6 @@ class NotFound(LookupError):
 def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
     p = envelope.payload
     return {
-        "ingested": True,
         "source_id": p.source.source_id,
         "source_name": p.source.name,
         "person": p.person.model_dump(mode="json"),
@@ -48,21 +47,26 @@ async def _schedule_sla(uow: CrmUnitOfWork, task: Task) -> None:
 
 
 async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
-    """A new lead: open its first-contact task with an SLA due time."""
+    """A new lead: open its first-contact task with an SLA due time.
+
+    If a lead.duplicate overtook it and opened the task already, the lead's own time and
+    facts are learnt now and the SLA timer moved (the task then equals the in-order one).
+    """
     async with uow:
         if not await uow.claim(CONSUMER, envelope.event_id):
             return
         assert envelope.lead_id is not None and envelope.dealership_id is not None
         facts = _facts_from_ingested(envelope)
         person = envelope.payload.person
+        received_at = envelope.payload.received_at
+        policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
         task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
         if task is None:
-            policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
             task = Task.open(
                 lead_id=envelope.lead_id,
                 tenant_id=envelope.tenant_id,
                 dealership_id=envelope.dealership_id,
-                received_at=envelope.payload.received_at,
+                received_at=received_at,
                 policy=policy,
                 now=now,
             )
@@ -70,16 +74,27 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
                 envelope.tenant_id, person.email, person.phone
             )
             await uow.repo.add(task, facts)
-            await _schedule_sla(uow, task)
-        else:  # a lead.duplicate came first and opened the task; now we know who it is
+            if task.awaits_first_contact:
+                await _schedule_sla(uow, task)
+        elif task.learn_lead(received_at, policy):  # a lead.duplicate came first
+            if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
+                task.mark_do_not_contact()
             await uow.repo.save(task, facts)
+            if task.awaits_first_contact:
+                await _schedule_sla(uow, task)
+            else:
+                await timers.cancel(uow.session, kind=SLA_TIMER, key=str(task.lead_id))
         for e in events.collect(task, causation=envelope):
             uow.emit(e)
         await uow.commit()
 
 
 async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
-    """The customer asked again: raise the open task (or open it, if this came first)."""
+    """The customer asked again: raise the open task (or open it, if this came first).
+
+    A task opened here is provisional (`ingested` false): it takes the repeat's time until
+    lead.ingested brings the lead's own.
+    """
     async with uow:
         if not await uow.claim(CONSUMER, envelope.event_id):
             return
@@ -95,8 +110,9 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
                 received_at=at,
                 policy=policy,
                 now=now,
+                ingested=False,
             )
-            await uow.repo.add(task, {"ingested": False})
+            await uow.repo.add(task, {})
             await _schedule_sla(uow, task)
         elif task.raise_priority(at):
             await uow.repo.save(task)

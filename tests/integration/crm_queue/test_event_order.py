@@ -1,0 +1,52 @@
+"""Events of one lead in any order, redelivered, or handled by two replicas at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.crm_queue.conftest import T0, Crm, duplicate, ingested
+
+pytestmark = pytest.mark.integration
+
+M = timedelta(minutes=1)
+# Differ between any two leads, whatever the order of their events.
+OWN = {"lead_id", "task_id", "created_at", "updated_at"}
+
+
+def comparable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in OWN}
+
+
+def timers(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(t["kind"], t["due_at"], t["fired_at"]) for t in rows]
+
+
+async def test_a_duplicate_overtaking_its_lead_gives_the_in_order_task(crm: Crm) -> None:
+    received, repeat = T0 - 5 * M, T0 - 2 * M
+
+    in_order = ingested(received_at=received, email="ann@example.com")
+    await crm.publish(in_order)
+    await crm.row_when(in_order.lead_id, lambda r: True)
+    await crm.publish(duplicate(in_order, repeat))
+    expected = await crm.row_when(in_order.lead_id, lambda r: r["enquiries"] == 2)
+
+    overtaken = ingested(received_at=received, email="ann@example.com")
+    await crm.publish(duplicate(overtaken, repeat))
+    provisional = await crm.row_when(overtaken.lead_id, lambda r: True)
+    assert provisional["received_at"] == repeat  # all it knows so far
+    await crm.publish(overtaken)
+    got = await crm.row_when(overtaken.lead_id, lambda r: r["ingested"])
+
+    assert comparable(got) == comparable(expected)
+    assert (got["received_at"], got["sla_due_at"]) == (received, received + 15 * M)
+    assert (got["enquiries"], got["last_enquiry_at"]) == (2, repeat)
+    assert timers(await crm.timers_of(overtaken.lead_id)) == timers(
+        await crm.timers_of(in_order.lead_id)
+    )
+    # The SLA runs from the first enquiry: both breach at received + 15 minutes.
+    assert await crm.move(10 * M) == 2
+    breaches = await crm.events.wait_for("lead.sla_breached", n=2)
+    assert {b["payload"]["due_at"] for b in breaches} == {"2026-03-02T10:10:00Z"}
