@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from crm_queue.service_layer import handlers
+from shared.clock import FrozenClock
 from tests.integration.crm_queue.conftest import T0, Crm, duplicate, ingested
 
 pytestmark = pytest.mark.integration
@@ -50,3 +55,29 @@ async def test_a_duplicate_overtaking_its_lead_gives_the_in_order_task(crm: Crm)
     assert await crm.move(10 * M) == 2
     breaches = await crm.events.wait_for("lead.sla_breached", n=2)
     assert {b["payload"]["due_at"] for b in breaches} == {"2026-03-02T10:10:00Z"}
+
+
+async def test_two_replicas_taking_a_lead_and_its_repeat_at_once_do_not_collide(
+    running_crm: Callable[..., AbstractAsyncContextManager[Crm]],
+) -> None:
+    """A bulk file with repeated people: lead.ingested on one replica, lead.duplicate of the same
+    lead on another, both finding no task yet. Neither may fail on the task's key."""
+    clock = FrozenClock(T0)
+    async with (
+        running_crm(clock=clock, run_timers=False) as one,
+        running_crm(clock=clock, run_timers=False) as two,
+    ):
+        leads = [ingested(received_at=T0 - 5 * M) for _ in range(10)]
+        calls = []
+        for lead in leads:
+            calls.append(handlers.on_lead_ingested(one.app.state.uow_factory(), lead, T0))
+            repeat = duplicate(lead, T0 - 2 * M)
+            calls.append(handlers.on_lead_duplicate(two.app.state.uow_factory(), repeat, T0))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        for lead in leads:
+            row = await one.row(lead.lead_id)
+            assert row is not None
+            assert (row["ingested"], row["enquiries"]) == (True, 2)
+            assert (row["received_at"], row["last_enquiry_at"]) == (T0 - 5 * M, T0 - 2 * M)
+            assert row["sla_due_at"] == T0 + 10 * M

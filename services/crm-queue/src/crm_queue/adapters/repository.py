@@ -75,10 +75,24 @@ class CrmRepository:
         values["unusable_channels"] = sorted(values["unusable_channels"])
         return values
 
-    async def add(self, new: Task, facts: dict[str, Any]) -> None:
+    async def add(self, new: Task, facts: dict[str, Any]) -> bool:
+        """Insert the task; False (nothing written) if the lead already has one.
+
+        ON CONFLICT waits for a concurrent insert of the same lead (another replica handling
+        its lead.duplicate or lead.ingested) and then does nothing instead of failing on the
+        key: the caller locks and updates the row that won.
+        """
         values = self._values(new)
-        await self.session.execute(pg_insert(task).values(lead_id=new.lead_id, **values, **facts))
+        inserted = await self.session.scalar(
+            pg_insert(task)
+            .values(lead_id=new.lead_id, **values, **facts)
+            .on_conflict_do_nothing()
+            .returning(task.c.lead_id)
+        )
+        if inserted is None:
+            return False
         await self._add_attempts(new, known=0)
+        return True
 
     async def save(self, changed: Task, facts: dict[str, Any] | None = None) -> None:
         values = self._values(changed)

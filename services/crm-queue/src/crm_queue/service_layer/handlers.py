@@ -46,6 +46,19 @@ async def _schedule_sla(uow: CrmUnitOfWork, task: Task) -> None:
     )
 
 
+class ForeignLead(ValueError):
+    """The lead id belongs to another tenant's task: a broken event, dead-lettered at once."""
+
+
+async def _existing(uow: CrmUnitOfWork, envelope: Envelope[Any]) -> Task:
+    """The lead's task that a concurrent handler inserted first, locked for update."""
+    assert envelope.lead_id is not None
+    task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
+    if task is None:
+        raise ForeignLead(f"lead {envelope.lead_id} belongs to another tenant")
+    return task
+
+
 async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
     """A new lead: open its first-contact task with an SLA due time.
 
@@ -62,7 +75,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
         policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
         task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
         if task is None:
-            task = Task.open(
+            opened = Task.open(
                 lead_id=envelope.lead_id,
                 tenant_id=envelope.tenant_id,
                 dealership_id=envelope.dealership_id,
@@ -70,13 +83,16 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
                 policy=policy,
                 now=now,
             )
-            task.do_not_contact = await uow.repo.is_do_not_contact(
+            opened.do_not_contact = await uow.repo.is_do_not_contact(
                 envelope.tenant_id, person.email, person.phone
             )
-            await uow.repo.add(task, facts)
-            if task.awaits_first_contact:
-                await _schedule_sla(uow, task)
-        elif task.learn_lead(received_at, policy):  # a lead.duplicate came first
+            if await uow.repo.add(opened, facts):
+                if opened.awaits_first_contact:
+                    await _schedule_sla(uow, opened)
+                task = opened
+            else:  # its lead.duplicate, on another replica, opened it meanwhile
+                task = await _existing(uow, envelope)
+        if task.learn_lead(received_at, policy):  # a lead.duplicate came first
             if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
                 task.mark_do_not_contact()
             await uow.repo.save(task, facts)
@@ -103,7 +119,7 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
         task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
         if task is None:
             policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
-            task = Task.open(
+            opened = Task.open(
                 lead_id=envelope.lead_id,
                 tenant_id=envelope.tenant_id,
                 dealership_id=envelope.dealership_id,
@@ -112,9 +128,13 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
                 now=now,
                 ingested=False,
             )
-            await uow.repo.add(task, {})
-            await _schedule_sla(uow, task)
-        elif task.raise_priority(at):
+            if await uow.repo.add(opened, {}):
+                await _schedule_sla(uow, opened)
+                await uow.commit()
+                return
+            # Its lead.ingested (or another repeat), on another replica, opened it meanwhile.
+            task = await _existing(uow, envelope)
+        if task.raise_priority(at):
             await uow.repo.save(task)
         await uow.commit()
 
@@ -245,4 +265,4 @@ async def lose(
         return task
 
 
-__all__ = ["Actor", "NotFound", "Refused"]
+__all__ = ["Actor", "ForeignLead", "NotFound", "Refused"]
