@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from crm_queue.config import CrmQueueSettings
 from crm_queue.entrypoints.http.app import create_app
+from crm_queue.service_layer import handlers
 from shared.auth import issue_token
 from shared.clock import FrozenClock
 from shared.contracts import (
@@ -161,6 +162,36 @@ class Crm:
         self.clock.advance(delta)
         fired: int = await self.app.state.timers.fire_due()
         return fired
+
+
+@dataclass
+class Handled:
+    """Event ids whose consumer handler has finished, in order (a redelivery appears twice)."""
+
+    done: list[uuid.UUID]
+
+    async def wait(self, event_id: uuid.UUID, times: int = 1, within: float = 15.0) -> None:
+        async with asyncio.timeout(within):
+            while self.done.count(event_id) < times:
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def handled(monkeypatch: pytest.MonkeyPatch) -> Handled:
+    """Tells when the real lead.ingested/lead.duplicate handlers are done with an event: a
+    redelivery that changes nothing leaves nothing else to wait for."""
+    record = Handled([])
+    for name in ("on_lead_ingested", "on_lead_duplicate"):
+        real = getattr(handlers, name)
+
+        async def spy(uow: Any, envelope: Any, now: datetime, real: Any = real) -> None:
+            try:
+                await real(uow, envelope, now)
+            finally:
+                record.done.append(envelope.event_id)
+
+        monkeypatch.setattr(handlers, name, spy)
+    return record
 
 
 def crm_settings(database_url: str, common: CommonSettings, **kw: Any) -> CrmQueueSettings:

@@ -12,7 +12,7 @@ import pytest
 
 from crm_queue.service_layer import handlers
 from shared.clock import FrozenClock
-from tests.integration.crm_queue.conftest import T0, Crm, duplicate, ingested
+from tests.integration.crm_queue.conftest import T0, Crm, Handled, duplicate, ingested
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +81,31 @@ async def test_two_replicas_taking_a_lead_and_its_repeat_at_once_do_not_collide(
             assert (row["ingested"], row["enquiries"]) == (True, 2)
             assert (row["received_at"], row["last_enquiry_at"]) == (T0 - 5 * M, T0 - 2 * M)
             assert row["sla_due_at"] == T0 + 10 * M
+
+
+@pytest.mark.parametrize("order", ["in order", "repeat first"])
+async def test_redelivered_lead_and_repeat_change_nothing(
+    crm: Crm, handled: Handled, order: str
+) -> None:
+    lead = ingested(received_at=T0 - 5 * M)
+    repeat = duplicate(lead, T0 - 2 * M)
+    both = [lead, repeat] if order == "in order" else [repeat, lead]
+    for event in both:
+        await crm.publish(event)
+        await handled.wait(event.event_id)
+    assert await crm.move(10 * M) == 1
+    await crm.events.wait_for("lead.sla_breached", lead_id=lead.lead_id)
+    task, its_timers = await crm.row(lead.lead_id), await crm.timers_of(lead.lead_id)
+    assert task is not None and task["enquiries"] == 2
+    published = [e["event_id"] for e in await crm.events.settle() if e["producer"] == "crm-queue"]
+    assert len(published) == 1
+
+    for event in both:  # the broker delivers each again (same event id)
+        await crm.publish(event)
+        await handled.wait(event.event_id, times=2)
+
+    assert await crm.row(lead.lead_id) == task  # enquiries, SLA, every column: untouched
+    assert await crm.timers_of(lead.lead_id) == its_timers
+    assert await crm.move(timedelta(hours=1)) == 0  # no SLA timer set going again
+    again = [e["event_id"] for e in await crm.events.settle() if e["producer"] == "crm-queue"]
+    assert again == published
