@@ -279,6 +279,11 @@ async def test_policy_sets_opening_hours_for_the_sla(crm: Crm) -> None:
             "sun": [],
         },
     }
+    # crm-queue knows a dealership from its leads: one for acme's d1, one for globex's d1.
+    for tenant in ("acme", "globex"):
+        seen = ingested(tenant)
+        await crm.publish(seen)
+        await crm.row_when(seen.lead_id, lambda r: True)
     r = await crm.client.get("/v1/dealerships/d1/policy", headers=crm.staff("manager"))
     assert r.status_code == 200
     body = r.json()

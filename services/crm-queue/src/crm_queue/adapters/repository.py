@@ -12,7 +12,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_queue.adapters.tables import attempt, dealership_policy, do_not_contact, task
+from crm_queue.adapters.tables import (
+    attempt,
+    dealership,
+    dealership_policy,
+    do_not_contact,
+    task,
+)
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Attempt, Task
 
@@ -26,6 +32,22 @@ _ATTEMPT_FIELDS = [f.name for f in dataclasses.fields(Attempt)]
 class CrmRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def note_dealership(self, tenant_id: str, dealership_id: str) -> None:
+        """Remember a dealership a lead event named (a no-op once known)."""
+        await self.session.execute(
+            pg_insert(dealership)
+            .values(tenant_id=tenant_id, dealership_id=dealership_id)
+            .on_conflict_do_nothing()
+        )
+
+    async def knows_dealership(self, tenant_id: str, dealership_id: str) -> bool:
+        found = await self.session.scalar(
+            select(dealership.c.dealership_id).where(
+                dealership.c.tenant_id == tenant_id, dealership.c.dealership_id == dealership_id
+            )
+        )
+        return found is not None
 
     async def policy(self, tenant_id: str, dealership_id: str) -> Policy:
         data = await self.session.scalar(

@@ -90,6 +90,16 @@ do_not_contact = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
+# The dealerships of each dealer group, as crm-queue learnt them from the lead events it consumed
+# (it never reads intake's database): a policy can only be set for one of these.
+dealership = Table(
+    "dealership",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("dealership_id", Text, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
 dealership_policy = Table(
     "dealership_policy",
     metadata,

@@ -69,6 +69,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
         if not await uow.claim(CONSUMER, envelope.event_id):
             return
         assert envelope.lead_id is not None and envelope.dealership_id is not None
+        await uow.repo.note_dealership(envelope.tenant_id, envelope.dealership_id)
         facts = _facts_from_ingested(envelope)
         person = envelope.payload.person
         received_at = envelope.payload.received_at
@@ -116,6 +117,7 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
             return
         assert envelope.lead_id is not None and envelope.dealership_id is not None
         at = envelope.payload.received_at
+        await uow.repo.note_dealership(envelope.tenant_id, envelope.dealership_id)
         task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
         if task is None:
             policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
