@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -60,3 +62,30 @@ async def test_a_repeat_alone_makes_its_dealership_known(crm: Crm) -> None:
         "/v1/dealerships/d7/policy", headers=crm.staff("manager", dealerships=("d7",))
     )
     assert r.status_code == 200
+
+
+async def test_a_policy_that_never_opens_is_422_and_a_stored_one_does_not_stall_leads(
+    crm: Crm,
+) -> None:
+    lead = ingested("acme", "d1")
+    await crm.publish(lead)
+    await crm.row_when(lead.lead_id, lambda r: True)
+    manager = crm.staff("manager")
+    closed = {"hours": {"timezone": "Europe/Berlin", "week": {"mon": [], "sat": []}}}
+    r = await crm.client.put("/v1/dealerships/d1/policy", json=closed, headers=manager)
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("hours.week:")
+    assert await policy_rows(crm) == []
+    # One stored before this rule: the dealership's leads still become tasks (default policy).
+    async with crm.app.state.runtime.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO dealership_policy (tenant_id, dealership_id, policy) "
+                "VALUES ('acme', 'd1', CAST(:policy AS jsonb))"
+            ),
+            {"policy": json.dumps(closed)},
+        )
+    later = ingested("acme", "d1")
+    await crm.publish(later)
+    task = await crm.row_when(later.lead_id, lambda r: True)
+    assert task["sla_due_at"] == later.payload.received_at + timedelta(minutes=15)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -107,3 +107,50 @@ def test_iso_durations(text: str, value: timedelta, canonical: str) -> None:
 def test_iso_durations_without_fixed_length_or_malformed_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"^gap:"):
         parse_duration(text, "gap")
+
+
+def _mondays(first: str, weeks: int) -> list[str]:
+    start = date.fromisoformat(first)
+    return [(start + timedelta(weeks=w)).isoformat() for w in range(weeks)]
+
+
+@pytest.mark.parametrize(
+    ("hours", "field"),
+    [
+        ({"timezone": "UTC"}, "hours.week"),
+        ({"timezone": "UTC", "week": {"mon": [], "sun": []}}, "hours.week"),
+        # Open on Mondays only, and every Monday of more than a year is a holiday.
+        (
+            {
+                "timezone": "UTC",
+                "week": {"mon": [["09:00", "17:00"]]},
+                "closed_dates": _mondays("2026-03-02", 53),
+            },
+            "hours.closed_dates",
+        ),
+        (
+            {
+                "timezone": "UTC",
+                "week": {"mon": [["09:00", "17:00"]]},
+                "closed_dates": _mondays("2026-03-02", 1001),
+            },
+            "hours.closed_dates",
+        ),
+    ],
+)
+def test_hours_that_never_open_are_refused(hours: dict[str, Any], field: str) -> None:
+    """Such a policy made every later lead of the dealership fail (dead-lettered)."""
+    with pytest.raises(ValueError) as excinfo:
+        Policy.from_json({"hours": hours})
+    assert str(excinfo.value).startswith(f"{field}:"), excinfo.value
+
+
+def test_long_closures_that_end_are_accepted() -> None:
+    hours = {
+        "timezone": "UTC",
+        "week": {"mon": [["09:00", "17:00"]]},
+        "closed_dates": _mondays("2026-03-02", 40),
+    }
+    policy = Policy.from_json({"hours": hours})
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    assert policy.hours.next_opening(start) == start + timedelta(weeks=40)

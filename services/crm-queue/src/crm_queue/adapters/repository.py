@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,8 @@ from crm_queue.adapters.tables import (
 )
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Attempt, Task
+
+log = logging.getLogger(__name__)
 
 # Columns the aggregate owns (the rest, person/vehicle/source, are read-only lead facts).
 _TASK_FIELDS = {
@@ -56,7 +59,15 @@ class CrmRepository:
                 dealership_policy.c.dealership_id == dealership_id,
             )
         )
-        return Policy.from_json(data) if data is not None else Policy.default()
+        if data is None:
+            return Policy.default()
+        try:
+            return Policy.from_json(data)
+        except ValueError as exc:
+            # Stored before a rule refused it (hours that never open): every lead of the
+            # dealership would be dead-lettered. Work with the defaults until a manager fixes it.
+            log.error("policy of %s/%s: %s; using the default", tenant_id, dealership_id, exc)
+            return Policy.default()
 
     async def put_policy(self, tenant_id: str, dealership_id: str, policy: Policy) -> None:
         values = {"policy": policy.to_json(), "updated_at": func.now()}

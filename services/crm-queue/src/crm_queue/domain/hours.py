@@ -28,6 +28,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0)
 # A dealership closed for a whole year is a configuration error, not a reason to loop forever.
 MAX_CLOSED_DAYS = 366
+MAX_CLOSED_DATES = 1000  # public holidays for years ahead; more is a mistake, not a calendar
 
 Interval = tuple[time, time]
 
@@ -114,6 +115,8 @@ class OpeningHours:
             if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 6:
                 raise ValueError(f"week: unknown day {day!r} (0 = Monday .. 6 = Sunday)")
             week[day] = _normalise_day(f"week.{DAY_NAMES[day]}", intervals)
+        if len(self.closed_dates) > MAX_CLOSED_DATES:
+            raise ValueError(f"closed_dates: at most {MAX_CLOSED_DATES} dates")
         for i, closed in enumerate(self.closed_dates):
             if not isinstance(closed, date) or isinstance(closed, datetime):
                 raise ValueError(f"closed_dates[{i}]: expected a date, got {closed!r}")
@@ -202,6 +205,32 @@ class OpeningHours:
             if closes > opens:  # an interval inside a DST gap can shrink to nothing
                 out.append((opens, closes))
         return out
+
+    def check_reopens(self) -> None:
+        """ValueError unless, from any moment on, the dealership opens within MAX_CLOSED_DAYS.
+
+        Hours that never open would make every SLA and follow-up impossible to compute (and every
+        lead of the dealership fail). Only closed dates can stretch a closure past the six days
+        a week allows, so the walk starts at each of them and stays short.
+        """
+        if not any(self.week.values()):
+            raise ValueError("week: no opening time on any day, so no lead could ever be due")
+        walked: set[date] = set()
+        for closed in sorted(self.closed_dates):
+            if closed in walked:
+                continue
+            first = closed
+            while not self.intervals_on(first - timedelta(days=1)):
+                first -= timedelta(days=1)
+            day = first
+            while not self.intervals_on(day):
+                walked.add(day)
+                day += timedelta(days=1)
+                if (day - first).days > MAX_CLOSED_DAYS:
+                    raise ValueError(
+                        f"closed_dates: closed more than {MAX_CLOSED_DAYS} days in a row from "
+                        f"{first.isoformat()}"
+                    )
 
     def is_open(self, at: datetime) -> bool:
         moment = as_utc(at, "at")

@@ -4,6 +4,9 @@ Durations are calendar time except `sla`, which counts opening time only (speed 
 measured while someone could answer). A follow-up gap is calendar time too, then moved to the
 next opening moment: "call again tomorrow" means tomorrow, not 24 working hours later.
 
+The hours must open again within `MAX_CLOSED_DAYS` from any moment (`OpeningHours.check_reopens`):
+otherwise no SLA or follow-up could be computed and every lead of the dealership would fail.
+
 JSON shape (every field but `hours` may be left out and takes its default):
 `{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_days": 5,
 "min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
@@ -54,6 +57,10 @@ class Policy:
     def __post_init__(self) -> None:
         if not isinstance(self.hours, OpeningHours):
             raise ValueError("hours: expected OpeningHours")
+        try:
+            self.hours.check_reopens()
+        except ValueError as exc:
+            raise ValueError(f"hours.{exc}") from None
         for name in _DURATION_FIELDS:
             if not isinstance(getattr(self, name), timedelta):
                 raise ValueError(f"{name}: expected a duration")
