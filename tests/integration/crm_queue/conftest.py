@@ -45,6 +45,7 @@ def ingested(
     email: str | None = None,
     phone: str | None = None,
     lead_id: uuid.UUID | None = None,
+    correlation_id: str | None = None,
 ) -> Any:
     payload = LeadIngestedV1(
         sequence=1,
@@ -58,11 +59,15 @@ def ingested(
         ),
     )
     return new_envelope(
-        payload, tenant_id=tenant, dealership_id=dealership, lead_id=lead_id or uuid.uuid4()
+        payload,
+        tenant_id=tenant,
+        dealership_id=dealership,
+        lead_id=lead_id or uuid.uuid4(),
+        correlation_id=correlation_id,
     )
 
 
-def duplicate(of: Any, received_at: datetime) -> Any:
+def duplicate(of: Any, received_at: datetime, correlation_id: str | None = None) -> Any:
     payload = LeadDuplicateV1(
         sequence=2,
         enquiry_id=uuid.uuid4(),
@@ -71,7 +76,11 @@ def duplicate(of: Any, received_at: datetime) -> Any:
         received_at=received_at,
     )
     return new_envelope(
-        payload, tenant_id=of.tenant_id, dealership_id=of.dealership_id, lead_id=of.lead_id
+        payload,
+        tenant_id=of.tenant_id,
+        dealership_id=of.dealership_id,
+        lead_id=of.lead_id,
+        correlation_id=correlation_id,  # intake: the repeat's own request, not the lead's chain
     )
 
 

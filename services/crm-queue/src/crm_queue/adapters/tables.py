@@ -59,6 +59,7 @@ task = Table(
     Column("closed_by", Text),
     Column("closed_at", DateTime(timezone=True)),
     Column("sequence", Integer, nullable=False, server_default=text("0")),
+    Column("correlation_id", Text),  # the lead's event chain, from lead.ingested
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_task_queue", "tenant_id", "dealership_id", "state"),

@@ -112,6 +112,9 @@ class Task:
     closed_by: str | None = None
     closed_at: datetime | None = None
     sequence: int = 0  # events published for this lead so far; the next one gets sequence + 1
+    # The lead's event chain (lead.ingested's correlation id): every event crm-queue publishes
+    # about the lead, agents' commands included, carries it.
+    correlation_id: str | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
     @classmethod
@@ -126,6 +129,7 @@ class Task:
         task_id: UUID | None = None,
         *,
         ingested: bool = True,
+        correlation_id: str | None = None,
     ) -> Task:
         """A new first-contact task, due `policy.sla` of opening time after the lead arrived.
 
@@ -140,6 +144,7 @@ class Task:
             tenant_id=tenant_id,
             dealership_id=dealership_id,
             ingested=ingested,
+            correlation_id=correlation_id,
             received_at=received,
             created_at=as_utc(now, "now"),
             sla_due_at=policy.hours.add_working_time(received, policy.sla),
@@ -185,19 +190,23 @@ class Task:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def learn_lead(self, received_at: datetime, policy: Policy) -> bool:
+    def learn_lead(
+        self, received_at: datetime, policy: Policy, correlation_id: str | None = None
+    ) -> bool:
         """lead.ingested arrived: the lead's own time replaces the provisional one.
 
         Only does something on a task a lead.duplicate opened first (separate queues, so the
         repeat can overtake the lead): the lead's enquiry is counted, its `received_at` is
         taken and the SLA due time counted again from it, so the task ends up exactly as if
         the events had come in order. False (nothing changed) when the lead was already known:
-        a redelivered lead.ingested.
+        a redelivered lead.ingested. The lead's event chain (`correlation_id`) replaces the
+        repeat's.
         """
         if self.ingested:
             return False
         received = as_utc(received_at, "received_at")
         self.ingested = True
+        self.correlation_id = correlation_id or self.correlation_id
         self.enquiries += 1
         self.received_at = received
         self.sla_due_at = policy.hours.add_working_time(received, policy.sla)

@@ -36,13 +36,15 @@ def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
     }
 
 
-async def _schedule_sla(uow: CrmUnitOfWork, task: Task) -> None:
+async def _schedule_sla(uow: CrmUnitOfWork, task: Task, caused_by: Envelope[Any]) -> None:
+    """The SLA timer, remembering the event that started the clock (the breach's causation)."""
     await timers.schedule(
         uow.session,
         kind=SLA_TIMER,
         key=str(task.lead_id),
         tenant_id=task.tenant_id,
         due_at=task.sla_due_at,
+        payload={"causation_id": str(caused_by.event_id)},
     )
 
 
@@ -83,22 +85,23 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
                 received_at=received_at,
                 policy=policy,
                 now=now,
+                correlation_id=envelope.correlation_id,
             )
             opened.do_not_contact = await uow.repo.is_do_not_contact(
                 envelope.tenant_id, person.email, person.phone
             )
             if await uow.repo.add(opened, facts):
                 if opened.awaits_first_contact:
-                    await _schedule_sla(uow, opened)
+                    await _schedule_sla(uow, opened, envelope)
                 task = opened
             else:  # its lead.duplicate, on another replica, opened it meanwhile
                 task = await _existing(uow, envelope)
-        if task.learn_lead(received_at, policy):  # a lead.duplicate came first
+        if task.learn_lead(received_at, policy, envelope.correlation_id):  # a repeat came first
             if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
                 task.mark_do_not_contact()
             await uow.repo.save(task, facts)
             if task.awaits_first_contact:
-                await _schedule_sla(uow, task)
+                await _schedule_sla(uow, task, envelope)
             else:
                 await timers.cancel(uow.session, kind=SLA_TIMER, key=str(task.lead_id))
         for e in events.collect(task, causation=envelope):
@@ -129,9 +132,10 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
                 policy=policy,
                 now=now,
                 ingested=False,
+                correlation_id=envelope.correlation_id,  # until lead.ingested brings the lead's
             )
             if await uow.repo.add(opened, {}):
-                await _schedule_sla(uow, opened)
+                await _schedule_sla(uow, opened, envelope)
                 await uow.commit()
                 return
             # Its lead.ingested (or another repeat), on another replica, opened it meanwhile.
@@ -146,7 +150,7 @@ async def on_sla_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> 
     task = await uow.repo.get(timer.tenant_id, UUID(timer.key))
     if task is not None and task.breach_sla(now):
         await uow.repo.save(task)
-        for e in events.collect(task):
+        for e in events.collect(task, causation_id=timer.payload.get("causation_id")):
             uow.emit(e)
 
 
