@@ -110,7 +110,7 @@ async def test_not_reached_needs_six_attempts_over_five_days_on_two_channels(crm
         channel = "call" if day < 5 else "sms"
         r = await crm.act(lead.lead_id, "attempts", {"channel": channel, "outcome": "no_answer"})
         assert r.status_code == 201, r.text
-        crm.clock.advance(timedelta(hours=20))
+        crm.clock.advance(timedelta(days=1) if day < 5 else timedelta(hours=1))
     task = r.json()
     assert task["attempts_made"] == 6
     assert task["next_attempt_due_at"] is not None  # an unanswered lead gets its next attempt
@@ -131,19 +131,20 @@ async def test_not_reached_needs_six_attempts_over_five_days_on_two_channels(crm
     assert r.json()["rule"] == "task.closed"
 
 
-async def test_persistence_rule_counts_days_and_channels(crm: Crm) -> None:
+async def test_six_calls_in_half_an_hour_then_a_write_off_on_day_5_is_refused(crm: Crm) -> None:
     lead = ingested()
     await crm.publish(lead)
     await crm.task(lead.lead_id)
-    await crm.act(lead.lead_id, "claim")
-    for _ in range(6):
-        await crm.act(lead.lead_id, "attempts", {"channel": "call", "outcome": "no_answer"})
-    r = await crm.act(lead.lead_id, "lose", {"reason_code": "not_reached.max_attempts"})
-    assert (r.status_code, r.json()["rule"]) == (422, "persistence.min_days")
+    for channel in ["call", "sms"] * 3:
+        await crm.act(lead.lead_id, "claim")
+        r = await crm.act(lead.lead_id, "attempts", {"channel": channel, "outcome": "no_answer"})
+        assert r.status_code == 201, r.text
+        crm.clock.advance(timedelta(minutes=5))
     crm.clock.advance(timedelta(days=5))
     await crm.act(lead.lead_id, "claim")
     r = await crm.act(lead.lead_id, "lose", {"reason_code": "not_reached.max_attempts"})
-    assert (r.status_code, r.json()["rule"]) == (422, "persistence.min_channels")
+    assert (r.status_code, r.json()["rule"]) == (422, "persistence.min_attempt_days")
+    assert "made 6 attempts on 1 different day" in r.json()["message"]
 
 
 async def test_reason_must_be_a_code_and_qualifying_publishes(crm: Crm) -> None:

@@ -16,6 +16,7 @@ def test_defaults_follow_the_spec() -> None:
     assert policy.hours == OpeningHours.always_open("Europe/Berlin")
     assert policy.sla == timedelta(minutes=15)
     assert (policy.min_attempts, policy.min_days, policy.min_channels) == (6, 5, 2)
+    assert policy.min_attempt_days == 3
     assert policy.lease == timedelta(minutes=10)
     assert policy.second_round == (timedelta(days=7), timedelta(days=7))
     # The first round's six attempts span at least the five days "not reached" needs.
@@ -43,7 +44,9 @@ def test_json_round_trip() -> None:
 
 def test_json_fields_left_out_take_their_default() -> None:
     policy = Policy.from_json({"hours": HOURS, "min_attempts": 4})
-    assert policy.min_attempts == 4
+    assert (policy.min_attempts, policy.min_attempt_days) == (4, 3)
+    # Never more different days than attempts (a policy stored before the field existed).
+    assert Policy.from_json({"hours": HOURS, "min_attempts": 2}).min_attempt_days == 2
     assert policy.sla == timedelta(minutes=15)
     assert policy.hours.timezone == "Europe/Berlin"
 
@@ -60,6 +63,8 @@ def test_json_fields_left_out_take_their_default() -> None:
         ({"min_attempts": "6"}, "min_attempts"),
         ({"min_attempts": True}, "min_attempts"),
         ({"min_attempts": 9}, "min_attempts"),  # more than the rounds ever schedule
+        ({"min_attempt_days": 7}, "min_attempt_days"),  # more days than attempts
+        ({"min_attempt_days": -1}, "min_attempt_days"),
         ({"min_days": 2.5}, "min_days"),
         ({"min_channels": 0}, "min_channels"),
         ({"min_channels": 5}, "min_channels"),

@@ -82,7 +82,9 @@ def test_a_follow_up_lands_inside_opening_hours() -> None:
 
 
 def test_without_a_second_round_the_first_round_leads_to_the_pool() -> None:
-    policy = Policy(hours=ALWAYS.hours, min_attempts=2, first_round=(H,), second_round=())
+    policy = Policy(
+        hours=ALWAYS.hours, min_attempts=2, min_attempt_days=1, first_round=(H,), second_round=()
+    )
     task = new_task(policy)
     attempt(task, T0, policy=policy)
     assert task.next_attempt_due_at == T0 + H
@@ -225,6 +227,6 @@ def test_the_last_enquiry_never_moves_back() -> None:
 def test_a_re_enquiry_on_a_closed_task_changes_nothing() -> None:
     task = new_task()
     task.claim("ann", T0, ALWAYS)
-    task.qualify("ann", "appointment.test_drive", None, None, T0)
+    task.qualify("ann", "quotation.requested", None, None, T0)
     assert task.raise_priority(T0 + H) is False
     assert (task.enquiries, task.last_enquiry_at, task.state) == (1, T0, "qualified")

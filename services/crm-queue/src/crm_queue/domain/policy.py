@@ -8,8 +8,8 @@ The hours must open again within `MAX_CLOSED_DAYS` from any moment (`OpeningHour
 otherwise no SLA or follow-up could be computed and every lead of the dealership would fail.
 
 JSON shape (every field but `hours` may be left out and takes its default):
-`{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_days": 5,
-"min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
+`{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_attempt_days": 3,
+"min_days": 5, "min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
 "second_round": ["P7D", "P7D"], "lease": "PT10M"}`.
 """
 
@@ -38,7 +38,8 @@ DEFAULT_SECOND_ROUND = (timedelta(days=7), timedelta(days=7))
 MAX_LEASE = timedelta(hours=8)  # a lease outliving a shift would hide a lead from everyone
 
 _DURATION_FIELDS = ("sla", "lease")
-_INT_FIELDS = ("min_attempts", "min_days", "min_channels")
+_INT_FIELDS = ("min_attempts", "min_attempt_days", "min_days", "min_channels")
+DEFAULT_ATTEMPT_DAYS = 3
 _ROUND_FIELDS = ("first_round", "second_round")
 _FIELDS = frozenset({"hours", *_DURATION_FIELDS, *_INT_FIELDS, *_ROUND_FIELDS})
 
@@ -48,7 +49,8 @@ class Policy:
     hours: OpeningHours
     sla: timedelta = timedelta(minutes=15)
     min_attempts: int = 6
-    min_days: int = 5
+    min_attempt_days: int = DEFAULT_ATTEMPT_DAYS  # different local days with an attempt
+    min_days: int = 5  # from the first attempt's local day to the last one's
     min_channels: int = 2
     first_round: tuple[timedelta, ...] = DEFAULT_FIRST_ROUND
     second_round: tuple[timedelta, ...] = DEFAULT_SECOND_ROUND
@@ -74,6 +76,11 @@ class Policy:
                 raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
         if self.min_attempts < 1:
             raise ValueError("min_attempts: must be at least 1")
+        if self.min_attempt_days > self.min_attempts:
+            raise ValueError(
+                f"min_attempt_days: {self.min_attempt_days} days need at least as many attempts "
+                f"(min_attempts is {self.min_attempts})"
+            )
         if not 1 <= self.min_channels <= len(CHANNELS):
             raise ValueError(f"min_channels: must be between 1 and {len(CHANNELS)}")
         for name in _ROUND_FIELDS:
@@ -120,6 +127,10 @@ class Policy:
         for name in _INT_FIELDS:
             if name in data:
                 values[name] = data[name]  # type-checked in __post_init__
+        attempts = values.get("min_attempts")
+        if "min_attempt_days" not in values and isinstance(attempts, int) and attempts >= 0:
+            # Left out (or stored before the field existed): never more days than attempts.
+            values["min_attempt_days"] = min(DEFAULT_ATTEMPT_DAYS, attempts)
         for name in _ROUND_FIELDS:
             if name in data:
                 if not isinstance(data[name], list):
@@ -134,6 +145,7 @@ class Policy:
             "hours": self.hours.to_json(),
             "sla": format_duration(self.sla),
             "min_attempts": self.min_attempts,
+            "min_attempt_days": self.min_attempt_days,
             "min_days": self.min_days,
             "min_channels": self.min_channels,
             "first_round": [format_duration(gap) for gap in self.first_round],

@@ -14,8 +14,15 @@ Refusals (`Refused.rule`, stable codes an API can map and a UI can translate):
 - `reason.required`: losing needs a reason code.
 - `reason.note_without_code`: free text was given without a reason code.
 - `reason.unknown`: the code is not in the closed list of lost reasons.
-- `persistence.min_attempts`, `persistence.min_days`, `persistence.min_channels`:
-  `not_reached.max_attempts` before the dealership's minimum persistence (first unmet rule).
+- `reason.not_for_leads`: a `prospect.*` code; those are for prospects, after qualifying.
+- `reason.needs_contact`: `not_reached.refused_call`, a `no_interest.*` or `bought_elsewhere.*`
+  code with no attempt in which the customer was reached (only the customer can have said so);
+  `no_interest.do_not_contact` on a person already marked so needs none.
+- `persistence.min_attempts`, `persistence.min_attempt_days`, `persistence.min_days`,
+  `persistence.min_channels`: a `not_reached.*` code before the dealership's minimum persistence
+  (first unmet rule, see `cadence.persistence_shortfall`).
+- `appointment.required`, `appointment.not_in_future`: qualifying with an `appointment.*`
+  outcome needs `appointment_at`, later than now.
 
 Outcomes of an attempt:
 - `no_answer`, `voicemail`: the next attempt is scheduled by the cadence (see `cadence`); after
@@ -40,7 +47,12 @@ from crm_queue.domain.cadence import next_step, persistence_shortfall
 from crm_queue.domain.events import AttemptRecorded, DomainEvent, Lost, Qualified, SlaBreached
 from crm_queue.domain.policy import CHANNELS, Policy
 from shared.contracts.common import Channel, ContactOutcome
-from shared.contracts.lost_reasons import LostReasonCode, QualifyingOutcome, category_of
+from shared.contracts.lost_reasons import (
+    LostReasonCategory,
+    LostReasonCode,
+    QualifyingOutcome,
+    category_of,
+)
 
 TASK_CLOSED = "task.closed"
 LEASE_HELD_BY_OTHER = "lease.held_by_other"
@@ -52,11 +64,17 @@ QUALIFYING_OUTCOME_UNKNOWN = "outcome.unknown"
 REASON_REQUIRED = "reason.required"
 REASON_NOTE_WITHOUT_CODE = "reason.note_without_code"
 REASON_UNKNOWN = "reason.unknown"
+REASON_NOT_FOR_LEADS = "reason.not_for_leads"
+REASON_NEEDS_CONTACT = "reason.needs_contact"
+APPOINTMENT_REQUIRED = "appointment.required"
+APPOINTMENT_IN_PAST = "appointment.not_in_future"
 
 State = Literal["open", "pool", "qualified", "lost"]
 CLOSED_STATES: frozenset[str] = frozenset({"qualified", "lost"})
 OUTCOMES: tuple[ContactOutcome, ...] = get_args(ContactOutcome)
 PHONE_CHANNELS: frozenset[Channel] = frozenset({"call", "sms", "whatsapp"})
+# Codes only the customer can have given: an attempt must have reached them.
+_SAID_BY_CUSTOMER = frozenset({LostReasonCategory.NO_INTEREST, LostReasonCategory.BOUGHT_ELSEWHERE})
 
 
 class Refused(Exception):
@@ -160,6 +178,10 @@ class Task:
     @property
     def last_attempt_at(self) -> datetime | None:
         return self.attempts[-1].at if self.attempts else None
+
+    @property
+    def was_reached(self) -> bool:
+        return any(a.outcome == "reached" for a in self.attempts)
 
     def channels_used(self) -> frozenset[Channel]:
         return frozenset(a.channel for a in self.attempts)
@@ -331,8 +353,13 @@ class Task:
         now: datetime,
         *,
         as_manager: bool = False,
+        hot: bool = False,
     ) -> None:
-        """The lead becomes a prospect: the task closes and assignment takes over."""
+        """The lead becomes a prospect: the task closes and assignment takes over.
+
+        An appointment must be booked for a time to come; `hot` (the agent judged the customer
+        ready to buy) goes to assignment with the prospect.
+        """
         now = as_utc(now, "now")
         self._require_not_closed()
         try:
@@ -345,6 +372,15 @@ class Task:
         self._require_contactable()
         self._require_lease(agent_id, now, as_manager)
         appointment = as_utc(appointment_at, "appointment_at") if appointment_at else None
+        if qualifying.value.startswith("appointment."):
+            if appointment is None:
+                raise Refused(APPOINTMENT_REQUIRED, f"{qualifying.value} needs appointment_at")
+            if appointment <= now:
+                raise Refused(
+                    APPOINTMENT_IN_PAST,
+                    f"appointment_at {appointment.isoformat()} is not after now "
+                    f"({now.isoformat()})",
+                )
         self._close("qualified", qualifying.value, agent_id, now)
         self.events.append(
             Qualified(
@@ -355,6 +391,7 @@ class Task:
                 appointment_at=appointment,
                 attempts=len(self.attempts),
                 qualified_at=now,
+                hot=hot,
             )
         )
 
@@ -370,8 +407,9 @@ class Task:
     ) -> None:
         """Write the lead off with a code from the closed list (free text only beside one).
 
-        The persistence minimum binds managers too: it is the dealership's rule, and a manager
-        who knows better picks the code that says why.
+        The code must be one a lead in first contact can have (`_require_grounds`). These rules
+        bind managers too: they are the dealership's, and a manager who knows better picks the
+        code that says why.
         """
         now = as_utc(now, "now")
         self._require_not_closed()
@@ -387,13 +425,7 @@ class Task:
                 REASON_UNKNOWN, f"{reason_code!r} is not in the list of lost reasons"
             ) from None
         self._require_lease(agent_id, now, as_manager)
-        if code is LostReasonCode.NOT_REACHED_MAX_ATTEMPTS:
-            first = self.attempts[0].at if self.attempts else None
-            shortfall = persistence_shortfall(
-                policy, len(self.attempts), first, len(self.channels_used()), now
-            )
-            if shortfall is not None:
-                raise Refused(*shortfall)
+        self._require_grounds(code, policy)
         if code is LostReasonCode.NO_INTEREST_DO_NOT_CONTACT:
             self.do_not_contact = True
         self._close("lost", code.value, agent_id, now)
@@ -503,6 +535,31 @@ class Task:
     def _require_contactable(self) -> None:
         if self.do_not_contact:
             raise Refused(DO_NOT_CONTACT, "the person asked not to be contacted")
+
+    def _require_grounds(self, code: LostReasonCode, policy: Policy) -> None:
+        """Persistence cannot be bypassed by the choice of code (the module docstring's rules)."""
+        category = category_of(code)
+        if category is LostReasonCategory.PROSPECT:
+            raise Refused(
+                REASON_NOT_FOR_LEADS,
+                f"{code.value} is for prospects (after qualifying), not leads in first contact",
+            )
+        said_by_customer = (
+            category in _SAID_BY_CUSTOMER or code is LostReasonCode.NOT_REACHED_REFUSED_CALL
+        )
+        # A person already known not to want contact can be closed as such: nobody may call.
+        known = code is LostReasonCode.NO_INTEREST_DO_NOT_CONTACT and self.do_not_contact
+        if said_by_customer and not self.was_reached and not known:
+            raise Refused(
+                REASON_NEEDS_CONTACT,
+                f"{code.value} needs an attempt in which the customer was reached",
+            )
+        if category is LostReasonCategory.NOT_REACHED:
+            shortfall = persistence_shortfall(
+                policy, [a.at for a in self.attempts], len(self.channels_used())
+            )
+            if shortfall is not None:
+                raise Refused(*shortfall)
 
     def _require_lease(self, agent_id: str, now: datetime, as_manager: bool) -> None:
         if as_manager:

@@ -232,6 +232,7 @@ async def qualify(
     details: str | None,
     appointment_at: datetime | None,
     now: datetime,
+    hot: bool = False,
 ) -> Task:
     async with uow:
         task = await _load(uow, actor, lead_id)
@@ -242,6 +243,7 @@ async def qualify(
             appointment_at,
             now,
             as_manager=actor.is_manager,
+            hot=hot,
         )
         await timers.cancel(uow.session, kind=SLA_TIMER, key=str(lead_id))
         await _finish(uow, task)

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["crm"])
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"model": Refusal, "description": "the lead is leased to someone else, or closed"},
-    422: {"model": Refusal, "description": "a persistence rule refused it (the rule is named)"},
+    422: {"model": Refusal, "description": "a rule refused it (the rule is named)"},
     404: {"description": "no such lead in your dealerships"},
 }
 
@@ -122,6 +122,7 @@ async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock
             details=body.details,
             appointment_at=body.appointment_at,
             now=clock.now(),
+            hot=body.hot,
         ),
     )
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts import LostReasonCode, QualifyingOutcome
 
@@ -14,19 +14,30 @@ ChannelIn = Literal["call", "email", "sms", "whatsapp"]
 OutcomeIn = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
 
 
-class AttemptIn(BaseModel):
+class CommandIn(BaseModel):
+    """An agent's request body: a field this API does not know is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttemptIn(CommandIn):
     channel: ChannelIn
     outcome: OutcomeIn
     note: str | None = Field(default=None, max_length=4000)
 
 
-class QualifyIn(BaseModel):
+class QualifyIn(CommandIn):
     outcome: QualifyingOutcome
     details: str | None = Field(default=None, max_length=4000)
-    appointment_at: AwareDatetime | None = None
+    appointment_at: AwareDatetime | None = Field(
+        default=None, description="required for appointment.* outcomes, and later than now"
+    )
+    hot: bool = Field(
+        default=False, description="ready to buy: carried to assignment in lead.qualified"
+    )
 
 
-class LoseIn(BaseModel):
+class LoseIn(CommandIn):
     reason_code: LostReasonCode = Field(description="a code from the closed list; never free text")
     note: str | None = Field(
         default=None, max_length=4000, description="free text, only beside a code"
