@@ -23,6 +23,7 @@ from crm_queue.service_layer import handlers
 from shared.auth import issue_token
 from shared.clock import FrozenClock
 from shared.contracts import (
+    ConsentV1,
     LeadDuplicateV1,
     LeadIngestedV1,
     PersonV1,
@@ -46,6 +47,7 @@ def ingested(
     phone: str | None = None,
     lead_id: uuid.UUID | None = None,
     correlation_id: str | None = None,
+    consent: ConsentV1 | None = None,
 ) -> Any:
     payload = LeadIngestedV1(
         sequence=1,
@@ -57,6 +59,7 @@ def ingested(
             email=email or f"{uuid.uuid4().hex[:8]}@example.com",
             phone=phone,
         ),
+        consent=consent or ConsentV1(),
     )
     return new_envelope(
         payload,

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.crm_queue.conftest import T0, Crm, ingested
+from shared.contracts import ConsentV1
+from tests.integration.crm_queue.conftest import T0, Crm, Handled, duplicate, ingested
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,28 @@ async def test_an_appointment_must_be_to_come_and_hot_is_carried(crm: Crm) -> No
     [qualified] = await crm.events.wait_for("lead.qualified", lead_id=lead_id)
     assert qualified["payload"]["hot"] is True
     assert qualified["payload"]["appointment_at"] == "2026-03-04T10:00:00Z"
+
+
+@pytest.mark.parametrize("order", ["in order", "repeat first"])
+async def test_attempts_on_a_channel_without_consent_are_refused(
+    crm: Crm, handled: Handled, order: str
+) -> None:
+    lead = ingested(phone="+15195550123", consent=ConsentV1(sms=False, email=True))
+    repeat = duplicate(lead, T0)
+    for event in [lead, repeat] if order == "in order" else [repeat, lead]:
+        await crm.publish(event)
+        await handled.wait(event.event_id)
+    task = await crm.task(lead.lead_id)
+    assert task["no_consent_channels"] == ["sms", "whatsapp"]
+    await crm.act(lead.lead_id, "claim")
+    for channel in ("sms", "whatsapp"):
+        for role in ("agent", "manager"):
+            r = await crm.act(
+                lead.lead_id, "attempts", {"channel": channel, "outcome": "reached"}, role=role
+            )
+            assert (r.status_code, r.json()["rule"]) == (422, "contact.no_consent")
+    r = await crm.act(lead.lead_id, "attempts", {"channel": "call", "outcome": "no_answer"})
+    assert r.status_code == 201, r.text
+    await crm.events.settle()
+    published = crm.events.of("lead.contact_attempted")
+    assert [e["payload"]["channel"] for e in published] == ["call"]

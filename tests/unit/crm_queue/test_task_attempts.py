@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 
 from crm_queue.domain import AttemptRecorded, Policy, Refused, Task
+from crm_queue.domain.task import channels_refused
 from tests.unit.crm_queue.support import ALWAYS, T0, TORONTO_HOURS, attempt, new_task
 
 H, D = timedelta(hours=1), timedelta(days=1)
@@ -230,3 +231,39 @@ def test_a_re_enquiry_on_a_closed_task_changes_nothing() -> None:
     task.qualify("ann", "quotation.requested", None, None, T0)
     assert task.raise_priority(T0 + H) is False
     assert (task.enquiries, task.last_enquiry_at, task.state) == (1, T0, "qualified")
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def test_consent_flags_map_to_channels() -> None:
+    assert channels_refused({"sms": False, "email": None, "phone": True}) == {"sms", "whatsapp"}
+    assert channels_refused({"phone": False}) == {"call"}
+    assert channels_refused({}) == frozenset()  # not said is not a no
+
+
+def test_a_channel_without_consent_is_refused_even_for_managers() -> None:
+    task = new_task()
+    task.no_consent_channels = channels_refused({"sms": False})
+    for channel in ("sms", "whatsapp"):
+        with pytest.raises(Refused) as excinfo:
+            attempt(task, T0, channel=channel)  # type: ignore[arg-type]
+        assert excinfo.value.rule == "contact.no_consent"
+        with pytest.raises(Refused):
+            task.record_attempt(
+                "boss", channel, "reached", None, T0, ALWAYS, uuid4(), as_manager=True
+            )  # type: ignore[arg-type]
+    assert task.attempts == []
+    attempt(task, T0, channel="call")
+    assert [a.channel for a in task.attempts] == ["call"]
+    assert "sms" not in task.usable_channels()
+
+
+def test_with_one_channel_allowed_one_channel_meets_the_minimum() -> None:
+    task = new_task()
+    task.no_consent_channels = channels_refused({"sms": False, "phone": False})  # email only
+    for offset in (0 * H, 2 * H, 1 * D, 2 * D, 3 * D, 5 * D):
+        attempt(task, T0 + offset, channel="email")
+    task.claim("ann", T0 + 5 * D, ALWAYS)
+    task.lose("ann", "not_reached.max_attempts", None, T0 + 5 * D, ALWAYS)
+    assert task.state == "lost"

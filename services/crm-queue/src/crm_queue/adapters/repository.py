@@ -30,6 +30,7 @@ _TASK_FIELDS = {
     f.name for f in dataclasses.fields(Task) if f.name in task.c and f.name != "lead_id"
 }
 _ATTEMPT_FIELDS = [f.name for f in dataclasses.fields(Attempt)]
+_CHANNEL_SETS = ("unusable_channels", "no_consent_channels")  # frozensets, arrays in the table
 
 
 class CrmRepository:
@@ -95,7 +96,8 @@ class CrmRepository:
     @staticmethod
     def _task(row: Any, attempts: Sequence[Any]) -> Task:
         values = {name: getattr(row, name) for name in _TASK_FIELDS}
-        values["unusable_channels"] = frozenset(values["unusable_channels"])
+        for name in _CHANNEL_SETS:
+            values[name] = frozenset(values[name])
         loaded = Task(lead_id=row.lead_id, **values)
         loaded.attempts = [
             Attempt(**{name: getattr(a, name) for name in _ATTEMPT_FIELDS}) for a in attempts
@@ -105,7 +107,8 @@ class CrmRepository:
     @staticmethod
     def _values(of: Task) -> dict[str, Any]:
         values = {name: getattr(of, name) for name in _TASK_FIELDS}
-        values["unusable_channels"] = sorted(values["unusable_channels"])
+        for name in _CHANNEL_SETS:
+            values[name] = sorted(values[name])
         return values
 
     async def add(self, new: Task, facts: dict[str, Any]) -> bool:

@@ -50,6 +50,7 @@ task = Table(
     Column("round", Integer, nullable=False, server_default=text("1")),
     Column("round_gaps_used", Integer, nullable=False, server_default=text("0")),
     Column("unusable_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("no_consent_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("leased_by", Text),
     Column("lease_until", DateTime(timezone=True)),
     Column("sla_breached_at", DateTime(timezone=True)),

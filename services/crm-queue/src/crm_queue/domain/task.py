@@ -9,6 +9,7 @@ Refusals (`Refused.rule`, stable codes an API can map and a UI can translate):
 - `lease.held_by_other`: another agent holds an unexpired lease on the task.
 - `lease.required`: the agent must claim the task first (managers act without a lease).
 - `contact.do_not_contact`: the person must not be contacted (attempts and qualifying refused).
+- `contact.no_consent`: the lead's consent says no to this channel (`channels_refused`).
 - `attempt.channel_unknown`, `attempt.outcome_unknown`: not a contract `Channel`/`ContactOutcome`.
 - `outcome.unknown`: not a `QualifyingOutcome`.
 - `reason.required`: losing needs a reason code.
@@ -37,6 +38,7 @@ Outcomes of an attempt:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -58,6 +60,7 @@ TASK_CLOSED = "task.closed"
 LEASE_HELD_BY_OTHER = "lease.held_by_other"
 LEASE_REQUIRED = "lease.required"
 DO_NOT_CONTACT = "contact.do_not_contact"
+NO_CONSENT = "contact.no_consent"
 CHANNEL_UNKNOWN = "attempt.channel_unknown"
 OUTCOME_UNKNOWN = "attempt.outcome_unknown"
 QUALIFYING_OUTCOME_UNKNOWN = "outcome.unknown"
@@ -73,6 +76,21 @@ State = Literal["open", "pool", "qualified", "lost"]
 CLOSED_STATES: frozenset[str] = frozenset({"qualified", "lost"})
 OUTCOMES: tuple[ContactOutcome, ...] = get_args(ContactOutcome)
 PHONE_CHANNELS: frozenset[Channel] = frozenset({"call", "sms", "whatsapp"})
+# Which consent flag of a lead (ConsentV1) covers each channel: WhatsApp is a written message
+# to the phone number, like SMS; a call is `phone`.
+CONSENT_OF_CHANNEL: dict[Channel, str] = {
+    "call": "phone",
+    "email": "email",
+    "sms": "sms",
+    "whatsapp": "sms",
+}
+
+
+def channels_refused(consent: Mapping[str, bool | None]) -> frozenset[Channel]:
+    """The channels whose consent flag is an explicit no (None, "not said", allows)."""
+    return frozenset(c for c, flag in CONSENT_OF_CHANNEL.items() if consent.get(flag) is False)
+
+
 # Codes only the customer can have given: an attempt must have reached them.
 _SAID_BY_CUSTOMER = frozenset({LostReasonCategory.NO_INTEREST, LostReasonCategory.BOUGHT_ELSEWHERE})
 
@@ -121,6 +139,7 @@ class Task:
     round: int = 1
     round_gaps_used: int = 0  # gaps of the current round already scheduled
     unusable_channels: frozenset[Channel] = frozenset()
+    no_consent_channels: frozenset[Channel] = frozenset()  # the lead's consent said no
     leased_by: str | None = None
     lease_until: datetime | None = None
     sla_breached_at: datetime | None = None
@@ -187,7 +206,8 @@ class Task:
         return frozenset(a.channel for a in self.attempts)
 
     def usable_channels(self) -> tuple[Channel, ...]:
-        return tuple(c for c in CHANNELS if c not in self.unusable_channels)
+        ruled_out = self.unusable_channels | self.no_consent_channels
+        return tuple(c for c in CHANNELS if c not in ruled_out)
 
     def lease_holder(self, now: datetime) -> str | None:
         """The agent whose lease is still running at `now`, if any."""
@@ -318,6 +338,11 @@ class Task:
             raise Refused(CHANNEL_UNKNOWN, f"{channel!r} is not one of {', '.join(CHANNELS)}")
         if outcome not in OUTCOMES:
             raise Refused(OUTCOME_UNKNOWN, f"{outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if channel in self.no_consent_channels:
+            raise Refused(
+                NO_CONSENT,
+                f"the lead did not consent to {CONSENT_OF_CHANNEL[channel]} contact: no {channel}",
+            )
         self._require_lease(agent_id, now, as_manager)
         attempt = Attempt(
             attempt_id, len(self.attempts) + 1, agent_id, channel, outcome, _clean(note), now
@@ -556,7 +581,10 @@ class Task:
             )
         if category is LostReasonCategory.NOT_REACHED:
             shortfall = persistence_shortfall(
-                policy, [a.at for a in self.attempts], len(self.channels_used())
+                policy,
+                [a.at for a in self.attempts],
+                len(self.channels_used()),
+                channels_allowed=len(CHANNELS) - len(self.no_consent_channels),
             )
             if shortfall is not None:
                 raise Refused(*shortfall)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from crm_queue.domain.task import Attempt, Refused, Task
+from crm_queue.domain.task import Attempt, Refused, Task, channels_refused
 from crm_queue.service_layer import events
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared import timers
@@ -74,6 +74,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
         await uow.repo.note_dealership(envelope.tenant_id, envelope.dealership_id)
         facts = _facts_from_ingested(envelope)
         person = envelope.payload.person
+        refused = channels_refused(envelope.payload.consent.model_dump())
         received_at = envelope.payload.received_at
         policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
         task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
@@ -90,6 +91,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
             opened.do_not_contact = await uow.repo.is_do_not_contact(
                 envelope.tenant_id, person.email, person.phone
             )
+            opened.no_consent_channels = refused
             if await uow.repo.add(opened, facts):
                 if opened.awaits_first_contact:
                     await _schedule_sla(uow, opened, envelope)
@@ -99,6 +101,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
         if task.learn_lead(received_at, policy, envelope.correlation_id):  # a repeat came first
             if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
                 task.mark_do_not_contact()
+            task.no_consent_channels = refused
             await uow.repo.save(task, facts)
             if task.awaits_first_contact:
                 await _schedule_sla(uow, task, envelope)

@@ -73,6 +73,9 @@ class TaskOut(BaseModel):
     sla_breached_at: datetime | None
     escalated_at: datetime | None
     do_not_contact: bool
+    no_consent_channels: list[str] = Field(
+        default=[], description="channels the lead's consent rules out (attempts refused)"
+    )
     outcome: str | None
     closed_at: datetime | None
     attempts_made: int = 0
