@@ -7,11 +7,12 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from shared.clock import FrozenClock
-from tests.integration.crm_queue.conftest import T0, Crm, ingested
+from tests.integration.crm_queue.conftest import T0, Crm, Handled, duplicate, ingested
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +43,72 @@ async def test_two_running_replicas_racing_for_due_sla_timers_publish_each_breac
         per_lead = Counter(b["lead_id"] for b in breaches)
         assert [lead for lead, n in per_lead.items() if n > 1] == []  # published twice
         assert set(per_lead) == {str(lead.lead_id) for lead in leads}
+
+
+ALWAYS_OPEN = {
+    "timezone": "UTC",
+    "week": {
+        day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    },
+}
+# Two attempts an hour apart, then the pool (for 30 days by default).
+SHORT_CADENCE = {
+    "hours": ALWAYS_OPEN,
+    "first_round": ["PT1H"],
+    "second_round": [],
+    "min_attempts": 2,
+}
+
+
+async def pooled(crm: Crm, **kw: Any) -> Any:
+    """A lead of d1 sent to the pool by its second unanswered attempt."""
+    lead = ingested(**kw)
+    await crm.publish(lead)
+    await crm.task(lead.lead_id)
+    r = await crm.client.put(
+        "/v1/dealerships/d1/policy", json=SHORT_CADENCE, headers=crm.staff("manager")
+    )
+    assert r.status_code == 200, r.text
+    for _ in range(2):
+        await crm.act(lead.lead_id, "claim")
+        r = await crm.act(lead.lead_id, "attempts", {"channel": "call", "outcome": "no_answer"})
+        assert r.status_code == 201, r.text
+        crm.clock.advance(timedelta(hours=1))
+    assert r.json()["state"] == "pool"
+    return lead
+
+
+async def test_a_lead_left_in_the_pool_is_closed_as_not_reached_by_a_durable_timer(
+    crm: Crm,
+) -> None:
+    lead = await pooled(crm, correlation_id="web-9")
+    attempts = await crm.events.wait_for("lead.contact_attempted", n=2, lead_id=lead.lead_id)
+    last = max(attempts, key=lambda e: e["payload"]["attempt_number"])
+    assert await crm.move(timedelta(days=29)) == 0
+    assert await crm.move(timedelta(days=1)) == 1
+    [lost] = await crm.events.wait_for("lead.lost", lead_id=lead.lead_id)
+    payload = lost["payload"]
+    assert (payload["reason_code"], payload["automatic"], payload["agent_id"]) == (
+        "not_reached.max_attempts",
+        True,
+        None,
+    )
+    assert payload["attempts"] == 2
+    assert (lost["causation_id"], lost["correlation_id"]) == (last["event_id"], "web-9")
+    task = await crm.task(lead.lead_id)
+    assert (task["state"], task["outcome"]) == ("lost", "not_reached.max_attempts")
+    row = await crm.row(lead.lead_id)
+    assert row is not None and row["closed_by"] == "crm-queue"
+    assert await crm.move(timedelta(days=30)) == 0  # fired once
+
+
+async def test_a_pool_lead_that_asks_again_is_not_closed(crm: Crm, handled: Handled) -> None:
+    lead = await pooled(crm)
+    repeat = duplicate(lead, crm.clock.now())
+    await crm.publish(repeat)
+    await handled.wait(repeat.event_id)
+    assert (await crm.task(lead.lead_id))["state"] == "open"
+    assert await crm.move(timedelta(days=31)) == 0
+    assert (await crm.task(lead.lead_id))["state"] == "open"
+    await crm.events.settle()
+    assert crm.events.of("lead.lost") == []

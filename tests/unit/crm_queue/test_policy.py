@@ -18,6 +18,7 @@ def test_defaults_follow_the_spec() -> None:
     assert (policy.min_attempts, policy.min_days, policy.min_channels) == (6, 5, 2)
     assert policy.min_attempt_days == 3
     assert policy.lease == timedelta(minutes=10)
+    assert policy.pool_period == timedelta(days=30)
     assert policy.second_round == (timedelta(days=7), timedelta(days=7))
     # The first round's six attempts span at least the five days "not reached" needs.
     assert len(policy.first_round) + 1 == policy.min_attempts
@@ -58,6 +59,8 @@ def test_json_fields_left_out_take_their_default() -> None:
         ({"sla": "PT0S"}, "sla"),
         ({"sla": 900}, "sla"),
         ({"lease": "P1D"}, "lease"),
+        ({"pool_period": "PT0S"}, "pool_period"),
+        ({"pool_period": "P400D"}, "pool_period"),
         ({"min_attempts": -1}, "min_attempts"),
         ({"min_attempts": 0}, "min_attempts"),
         ({"min_attempts": "6"}, "min_attempts"),

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from crm_queue.domain import AttemptRecorded, Policy, Refused, Task
+from crm_queue.domain import AttemptRecorded, Lost, Policy, Refused, Task
 from crm_queue.domain.task import channels_refused
 from tests.unit.crm_queue.support import ALWAYS, T0, TORONTO_HOURS, attempt, new_task
 
@@ -267,3 +267,45 @@ def test_with_one_channel_allowed_one_channel_meets_the_minimum() -> None:
     task.claim("ann", T0 + 5 * D, ALWAYS)
     task.lose("ann", "not_reached.max_attempts", None, T0 + 5 * D, ALWAYS)
     assert task.state == "lost"
+
+
+# -- the pool is not a dead end -------------------------------------------------------------------
+
+
+def test_the_pool_period_ends_in_an_automatic_loss() -> None:
+    task = _pooled()
+    entered = task.attempts[-1].at
+    assert task.pool_until == entered + 30 * D
+    task.pull_events()
+    assert task.expire_from_pool(entered + 30 * D - timedelta(seconds=1)) is False
+    assert task.expire_from_pool(entered + 30 * D) is True
+    assert (task.state, task.outcome, task.closed_by) == (
+        "lost",
+        "not_reached.max_attempts",
+        "crm-queue",
+    )
+    [event] = task.events
+    assert isinstance(event, Lost)
+    assert (event.automatic, event.agent_id, event.attempts) == (True, None, 8)
+    assert event.reason_code == "not_reached.max_attempts"
+    assert task.expire_from_pool(entered + 40 * D) is False  # once
+
+
+def test_a_lead_taken_out_of_the_pool_is_not_closed() -> None:
+    reached, asked = _pooled(), _pooled()
+    attempt(reached, reached.attempts[-1].at + D, "reached")
+    asked.raise_priority(asked.attempts[-1].at + D)
+    for task in (reached, asked):
+        assert (task.state, task.pool_until) == ("open", None)
+        assert task.expire_from_pool(T0 + 365 * D) is False
+
+
+def test_the_pool_period_is_the_dealerships() -> None:
+    policy = Policy(hours=ALWAYS.hours, pool_period=7 * D)
+    task = new_task(policy)
+    now = T0
+    while task.state == "open":
+        attempt(task, now, policy=policy)
+        now = task.next_attempt_due_at or now
+    assert task.pool_until == task.attempts[-1].at + 7 * D
+    assert Policy.from_json({**policy.to_json(), "pool_period": "P7D"}) == policy

@@ -47,6 +47,7 @@ task = Table(
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
     Column("enquiries", Integer, nullable=False, server_default=text("1")),
     Column("next_attempt_due_at", DateTime(timezone=True)),
+    Column("pool_until", DateTime(timezone=True)),  # in the pool: closed automatically from then
     Column("round", Integer, nullable=False, server_default=text("1")),
     Column("round_gaps_used", Integer, nullable=False, server_default=text("0")),
     Column("unusable_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),

@@ -82,3 +82,4 @@ class Lost(DomainEvent):
     attempts: int
     lost_at: datetime
     do_not_contact: bool
+    automatic: bool = False

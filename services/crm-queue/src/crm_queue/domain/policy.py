@@ -10,7 +10,7 @@ otherwise no SLA or follow-up could be computed and every lead of the dealership
 JSON shape (every field but `hours` may be left out and takes its default):
 `{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_attempt_days": 3,
 "min_days": 5, "min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
-"second_round": ["P7D", "P7D"], "lease": "PT10M"}`.
+"second_round": ["P7D", "P7D"], "lease": "PT10M", "pool_period": "P30D"}`.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ DEFAULT_FIRST_ROUND = (
     timedelta(days=2),
 )
 DEFAULT_SECOND_ROUND = (timedelta(days=7), timedelta(days=7))
-MAX_LEASE = timedelta(hours=8)  # a lease outliving a shift would hide a lead from everyone
+MAX_LEASE = timedelta(hours=8)
+MAX_POOL_PERIOD = timedelta(days=366)  # a lease outliving a shift would hide a lead from everyone
 
-_DURATION_FIELDS = ("sla", "lease")
+_DURATION_FIELDS = ("sla", "lease", "pool_period")
 _INT_FIELDS = ("min_attempts", "min_attempt_days", "min_days", "min_channels")
 DEFAULT_ATTEMPT_DAYS = 3
 _ROUND_FIELDS = ("first_round", "second_round")
@@ -55,6 +56,8 @@ class Policy:
     first_round: tuple[timedelta, ...] = DEFAULT_FIRST_ROUND
     second_round: tuple[timedelta, ...] = DEFAULT_SECOND_ROUND
     lease: timedelta = timedelta(minutes=10)
+    # A lead in the pool this long without being reached is closed as not reached.
+    pool_period: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         if not isinstance(self.hours, OpeningHours):
@@ -68,6 +71,11 @@ class Policy:
                 raise ValueError(f"{name}: expected a duration")
         if not timedelta(0) < self.sla:
             raise ValueError(f"sla: must be positive, got {self.sla}")
+        if not timedelta(0) < self.pool_period <= MAX_POOL_PERIOD:
+            raise ValueError(
+                f"pool_period: must be positive and at most {MAX_POOL_PERIOD.days} days, "
+                f"got {self.pool_period}"
+            )
         if not timedelta(0) < self.lease <= MAX_LEASE:
             raise ValueError(f"lease: must be positive and at most {MAX_LEASE}, got {self.lease}")
         for name in _INT_FIELDS:
@@ -151,4 +159,5 @@ class Policy:
             "first_round": [format_duration(gap) for gap in self.first_round],
             "second_round": [format_duration(gap) for gap in self.second_round],
             "lease": format_duration(self.lease),
+            "pool_period": format_duration(self.pool_period),
         }

@@ -27,7 +27,9 @@ Refusals (`Refused.rule`, stable codes an API can map and a UI can translate):
 
 Outcomes of an attempt:
 - `no_answer`, `voicemail`: the next attempt is scheduled by the cadence (see `cadence`); after
-  the last round the task goes to the pool.
+  the last round the task goes to the pool, until `policy.pool_period` later
+  (`expire_from_pool` then closes it as not reached, unless a reach or a new enquiry took it
+  out).
 - `reached`: nothing is scheduled; the agent now qualifies or loses the lead. A pool task that
   is reached comes back to "open".
 - `wrong_number`, `bounced`: the channel (for a wrong number every phone channel: call, sms,
@@ -76,6 +78,7 @@ State = Literal["open", "pool", "qualified", "lost"]
 CLOSED_STATES: frozenset[str] = frozenset({"qualified", "lost"})
 OUTCOMES: tuple[ContactOutcome, ...] = get_args(ContactOutcome)
 PHONE_CHANNELS: frozenset[Channel] = frozenset({"call", "sms", "whatsapp"})
+SYSTEM = "crm-queue"  # `closed_by` of a task the service closed itself
 # Which consent flag of a lead (ConsentV1) covers each channel: WhatsApp is a written message
 # to the phone number, like SMS; a call is `phone`.
 CONSENT_OF_CHANNEL: dict[Channel, str] = {
@@ -136,6 +139,7 @@ class Task:
     enquiries: int = 1
     attempts: list[Attempt] = field(default_factory=list)
     next_attempt_due_at: datetime | None = None
+    pool_until: datetime | None = None  # in the pool: closed as not reached from then on
     round: int = 1
     round_gaps_used: int = 0  # gaps of the current round already scheduled
     unusable_channels: frozenset[Channel] = frozenset()
@@ -271,7 +275,7 @@ class Task:
         if self.do_not_contact or last is None or at <= last:
             return True  # a first-contact task keeps its SLA due time
         if self.state == "pool":
-            self.state = "open"
+            self._leave_pool()
             self.round += 1
             self.round_gaps_used = 0
             self.next_attempt_due_at = at
@@ -491,6 +495,33 @@ class Task:
         )
         return True
 
+    def expire_from_pool(self, now: datetime) -> bool:
+        """The pool period ran out with the customer never reached: close as not reached.
+
+        The pool is not a dead end: crm-queue closes the lead itself (`closed_by` SYSTEM, no
+        agent, `automatic` on the event) so recovery can take it over. False (nothing changed)
+        for a task that left the pool, or before `pool_until`.
+        """
+        now = as_utc(now, "now")
+        if self.state != "pool" or self.pool_until is None or now < self.pool_until:
+            return False
+        code = LostReasonCode.NOT_REACHED_MAX_ATTEMPTS
+        self._close("lost", code.value, SYSTEM, now)
+        self.events.append(
+            Lost(
+                **self._event_ids(),
+                reason_code=code,
+                category=category_of(code),
+                note=None,
+                agent_id=None,
+                attempts=len(self.attempts),
+                lost_at=now,
+                do_not_contact=self.do_not_contact,
+                automatic=True,
+            )
+        )
+        return True
+
     # -- the queue ----------------------------------------------------------------------------
 
     def due_at(self) -> datetime | None:
@@ -602,7 +633,7 @@ class Task:
         if outcome == "reached":
             self.next_attempt_due_at = None
             if self.state == "pool":
-                self.state = "open"
+                self._leave_pool()
             return
         if self.state == "pool":
             return  # the pool has no cadence: a re-enquiry or a closing ends it
@@ -614,6 +645,11 @@ class Task:
         self.next_attempt_due_at = step.due_at
         if step.due_at is None:
             self.state = "pool"
+            self.pool_until = now + policy.pool_period
+
+    def _leave_pool(self) -> None:
+        self.state = "open"
+        self.pool_until = None
 
     def _clear_lease(self) -> None:
         self.leased_by = None

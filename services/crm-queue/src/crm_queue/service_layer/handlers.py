@@ -19,6 +19,7 @@ from shared.contracts import Envelope
 
 CONSUMER = "crm-queue"
 SLA_TIMER = "crm.sla"
+POOL_TIMER = "crm.pool"
 
 
 class NotFound(LookupError):
@@ -46,6 +47,24 @@ async def _schedule_sla(uow: CrmUnitOfWork, task: Task, caused_by: Envelope[Any]
         due_at=task.sla_due_at,
         payload={"causation_id": str(caused_by.event_id)},
     )
+
+
+async def _schedule_pool(uow: CrmUnitOfWork, task: Task, caused_by: Envelope[Any]) -> None:
+    """The pool timer, remembering the attempt that sent the lead there (the loss's cause)."""
+    assert task.pool_until is not None
+    await timers.schedule(
+        uow.session,
+        kind=POOL_TIMER,
+        key=str(task.lead_id),
+        tenant_id=task.tenant_id,
+        due_at=task.pool_until,
+        payload={"causation_id": str(caused_by.event_id)},
+    )
+
+
+async def _cancel_timers(uow: CrmUnitOfWork, lead_id: UUID, *kinds: str) -> None:
+    for kind in kinds:
+        await timers.cancel(uow.session, kind=kind, key=str(lead_id))
 
 
 class ForeignLead(ValueError):
@@ -106,7 +125,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
             if task.awaits_first_contact:
                 await _schedule_sla(uow, task, envelope)
             else:
-                await timers.cancel(uow.session, kind=SLA_TIMER, key=str(task.lead_id))
+                await _cancel_timers(uow, task.lead_id, SLA_TIMER)
         for e in events.collect(task, causation=envelope):
             uow.emit(e)
         await uow.commit()
@@ -143,8 +162,11 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
                 return
             # Its lead.ingested (or another repeat), on another replica, opened it meanwhile.
             task = await _existing(uow, envelope)
+        was_in_pool = task.state == "pool"
         if task.raise_priority(at):
             await uow.repo.save(task)
+            if was_in_pool and task.state != "pool":  # asked again: a new round, not the pool
+                await _cancel_timers(uow, task.lead_id, POOL_TIMER)
         await uow.commit()
 
 
@@ -152,6 +174,15 @@ async def on_sla_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> 
     """The SLA timer fired (inside the runner's transaction): breach once if still untouched."""
     task = await uow.repo.get(timer.tenant_id, UUID(timer.key))
     if task is not None and task.breach_sla(now):
+        await uow.repo.save(task)
+        for e in events.collect(task, causation_id=timer.payload.get("causation_id")):
+            uow.emit(e)
+
+
+async def on_pool_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> None:
+    """The pool period ran out: a lead still in the pool is closed as not reached, by us."""
+    task = await uow.repo.get(timer.tenant_id, UUID(timer.key))
+    if task is not None and task.expire_from_pool(now):
         await uow.repo.save(task)
         for e in events.collect(task, causation_id=timer.payload.get("causation_id")):
             uow.emit(e)
@@ -211,6 +242,7 @@ async def record_attempt(
     async with uow:
         task = await _load(uow, actor, lead_id)
         policy = await uow.repo.policy(actor.tenant_id, task.dealership_id)
+        was_in_pool = task.state == "pool"
         made = task.record_attempt(
             actor.agent_id,
             channel,  # type: ignore[arg-type]
@@ -221,8 +253,16 @@ async def record_attempt(
             attempt_id=uuid4(),
             as_manager=actor.is_manager,
         )
-        await timers.cancel(uow.session, kind=SLA_TIMER, key=str(lead_id))
-        await _finish(uow, task)
+        await _cancel_timers(uow, lead_id, SLA_TIMER)
+        await uow.repo.save(task)
+        published = events.collect(task)
+        for e in published:
+            uow.emit(e)
+        if task.state == "pool" and not was_in_pool:  # the cadence is used up
+            await _schedule_pool(uow, task, caused_by=published[-1])
+        elif was_in_pool and task.state != "pool":  # reached
+            await _cancel_timers(uow, lead_id, POOL_TIMER)
+        await uow.commit()
         return task, made
 
 
@@ -248,7 +288,7 @@ async def qualify(
             as_manager=actor.is_manager,
             hot=hot,
         )
-        await timers.cancel(uow.session, kind=SLA_TIMER, key=str(lead_id))
+        await _cancel_timers(uow, lead_id, SLA_TIMER, POOL_TIMER)
         await _finish(uow, task)
         return task
 
@@ -271,7 +311,7 @@ async def lose(
             await uow.repo.mark_do_not_contact(
                 actor.tenant_id, lead_id, person.get("email"), person.get("phone")
             )
-        await timers.cancel(uow.session, kind=SLA_TIMER, key=str(lead_id))
+        await _cancel_timers(uow, lead_id, SLA_TIMER, POOL_TIMER)
         await _finish(uow, task)
         return task
 
