@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 M = timedelta(minutes=1)
 # Differ between any two leads, whatever the order of their events.
-OWN = {"lead_id", "task_id", "created_at", "updated_at"}
+OWN = {"lead_id", "task_id", "correlation_id", "created_at", "updated_at"}
 
 
 def comparable(row: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +46,7 @@ async def test_a_duplicate_overtaking_its_lead_gives_the_in_order_task(crm: Crm)
     got = await crm.row_when(overtaken.lead_id, lambda r: r["ingested"])
 
     assert comparable(got) == comparable(expected)
+    assert got["correlation_id"] == overtaken.correlation_id  # the lead's chain, not the repeat's
     assert (got["received_at"], got["sla_due_at"]) == (received, received + 15 * M)
     assert (got["enquiries"], got["last_enquiry_at"]) == (2, repeat)
     assert timers(await crm.timers_of(overtaken.lead_id)) == timers(
