@@ -48,10 +48,11 @@ def ingested(
     lead_id: uuid.UUID | None = None,
     correlation_id: str | None = None,
     consent: ConsentV1 | None = None,
+    kind: str = "website",
 ) -> Any:
     payload = LeadIngestedV1(
         sequence=1,
-        source=SourceRefV1(source_id="s1", kind="website", name="Own site"),
+        source=SourceRefV1(source_id="s1", kind=kind, name="Own site"),  # type: ignore[arg-type]
         received_at=received_at,
         person=PersonV1(
             first_name="Ann",

@@ -112,3 +112,25 @@ async def test_a_pool_lead_that_asks_again_is_not_closed(crm: Crm, handled: Hand
     assert (await crm.task(lead.lead_id))["state"] == "open"
     await crm.events.settle()
     assert crm.events.of("lead.lost") == []
+
+
+async def test_a_bought_list_does_not_make_fifteen_minute_slas(crm: Crm) -> None:
+    """T0 is a Monday 10:00 UTC; the default policy is always open."""
+    listed = [ingested(kind="list") for _ in range(30)]
+    met_at_a_fair = ingested(kind="event")
+    web = ingested(kind="website", received_at=T0 - timedelta(minutes=5))
+    for lead in [*listed, met_at_a_fair, web]:
+        await crm.publish(lead)
+    tasks = {lead.lead_id: await crm.task(lead.lead_id) for lead in [*listed, met_at_a_fair, web]}
+    assert {tasks[lead.lead_id]["sla_due_at"] for lead in listed} == {"2026-03-06T00:00:00Z"}
+    assert tasks[met_at_a_fair.lead_id]["sla_due_at"] == "2026-03-04T00:00:00Z"
+    assert tasks[web.lead_id]["sla_due_at"] == "2026-03-02T10:10:00Z"
+    assert tasks[web.lead_id]["source_kind"] == "website"
+    # The website lead comes first in the queue; an hour later only it has breached.
+    r = await crm.client.get("/v1/queue", params={"limit": 50}, headers=crm.staff())
+    queue = [t["lead_id"] for t in r.json()]
+    assert queue[0] == str(web.lead_id)
+    assert queue[1] == str(met_at_a_fair.lead_id)
+    assert await crm.move(timedelta(hours=1)) == 1
+    assert await crm.move(timedelta(days=1, hours=14)) == 1  # the event lead, end of Tuesday
+    assert await crm.move(timedelta(days=2)) == 30  # the list, end of Thursday

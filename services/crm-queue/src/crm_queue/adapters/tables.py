@@ -35,6 +35,7 @@ task = Table(
     Column("dealership_id", Text, nullable=False),
     Column("source_id", Text),
     Column("source_name", Text),
+    Column("source_kind", Text),  # website | marketplace | ... | list: picks the SLA
     Column("person", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("vehicle", JSONB),
     Column("comments", Text),

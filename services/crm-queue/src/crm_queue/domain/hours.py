@@ -262,6 +262,28 @@ class OpeningHours:
             day += timedelta(days=1)
         raise ValueError(f"hours: no opening time within {MAX_CLOSED_DAYS} days of {moment}")
 
+    def close_of_opening_day(self, start: datetime, n: int) -> datetime:
+        """The last closing time (UTC) of the n-th opening day after the local day of `start`.
+
+        "Within 3 business days": a lead that arrived on Friday is due when the doors close on
+        Wednesday, for a dealership open Monday to Friday.
+        """
+        if n < 1:
+            raise ValueError(f"n: must be at least 1, got {n}")
+        day = as_utc(start, "start").astimezone(self.zone).date()
+        closed_days = 0
+        while closed_days <= MAX_CLOSED_DAYS:
+            day += timedelta(days=1)
+            intervals = self.intervals_on(day)
+            if not intervals:
+                closed_days += 1
+                continue
+            closed_days = 0
+            n -= 1
+            if n == 0:
+                return intervals[-1][1]
+        raise ValueError(f"hours: no opening time within {MAX_CLOSED_DAYS} days of {day}")
+
     def next_opening(self, at: datetime) -> datetime:
         """`at` itself when open, else the next moment the dealership opens (UTC)."""
         return self.add_working_time(at, timedelta(0))

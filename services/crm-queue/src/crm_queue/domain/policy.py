@@ -1,14 +1,19 @@
 """A dealership's first-contact policy: SLA, persistence minimums, follow-up rounds, lease.
 
 Durations are calendar time except `sla`, which counts opening time only (speed to lead is
-measured while someone could answer). A follow-up gap is calendar time too, then moved to the
-next opening moment: "call again tomorrow" means tomorrow, not 24 working hours later.
+measured while someone could answer). `sla` is the SLA of every source kind that
+`sla_by_source` leaves out; by default events get 1 business day and bought lists 3 (module
+`sla`). A follow-up gap is calendar time too, then moved to the next opening moment: "call again
+tomorrow" means tomorrow, not 24 working hours later.
 
 The hours must open again within `MAX_CLOSED_DAYS` from any moment (`OpeningHours.check_reopens`):
 otherwise no SLA or follow-up could be computed and every lead of the dealership would fail.
 
-JSON shape (every field but `hours` may be left out and takes its default):
-`{"hours": {...OpeningHours...}, "sla": "PT15M", "min_attempts": 6, "min_attempt_days": 3,
+JSON shape (every field but `hours` may be left out and takes its default; a `sla_by_source`
+given replaces the default one whole):
+`{"hours": {...OpeningHours...}, "sla": "PT15M",
+"sla_by_source": {"event": {"business_days": 1}, "list": {"business_days": 3}},
+"min_attempts": 6, "min_attempt_days": 3,
 "min_days": 5, "min_channels": 2, "first_round": ["PT2H", "P1D", "P1D", "P1D", "P2D"],
 "second_round": ["P7D", "P7D"], "lease": "PT10M", "pool_period": "P30D"}`.
 """
@@ -16,10 +21,11 @@ JSON shape (every field but `hours` may be left out and takes its default):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, get_args
 
+from crm_queue.domain import sla as slas
 from crm_queue.domain.durations import format_duration, parse_duration
 from crm_queue.domain.hours import OpeningHours
 from shared.contracts.common import Channel
@@ -35,20 +41,23 @@ DEFAULT_FIRST_ROUND = (
     timedelta(days=2),
 )
 DEFAULT_SECOND_ROUND = (timedelta(days=7), timedelta(days=7))
-MAX_LEASE = timedelta(hours=8)
-MAX_POOL_PERIOD = timedelta(days=366)  # a lease outliving a shift would hide a lead from everyone
+MAX_LEASE = timedelta(hours=8)  # a lease outliving a shift would hide a lead from everyone
+MAX_POOL_PERIOD = timedelta(days=366)
 
 _DURATION_FIELDS = ("sla", "lease", "pool_period")
 _INT_FIELDS = ("min_attempts", "min_attempt_days", "min_days", "min_channels")
 DEFAULT_ATTEMPT_DAYS = 3
 _ROUND_FIELDS = ("first_round", "second_round")
-_FIELDS = frozenset({"hours", *_DURATION_FIELDS, *_INT_FIELDS, *_ROUND_FIELDS})
+_FIELDS = frozenset({"hours", "sla_by_source", *_DURATION_FIELDS, *_INT_FIELDS, *_ROUND_FIELDS})
 
 
 @dataclass(frozen=True)
 class Policy:
     hours: OpeningHours
     sla: timedelta = timedelta(minutes=15)
+    sla_by_source: Mapping[str, slas.Sla] = field(
+        default_factory=lambda: dict(slas.DEFAULT_SLA_BY_SOURCE)
+    )
     min_attempts: int = 6
     min_attempt_days: int = DEFAULT_ATTEMPT_DAYS  # different local days with an attempt
     min_days: int = 5  # from the first attempt's local day to the last one's
@@ -71,6 +80,12 @@ class Policy:
                 raise ValueError(f"{name}: expected a duration")
         if not timedelta(0) < self.sla:
             raise ValueError(f"sla: must be positive, got {self.sla}")
+        if not isinstance(self.sla_by_source, Mapping):
+            raise ValueError("sla_by_source: expected a mapping of source kind to SLA")
+        for kind, rule in self.sla_by_source.items():
+            if kind not in slas.SOURCE_KINDS:
+                raise ValueError(f"sla_by_source.{kind}: unknown source kind")
+            slas.check(rule, f"sla_by_source.{kind}")
         if not timedelta(0) < self.pool_period <= MAX_POOL_PERIOD:
             raise ValueError(
                 f"pool_period: must be positive and at most {MAX_POOL_PERIOD.days} days, "
@@ -105,6 +120,11 @@ class Policy:
                 "attempts the first and second rounds schedule"
             )
 
+    def sla_due_at(self, received_at: datetime, source_kind: str | None) -> datetime:
+        """When first contact is due for a lead of this source kind received then."""
+        rule = self.sla_by_source.get(source_kind or "", self.sla)
+        return slas.due_at(self.hours, received_at, rule)
+
     @property
     def scheduled_attempts(self) -> int:
         """Attempts the cadence plans before the pool: the first call plus one per gap."""
@@ -132,6 +152,10 @@ class Policy:
         for name in _DURATION_FIELDS:
             if name in data:
                 values[name] = parse_duration(data[name], name)
+        if "sla_by_source" in data:
+            values["sla_by_source"] = slas.by_source_from_json(
+                data["sla_by_source"], "sla_by_source"
+            )
         for name in _INT_FIELDS:
             if name in data:
                 values[name] = data[name]  # type-checked in __post_init__
@@ -152,6 +176,9 @@ class Policy:
         return {
             "hours": self.hours.to_json(),
             "sla": format_duration(self.sla),
+            "sla_by_source": {
+                kind: slas.to_json(rule) for kind, rule in sorted(self.sla_by_source.items())
+            },
             "min_attempts": self.min_attempts,
             "min_attempt_days": self.min_attempt_days,
             "min_days": self.min_days,

@@ -133,6 +133,7 @@ class Task:
     # duplicate's, provisional until lead.ingested brings the lead's own (see `learn_lead`).
     ingested: bool = True
     received_at: datetime
+    source_kind: str | None = None  # the lead's source kind: picks its SLA in the policy
     created_at: datetime
     sla_due_at: datetime
     last_enquiry_at: datetime
@@ -171,8 +172,9 @@ class Task:
         *,
         ingested: bool = True,
         correlation_id: str | None = None,
+        source_kind: str | None = None,
     ) -> Task:
-        """A new first-contact task, due `policy.sla` of opening time after the lead arrived.
+        """A new first-contact task, due by the policy's SLA for its source kind.
 
         The due time counts from `received_at`, not `now`: a replayed or late event does not
         buy the dealership extra time. `ingested=False`: opened by a lead.duplicate that
@@ -187,8 +189,9 @@ class Task:
             ingested=ingested,
             correlation_id=correlation_id,
             received_at=received,
+            source_kind=source_kind,
             created_at=as_utc(now, "now"),
-            sla_due_at=policy.hours.add_working_time(received, policy.sla),
+            sla_due_at=policy.sla_due_at(received, source_kind),
             last_enquiry_at=received,
         )
 
@@ -237,13 +240,18 @@ class Task:
     # -- commands -----------------------------------------------------------------------------
 
     def learn_lead(
-        self, received_at: datetime, policy: Policy, correlation_id: str | None = None
+        self,
+        received_at: datetime,
+        policy: Policy,
+        correlation_id: str | None = None,
+        source_kind: str | None = None,
     ) -> bool:
         """lead.ingested arrived: the lead's own time replaces the provisional one.
 
         Only does something on a task a lead.duplicate opened first (separate queues, so the
         repeat can overtake the lead): the lead's enquiry is counted, its `received_at` is
-        taken and the SLA due time counted again from it, so the task ends up exactly as if
+        taken (with its source kind) and the SLA due time counted again from it, so the task
+        ends up exactly as if
         the events had come in order. False (nothing changed) when the lead was already known:
         a redelivered lead.ingested. The lead's event chain (`correlation_id`) replaces the
         repeat's.
@@ -255,7 +263,8 @@ class Task:
         self.correlation_id = correlation_id or self.correlation_id
         self.enquiries += 1
         self.received_at = received
-        self.sla_due_at = policy.hours.add_working_time(received, policy.sla)
+        self.source_kind = source_kind or self.source_kind
+        self.sla_due_at = policy.sla_due_at(received, self.source_kind)
         self.last_enquiry_at = max(self.last_enquiry_at, received)
         return True
 

@@ -106,6 +106,7 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
                 policy=policy,
                 now=now,
                 correlation_id=envelope.correlation_id,
+                source_kind=envelope.payload.source.kind,
             )
             opened.do_not_contact = await uow.repo.is_do_not_contact(
                 envelope.tenant_id, person.email, person.phone
@@ -117,7 +118,8 @@ async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: dat
                 task = opened
             else:  # its lead.duplicate, on another replica, opened it meanwhile
                 task = await _existing(uow, envelope)
-        if task.learn_lead(received_at, policy, envelope.correlation_id):  # a repeat came first
+        kind = envelope.payload.source.kind
+        if task.learn_lead(received_at, policy, envelope.correlation_id, kind):  # repeat first
             if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
                 task.mark_do_not_contact()
             task.no_consent_channels = refused
@@ -154,7 +156,9 @@ async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: da
                 policy=policy,
                 now=now,
                 ingested=False,
-                correlation_id=envelope.correlation_id,  # until lead.ingested brings the lead's
+                # The repeat's, until lead.ingested brings the lead's own.
+                correlation_id=envelope.correlation_id,
+                source_kind=envelope.payload.source.kind,
             )
             if await uow.repo.add(opened, {}):
                 await _schedule_sla(uow, opened, envelope)

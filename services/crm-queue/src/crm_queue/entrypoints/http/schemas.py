@@ -59,6 +59,7 @@ class TaskOut(BaseModel):
     state: str
     source_id: str | None = None
     source_name: str | None = None
+    source_kind: str | None = None
     person: dict[str, Any] = {}
     vehicle: dict[str, Any] | None = None
     comments: str | None = None
