@@ -37,3 +37,17 @@ def test_a_redelivered_lead_changes_nothing() -> None:
     before = dataclasses.asdict(task)
     assert task.learn_lead(RECEIVED + M, POLICY) is False
     assert dataclasses.asdict(task) == before
+
+
+def test_the_leads_source_kind_sets_the_sla_whatever_the_order() -> None:
+    """A bought-list lead whose repeat came through a marketplace: 3 business days, not 15 min."""
+    task_id = uuid4()
+    in_order = Task.open(LEAD_ID, "t", "d", RECEIVED, POLICY, NOW, task_id, source_kind="list")
+    in_order.raise_priority(REPEAT)
+    reversed_ = Task.open(
+        LEAD_ID, "t", "d", REPEAT, POLICY, NOW, task_id, ingested=False, source_kind="marketplace"
+    )
+    assert reversed_.sla_due_at == REPEAT + 15 * M  # provisional: the repeat's kind
+    reversed_.learn_lead(RECEIVED, POLICY, source_kind="list")
+    assert dataclasses.asdict(reversed_) == dataclasses.asdict(in_order)
+    assert reversed_.sla_due_at == POLICY.sla_due_at(RECEIVED, "list")
