@@ -90,3 +90,19 @@ async def test_attempts_on_a_channel_without_consent_are_refused(
     await crm.events.settle()
     published = crm.events.of("lead.contact_attempted")
     assert [e["payload"]["channel"] for e in published] == ["call"]
+
+
+async def test_control_characters_in_free_text_are_422_not_500(crm: Crm) -> None:
+    lead_id = await open_lead(crm)
+    for action, body in (
+        ("attempts", {"channel": "call", "outcome": "no_answer", "note": "rang\x00twice"}),
+        ("qualify", {"outcome": "quotation.requested", "details": "golf\x1b[31m"}),
+        ("lose", {"reason_code": "pollution.test", "note": "test\x00lead"}),
+    ):
+        r = await crm.act(lead_id, action, body)
+        assert r.status_code == 422, (action, r.text)
+    r = await crm.act(
+        lead_id, "attempts", {"channel": "call", "outcome": "no_answer", "note": "rang\n\ttwice"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["attempts"][0]["note"] == "rang\n\ttwice"

@@ -74,6 +74,7 @@ def test_json_fields_left_out_take_their_default() -> None:
         ({"first_round": ["P1D", "soon"]}, "first_round[1]"),
         ({"first_round": ["P1D", "PT0S"]}, "first_round[1]"),
         ({"second_round": "P7D"}, "second_round"),
+        ({"second_round": ["P1D"] * 31}, "second_round"),
         ({"min_attempt": 6}, "min_attempt"),
         ({"hours": None}, "hours"),
         ({"hours": {"timezone": "Nowhere/Town"}}, "hours.timezone"),

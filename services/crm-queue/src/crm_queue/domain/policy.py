@@ -43,6 +43,7 @@ DEFAULT_FIRST_ROUND = (
 DEFAULT_SECOND_ROUND = (timedelta(days=7), timedelta(days=7))
 MAX_LEASE = timedelta(hours=8)  # a lease outliving a shift would hide a lead from everyone
 MAX_POOL_PERIOD = timedelta(days=366)
+MAX_ROUND_GAPS = 30  # a cadence of more follow-ups than that is a typo, not persistence
 
 _DURATION_FIELDS = ("sla", "lease", "pool_period")
 _INT_FIELDS = ("min_attempts", "min_attempt_days", "min_days", "min_channels")
@@ -110,6 +111,8 @@ class Policy:
             gaps = getattr(self, name)
             if not isinstance(gaps, tuple):
                 raise ValueError(f"{name}: expected a tuple of durations")
+            if len(gaps) > MAX_ROUND_GAPS:
+                raise ValueError(f"{name}: at most {MAX_ROUND_GAPS} gaps, got {len(gaps)}")
             for i, gap in enumerate(gaps):
                 if not isinstance(gap, timedelta) or gap <= timedelta(0):
                     raise ValueError(f"{name}[{i}]: expected a positive duration, got {gap!r}")
@@ -167,6 +170,8 @@ class Policy:
             if name in data:
                 if not isinstance(data[name], list):
                     raise ValueError(f"{name}: expected a list of ISO 8601 durations")
+                if len(data[name]) > MAX_ROUND_GAPS:
+                    raise ValueError(f"{name}: at most {MAX_ROUND_GAPS} gaps")
                 values[name] = tuple(
                     parse_duration(gap, f"{name}[{i}]") for i, gap in enumerate(data[name])
                 )

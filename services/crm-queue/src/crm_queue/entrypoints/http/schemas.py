@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts import LostReasonCode, QualifyingOutcome
 
 ChannelIn = Literal["call", "email", "sms", "whatsapp"]
 OutcomeIn = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
+
+
+# C0 controls but tab and newline, DEL, C1 controls: PostgreSQL refuses NUL in text (a 500), and
+# the others have no place in a note a colleague reads.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("control characters are not allowed (tab and newline are)")
+    return value
+
+
+FreeText = Annotated[
+    str | None, Field(default=None, max_length=4000), AfterValidator(_no_control_characters)
+]
 
 
 class CommandIn(BaseModel):
@@ -23,12 +40,12 @@ class CommandIn(BaseModel):
 class AttemptIn(CommandIn):
     channel: ChannelIn
     outcome: OutcomeIn
-    note: str | None = Field(default=None, max_length=4000)
+    note: FreeText = None
 
 
 class QualifyIn(CommandIn):
     outcome: QualifyingOutcome
-    details: str | None = Field(default=None, max_length=4000)
+    details: FreeText = None
     appointment_at: AwareDatetime | None = Field(
         default=None, description="required for appointment.* outcomes, and later than now"
     )
@@ -39,9 +56,7 @@ class QualifyIn(CommandIn):
 
 class LoseIn(CommandIn):
     reason_code: LostReasonCode = Field(description="a code from the closed list; never free text")
-    note: str | None = Field(
-        default=None, max_length=4000, description="free text, only beside a code"
-    )
+    note: Annotated[FreeText, Field(description="free text, only beside a code")] = None
 
 
 class AttemptOut(BaseModel):
