@@ -1,7 +1,9 @@
 """crm-queue's handlers: what happens on each event, timer and agent command.
 
-Each runs in one unit of work: task rows, attempts, the SLA timer and the outbox events
-commit together. Consumers claim the event id in the inbox first, so a redelivery is a no-op.
+Each runs in one unit of work: task rows, attempts, the SLA and pool timers and the outbox
+events commit together. Consumers claim the event id in the inbox first, so a redelivery is a
+no-op; the task row is inserted with ON CONFLICT DO NOTHING and then locked, so lead.ingested
+and lead.duplicate of one lead on two replicas never collide.
 """
 
 from __future__ import annotations
