@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from crm_queue.domain import AttemptRecorded, Policy, Refused, Task
+from crm_queue.domain import AttemptRecorded, Lost, Policy, Refused, Task
+from crm_queue.domain.task import channels_refused
 from tests.unit.crm_queue.support import ALWAYS, T0, TORONTO_HOURS, attempt, new_task
 
 H, D = timedelta(hours=1), timedelta(days=1)
@@ -82,7 +83,9 @@ def test_a_follow_up_lands_inside_opening_hours() -> None:
 
 
 def test_without_a_second_round_the_first_round_leads_to_the_pool() -> None:
-    policy = Policy(hours=ALWAYS.hours, min_attempts=2, first_round=(H,), second_round=())
+    policy = Policy(
+        hours=ALWAYS.hours, min_attempts=2, min_attempt_days=1, first_round=(H,), second_round=()
+    )
     task = new_task(policy)
     attempt(task, T0, policy=policy)
     assert task.next_attempt_due_at == T0 + H
@@ -225,6 +228,84 @@ def test_the_last_enquiry_never_moves_back() -> None:
 def test_a_re_enquiry_on_a_closed_task_changes_nothing() -> None:
     task = new_task()
     task.claim("ann", T0, ALWAYS)
-    task.qualify("ann", "appointment.test_drive", None, None, T0)
+    task.qualify("ann", "quotation.requested", None, None, T0)
     assert task.raise_priority(T0 + H) is False
     assert (task.enquiries, task.last_enquiry_at, task.state) == (1, T0, "qualified")
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def test_consent_flags_map_to_channels() -> None:
+    assert channels_refused({"sms": False, "email": None, "phone": True}) == {"sms", "whatsapp"}
+    assert channels_refused({"phone": False}) == {"call"}
+    assert channels_refused({}) == frozenset()  # not said is not a no
+
+
+def test_a_channel_without_consent_is_refused_even_for_managers() -> None:
+    task = new_task()
+    task.no_consent_channels = channels_refused({"sms": False})
+    for channel in ("sms", "whatsapp"):
+        with pytest.raises(Refused) as excinfo:
+            attempt(task, T0, channel=channel)  # type: ignore[arg-type]
+        assert excinfo.value.rule == "contact.no_consent"
+        with pytest.raises(Refused):
+            task.record_attempt(
+                "boss", channel, "reached", None, T0, ALWAYS, uuid4(), as_manager=True
+            )  # type: ignore[arg-type]
+    assert task.attempts == []
+    attempt(task, T0, channel="call")
+    assert [a.channel for a in task.attempts] == ["call"]
+    assert "sms" not in task.usable_channels()
+
+
+def test_with_one_channel_allowed_one_channel_meets_the_minimum() -> None:
+    task = new_task()
+    task.no_consent_channels = channels_refused({"sms": False, "phone": False})  # email only
+    for offset in (0 * H, 2 * H, 1 * D, 2 * D, 3 * D, 5 * D):
+        attempt(task, T0 + offset, channel="email")
+    task.claim("ann", T0 + 5 * D, ALWAYS)
+    task.lose("ann", "not_reached.max_attempts", None, T0 + 5 * D, ALWAYS)
+    assert task.state == "lost"
+
+
+# -- the pool is not a dead end -------------------------------------------------------------------
+
+
+def test_the_pool_period_ends_in_an_automatic_loss() -> None:
+    task = _pooled()
+    entered = task.attempts[-1].at
+    assert task.pool_until == entered + 30 * D
+    task.pull_events()
+    assert task.expire_from_pool(entered + 30 * D - timedelta(seconds=1)) is False
+    assert task.expire_from_pool(entered + 30 * D) is True
+    assert (task.state, task.outcome, task.closed_by) == (
+        "lost",
+        "not_reached.max_attempts",
+        "crm-queue",
+    )
+    [event] = task.events
+    assert isinstance(event, Lost)
+    assert (event.automatic, event.agent_id, event.attempts) == (True, None, 8)
+    assert event.reason_code == "not_reached.max_attempts"
+    assert task.expire_from_pool(entered + 40 * D) is False  # once
+
+
+def test_a_lead_taken_out_of_the_pool_is_not_closed() -> None:
+    reached, asked = _pooled(), _pooled()
+    attempt(reached, reached.attempts[-1].at + D, "reached")
+    asked.raise_priority(asked.attempts[-1].at + D)
+    for task in (reached, asked):
+        assert (task.state, task.pool_until) == ("open", None)
+        assert task.expire_from_pool(T0 + 365 * D) is False
+
+
+def test_the_pool_period_is_the_dealerships() -> None:
+    policy = Policy(hours=ALWAYS.hours, pool_period=7 * D)
+    task = new_task(policy)
+    now = T0
+    while task.state == "open":
+        attempt(task, now, policy=policy)
+        now = task.next_attempt_due_at or now
+    assert task.pool_until == task.attempts[-1].at + 7 * D
+    assert Policy.from_json({**policy.to_json(), "pool_period": "P7D"}) == policy

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm_queue.domain import Lost, Policy, Qualified, Refused
+from crm_queue.domain import Lost, OpeningHours, Policy, Qualified, Refused
 from crm_queue.domain.task import Task
 from shared.contracts.common import Channel
 from shared.contracts.lost_reasons import LostReasonCategory, LostReasonCode, QualifyingOutcome
@@ -79,7 +79,8 @@ def test_losing_closes_the_task_with_code_and_category() -> None:
 
 
 def test_do_not_contact_is_marked_by_its_reason() -> None:
-    task = claimed()
+    task = new_task()
+    attempt(task, T0, "reached")
     task.lose("ann", "no_interest.do_not_contact", None, T0, ALWAYS)
     assert task.do_not_contact is True
     event = task.events[-1]
@@ -132,18 +133,45 @@ def test_not_reached_needs_the_minimum_attempts() -> None:
     refused = refusal(task, now)
     assert refused.rule == "persistence.min_attempts"
     assert refused.message == (
-        "needs 6 attempts over 5 days on 2 channels; made 3 attempts over 1 day on 2 channels"
+        "needs 6 attempts on 3 different days spanning 5 days, on 2 channels; "
+        "made 3 attempts on 2 different days spanning 1 day, on 2 channels"
     )
     # Managers are held to the dealership's rule too.
     with pytest.raises(Refused, match=r"persistence\.min_attempts"):
         task.lose("boss", NOT_REACHED, None, now, ALWAYS, as_manager=True)
 
 
-def test_not_reached_needs_the_minimum_days_since_the_first_attempt() -> None:
+def test_six_calls_in_half_an_hour_are_one_day_however_late_the_write_off() -> None:
     task = new_task()
-    now = attempts_at(task, [k * H for k in range(6)], ["call", "email"] * 3)
-    assert refusal(task, now).rule == "persistence.min_days"
-    assert refusal(task, T0 + 5 * D - timedelta(seconds=1)).rule == "persistence.min_days"
+    attempts_at(task, [k * 5 * timedelta(minutes=1) for k in range(6)], ["call", "sms"] * 3)
+    refused = refusal(task, T0 + 5 * D)
+    assert refused.rule == "persistence.min_attempt_days"
+    assert "made 6 attempts on 1 different day spanning 0 days, on 2 channels" in refused.message
+
+
+def test_not_reached_needs_attempts_spread_over_the_minimum_span() -> None:
+    task = new_task()
+    # Four days in a row: different days enough, but the last is only 3 days after the first.
+    now = attempts_at(task, [0 * H, 1 * H, 1 * D, 2 * D, 3 * D, 3 * D + H], ["call", "sms"] * 3)
+    assert refusal(task, now + 5 * D).rule == "persistence.min_days"
+
+
+def test_days_are_the_dealerships_local_days() -> None:
+    # Monday 22:30 and 23:30 UTC are Monday 23:30 and Tuesday 00:30 in Berlin: one day in UTC,
+    # two in Berlin. Then four attempts on Saturday afternoon: 2 days in UTC, 3 in Berlin.
+    berlin = Policy(hours=OpeningHours.always_open("Europe/Berlin"))
+    late = datetime(2026, 3, 2, 22, 30, tzinfo=UTC)
+    task = new_task(berlin, late)
+    offsets = [0 * H, 1 * H, 5 * D - 10 * H, 5 * D - 9 * H, 5 * D - 8 * H, 5 * D - 7 * H]
+    for offset, channel in zip(offsets, ["call", "sms"] * 3, strict=True):
+        attempt(task, late + offset, channel=channel, policy=berlin)  # type: ignore[arg-type]
+    task.claim("ann", late + 6 * D, berlin)
+    task.lose("ann", NOT_REACHED, None, late + 6 * D, berlin)
+    assert task.state == "lost"
+    utc_task = new_task(ALWAYS, late)
+    for offset, channel in zip(offsets, ["call", "sms"] * 3, strict=True):
+        attempt(utc_task, late + offset, channel=channel)  # type: ignore[arg-type]
+    assert refusal(utc_task, late + 6 * D).rule == "persistence.min_attempt_days"
 
 
 def test_not_reached_needs_mixed_channels() -> None:
@@ -168,7 +196,9 @@ def test_not_reached_is_accepted_once_the_dealership_minimum_is_met() -> None:
 
 
 def test_the_dealership_sets_its_own_minimum() -> None:
-    policy = Policy(hours=ALWAYS.hours, min_attempts=2, min_days=0, min_channels=1)
+    policy = Policy(
+        hours=ALWAYS.hours, min_attempts=2, min_attempt_days=1, min_days=0, min_channels=1
+    )
     task = new_task(policy)
     attempt(task, T0, policy=policy)
     assert refusal(task, T0, policy).rule == "persistence.min_attempts"
@@ -181,3 +211,97 @@ def test_other_codes_need_no_persistence() -> None:
     task = claimed()
     task.lose("ann", "pollution.no_phone", None, T0, ALWAYS)
     assert task.outcome == "pollution.no_phone"
+
+
+# -- codes a lead in first contact can be lost with ------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["prospect.price", "prospect.postponed"])
+def test_prospect_codes_are_not_for_leads(code: str) -> None:
+    task = new_task()
+    attempt(task, T0, "reached")
+    with pytest.raises(Refused) as excinfo:
+        task.lose("ann", code, None, T0, ALWAYS, as_manager=True)
+    assert excinfo.value.rule == "reason.not_for_leads"
+    assert task.state == "open"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "not_reached.refused_call",
+        *(c.value for c in LostReasonCode if c.value.startswith("no_interest.")),
+        "bought_elsewhere.same_brand",
+        "bought_elsewhere.other_brand",
+    ],
+)
+def test_what_only_the_customer_can_say_needs_an_attempt_that_reached_them(code: str) -> None:
+    task = new_task()
+    for outcome in ("no_answer", "voicemail", "wrong_number"):
+        attempt(task, T0, outcome)  # type: ignore[arg-type]
+    task.claim("ann", T0, ALWAYS)
+    with pytest.raises(Refused) as excinfo:
+        task.lose("ann", code, None, T0, ALWAYS, as_manager=True)
+    assert excinfo.value.rule == "reason.needs_contact"
+    assert code in excinfo.value.message
+
+
+def test_refused_call_needs_the_reach_and_the_persistence_minimum() -> None:
+    task = new_task()
+    attempt(task, T0, "reached")
+    assert refusal_for(task, "not_reached.refused_call", T0).rule == "persistence.min_attempts"
+    now = attempts_at(task, [1 * D, 2 * D, 3 * D, 4 * D, 5 * D], ["sms", *["call"] * 4])
+    task.claim("ann", now, ALWAYS)
+    task.lose("ann", "not_reached.refused_call", None, now, ALWAYS)
+    assert task.outcome == "not_reached.refused_call"
+
+
+def test_no_interest_after_reaching_the_customer_is_accepted() -> None:
+    task = new_task()
+    attempt(task, T0, "no_answer")
+    attempt(task, T0 + H, "reached", "sms")
+    task.lose("ann", "no_interest.other_car", None, T0 + H, ALWAYS)
+    assert task.state == "lost"
+
+
+def refusal_for(task: Task, code: str, now: datetime) -> Refused:
+    task.claim("ann", now, ALWAYS)
+    with pytest.raises(Refused) as excinfo:
+        task.lose("ann", code, None, now, ALWAYS)
+    return excinfo.value
+
+
+# -- qualifying ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("appointment_at", "rule"),
+    [
+        (None, "appointment.required"),
+        (T0 - H, "appointment.not_in_future"),
+        (T0, "appointment.not_in_future"),
+    ],
+)
+def test_an_appointment_is_booked_for_a_time_to_come(
+    appointment_at: datetime | None, rule: str
+) -> None:
+    task = claimed()
+    for outcome in ("appointment.showroom", "appointment.test_drive"):
+        with pytest.raises(Refused) as excinfo:
+            task.qualify("ann", outcome, None, appointment_at, T0)
+        assert excinfo.value.rule == rule
+    assert (task.state, task.events) == ("open", [])
+    task.qualify("ann", "quotation.requested", None, None, T0)  # no appointment needed
+    assert task.state == "qualified"
+
+
+def test_hot_goes_with_the_prospect() -> None:
+    task = claimed()
+    task.qualify("ann", "appointment.test_drive", None, T0 + D, T0, hot=True)
+    event = task.events[-1]
+    assert isinstance(event, Qualified)
+    assert event.hot is True
+    cold = claimed()
+    cold.qualify("ann", "quotation.requested", None, None, T0)
+    assert isinstance(cold.events[-1], Qualified)
+    assert cold.events[-1].hot is False

@@ -104,7 +104,7 @@ def test_releasing_a_lapsed_lease_reports_it() -> None:
 def test_closing_drops_the_lease_and_a_closed_task_cannot_be_claimed() -> None:
     task = new_task()
     task.claim("ann", T0, ALWAYS)
-    task.qualify("ann", "appointment.showroom", None, None, T0)
+    task.qualify("ann", "quotation.requested", None, None, T0)
     assert task.leased_by is None
     with pytest.raises(Refused) as excinfo:
         task.claim("bob", LATER, ALWAYS)

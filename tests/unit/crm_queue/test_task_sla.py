@@ -83,7 +83,9 @@ def test_overdue_first_contact_and_follow_up() -> None:
 
 
 def test_the_pool_is_never_overdue() -> None:
-    policy = Policy(hours=ALWAYS.hours, min_attempts=1, first_round=(), second_round=())
+    policy = Policy(
+        hours=ALWAYS.hours, min_attempts=1, min_attempt_days=1, first_round=(), second_round=()
+    )
     task = new_task(policy)
     attempt(task, T0, policy=policy)
     assert task.state == "pool"

@@ -109,3 +109,8 @@ class LeadLostV1(CodedLoss, LeadEventPayload):
     attempts: int = Field(ge=0, description="Contact attempts made before the loss")
     lost_at: UtcDatetime
     do_not_contact: bool = False
+    automatic: bool = Field(
+        default=False,
+        description="Closed by crm-queue itself, not by an agent (agent_id is null): the lead "
+        "stayed in the pool for the dealership's pool period without being reached",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,20 +13,45 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_queue.adapters.tables import attempt, dealership_policy, do_not_contact, task
+from crm_queue.adapters.tables import (
+    attempt,
+    dealership,
+    dealership_policy,
+    do_not_contact,
+    task,
+)
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Attempt, Task
+
+log = logging.getLogger(__name__)
 
 # Columns the aggregate owns (the rest, person/vehicle/source, are read-only lead facts).
 _TASK_FIELDS = {
     f.name for f in dataclasses.fields(Task) if f.name in task.c and f.name != "lead_id"
 }
 _ATTEMPT_FIELDS = [f.name for f in dataclasses.fields(Attempt)]
+_CHANNEL_SETS = ("unusable_channels", "no_consent_channels")  # frozensets, arrays in the table
 
 
 class CrmRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def note_dealership(self, tenant_id: str, dealership_id: str) -> None:
+        """Remember a dealership a lead event named (a no-op once known)."""
+        await self.session.execute(
+            pg_insert(dealership)
+            .values(tenant_id=tenant_id, dealership_id=dealership_id)
+            .on_conflict_do_nothing()
+        )
+
+    async def knows_dealership(self, tenant_id: str, dealership_id: str) -> bool:
+        found = await self.session.scalar(
+            select(dealership.c.dealership_id).where(
+                dealership.c.tenant_id == tenant_id, dealership.c.dealership_id == dealership_id
+            )
+        )
+        return found is not None
 
     async def policy(self, tenant_id: str, dealership_id: str) -> Policy:
         data = await self.session.scalar(
@@ -34,7 +60,15 @@ class CrmRepository:
                 dealership_policy.c.dealership_id == dealership_id,
             )
         )
-        return Policy.from_json(data) if data is not None else Policy.default()
+        if data is None:
+            return Policy.default()
+        try:
+            return Policy.from_json(data)
+        except ValueError as exc:
+            # Stored before a rule refused it (hours that never open): every lead of the
+            # dealership would be dead-lettered. Work with the defaults until a manager fixes it.
+            log.error("policy of %s/%s: %s; using the default", tenant_id, dealership_id, exc)
+            return Policy.default()
 
     async def put_policy(self, tenant_id: str, dealership_id: str, policy: Policy) -> None:
         values = {"policy": policy.to_json(), "updated_at": func.now()}
@@ -62,7 +96,8 @@ class CrmRepository:
     @staticmethod
     def _task(row: Any, attempts: Sequence[Any]) -> Task:
         values = {name: getattr(row, name) for name in _TASK_FIELDS}
-        values["unusable_channels"] = frozenset(values["unusable_channels"])
+        for name in _CHANNEL_SETS:
+            values[name] = frozenset(values[name])
         loaded = Task(lead_id=row.lead_id, **values)
         loaded.attempts = [
             Attempt(**{name: getattr(a, name) for name in _ATTEMPT_FIELDS}) for a in attempts
@@ -72,13 +107,28 @@ class CrmRepository:
     @staticmethod
     def _values(of: Task) -> dict[str, Any]:
         values = {name: getattr(of, name) for name in _TASK_FIELDS}
-        values["unusable_channels"] = sorted(values["unusable_channels"])
+        for name in _CHANNEL_SETS:
+            values[name] = sorted(values[name])
         return values
 
-    async def add(self, new: Task, facts: dict[str, Any]) -> None:
+    async def add(self, new: Task, facts: dict[str, Any]) -> bool:
+        """Insert the task; False (nothing written) if the lead already has one.
+
+        ON CONFLICT waits for a concurrent insert of the same lead (another replica handling
+        its lead.duplicate or lead.ingested) and then does nothing instead of failing on the
+        key: the caller locks and updates the row that won.
+        """
         values = self._values(new)
-        await self.session.execute(pg_insert(task).values(lead_id=new.lead_id, **values, **facts))
+        inserted = await self.session.scalar(
+            pg_insert(task)
+            .values(lead_id=new.lead_id, **values, **facts)
+            .on_conflict_do_nothing()
+            .returning(task.c.lead_id)
+        )
+        if inserted is None:
+            return False
         await self._add_attempts(new, known=0)
+        return True
 
     async def save(self, changed: Task, facts: dict[str, Any] | None = None) -> None:
         values = self._values(changed)
@@ -152,6 +202,7 @@ class CrmRepository:
             .where(
                 task.c.tenant_id == tenant_id,
                 task.c.state == "open",
+                task.c.ingested.is_(True),  # until lead.ingested comes, nobody knows whom to call
                 task.c.do_not_contact.is_(False),
                 or_(task.c.next_attempt_due_at.is_(None), task.c.next_attempt_due_at <= now),
                 or_(

@@ -35,10 +35,12 @@ task = Table(
     Column("dealership_id", Text, nullable=False),
     Column("source_id", Text),
     Column("source_name", Text),
+    Column("source_kind", Text),  # website | marketplace | ... | list: picks the SLA
     Column("person", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("vehicle", JSONB),
     Column("comments", Text),
-    # False while only a lead.duplicate has arrived (events of one lead can come out of order).
+    # False while only a lead.duplicate has arrived (events of one lead can come out of order):
+    # received_at and sla_due_at are then the duplicate's, until lead.ingested corrects them.
     Column("ingested", Boolean, nullable=False, server_default=text("false")),
     Column("state", Text, nullable=False),  # open | pool | qualified | lost
     Column("received_at", DateTime(timezone=True), nullable=False),
@@ -46,9 +48,11 @@ task = Table(
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
     Column("enquiries", Integer, nullable=False, server_default=text("1")),
     Column("next_attempt_due_at", DateTime(timezone=True)),
+    Column("pool_until", DateTime(timezone=True)),  # in the pool: closed automatically from then
     Column("round", Integer, nullable=False, server_default=text("1")),
     Column("round_gaps_used", Integer, nullable=False, server_default=text("0")),
     Column("unusable_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("no_consent_channels", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("leased_by", Text),
     Column("lease_until", DateTime(timezone=True)),
     Column("sla_breached_at", DateTime(timezone=True)),
@@ -58,6 +62,7 @@ task = Table(
     Column("closed_by", Text),
     Column("closed_at", DateTime(timezone=True)),
     Column("sequence", Integer, nullable=False, server_default=text("0")),
+    Column("correlation_id", Text),  # the lead's event chain, from lead.ingested
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_task_queue", "tenant_id", "dealership_id", "state"),
@@ -87,6 +92,16 @@ do_not_contact = Table(
     Column("value", Text, primary_key=True),
     Column("lead_id", UUID(as_uuid=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# The dealerships of each dealer group, as crm-queue learnt them from the lead events it consumed
+# (it never reads intake's database): a policy can only be set for one of these.
+dealership = Table(
+    "dealership",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("dealership_id", Text, primary_key=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
 dealership_policy = Table(

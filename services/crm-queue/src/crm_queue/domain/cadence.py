@@ -10,12 +10,14 @@ A gap is calendar time after the attempt, moved to the next opening moment of th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from crm_queue.domain.policy import Policy
 
 MIN_ATTEMPTS = "persistence.min_attempts"
+MIN_ATTEMPT_DAYS = "persistence.min_attempt_days"
 MIN_DAYS = "persistence.min_days"
 MIN_CHANNELS = "persistence.min_channels"
 
@@ -43,23 +45,39 @@ def _plural(count: int, word: str) -> str:
 
 
 def persistence_shortfall(
-    policy: Policy, made: int, first_at: datetime | None, channels: int, now: datetime
+    policy: Policy,
+    attempted_at: Sequence[datetime],
+    channels: int,
+    *,
+    channels_allowed: int | None = None,
 ) -> tuple[str, str] | None:
     """None when "not reached" may be chosen, else (the first unmet rule, a message for people).
 
-    Days are counted from the first attempt to now, so attempts crammed into one afternoon do
-    not count as the persistence the dealership asks for.
+    Measured on how the attempts are spread, in the dealership's local days: six calls in half
+    an hour are one day, however long the agent waits before writing the lead off. The attempts
+    must fall on `min_attempt_days` different days, and the first and the last must be
+    `min_days` days apart. `channels_allowed` (the channels the person may be contacted on)
+    lowers the channel minimum when consent rules channels out.
     """
-    span = now - first_at if first_at is not None else timedelta(0)
+    zone = policy.hours.zone
+    days = sorted({at.astimezone(zone).date() for at in attempted_at})
+    span = (days[-1] - days[0]).days if days else 0
+    need_channels = policy.min_channels
+    if channels_allowed is not None:
+        need_channels = max(1, min(need_channels, channels_allowed))
     message = (
-        f"needs {_plural(policy.min_attempts, 'attempt')} over {_plural(policy.min_days, 'day')} "
-        f"on {_plural(policy.min_channels, 'channel')}; made {_plural(made, 'attempt')} over "
-        f"{_plural(span.days, 'day')} on {_plural(channels, 'channel')}"
+        f"needs {_plural(policy.min_attempts, 'attempt')} on "
+        f"{_plural(policy.min_attempt_days, 'different day')} spanning "
+        f"{_plural(policy.min_days, 'day')}, on {_plural(need_channels, 'channel')}; made "
+        f"{_plural(len(attempted_at), 'attempt')} on {_plural(len(days), 'different day')} "
+        f"spanning {_plural(span, 'day')}, on {_plural(channels, 'channel')}"
     )
-    if made < policy.min_attempts:
+    if len(attempted_at) < policy.min_attempts:
         return MIN_ATTEMPTS, message
-    if span < timedelta(days=policy.min_days):
+    if len(days) < policy.min_attempt_days:
+        return MIN_ATTEMPT_DAYS, message
+    if span < policy.min_days:
         return MIN_DAYS, message
-    if channels < policy.min_channels:
+    if channels < need_channels:
         return MIN_CHANNELS, message
     return None

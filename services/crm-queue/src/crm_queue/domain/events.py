@@ -68,6 +68,7 @@ class Qualified(DomainEvent):
     appointment_at: datetime | None
     attempts: int
     qualified_at: datetime
+    hot: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,3 +82,4 @@ class Lost(DomainEvent):
     attempts: int
     lost_at: datetime
     do_not_contact: bool
+    automatic: bool = False

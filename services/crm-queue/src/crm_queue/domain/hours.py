@@ -28,6 +28,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0)
 # A dealership closed for a whole year is a configuration error, not a reason to loop forever.
 MAX_CLOSED_DAYS = 366
+MAX_CLOSED_DATES = 1000  # public holidays for years ahead; more is a mistake, not a calendar
 
 Interval = tuple[time, time]
 
@@ -114,6 +115,8 @@ class OpeningHours:
             if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 6:
                 raise ValueError(f"week: unknown day {day!r} (0 = Monday .. 6 = Sunday)")
             week[day] = _normalise_day(f"week.{DAY_NAMES[day]}", intervals)
+        if len(self.closed_dates) > MAX_CLOSED_DATES:
+            raise ValueError(f"closed_dates: at most {MAX_CLOSED_DATES} dates")
         for i, closed in enumerate(self.closed_dates):
             if not isinstance(closed, date) or isinstance(closed, datetime):
                 raise ValueError(f"closed_dates[{i}]: expected a date, got {closed!r}")
@@ -203,6 +206,32 @@ class OpeningHours:
                 out.append((opens, closes))
         return out
 
+    def check_reopens(self) -> None:
+        """ValueError unless, from any moment on, the dealership opens within MAX_CLOSED_DAYS.
+
+        Hours that never open would make every SLA and follow-up impossible to compute (and every
+        lead of the dealership fail). Only closed dates can stretch a closure past the six days
+        a week allows, so the walk starts at each of them and stays short.
+        """
+        if not any(self.week.values()):
+            raise ValueError("week: no opening time on any day, so no lead could ever be due")
+        walked: set[date] = set()
+        for closed in sorted(self.closed_dates):
+            if closed in walked:
+                continue
+            first = closed
+            while not self.intervals_on(first - timedelta(days=1)):
+                first -= timedelta(days=1)
+            day = first
+            while not self.intervals_on(day):
+                walked.add(day)
+                day += timedelta(days=1)
+                if (day - first).days > MAX_CLOSED_DAYS:
+                    raise ValueError(
+                        f"closed_dates: closed more than {MAX_CLOSED_DAYS} days in a row from "
+                        f"{first.isoformat()}"
+                    )
+
     def is_open(self, at: datetime) -> bool:
         moment = as_utc(at, "at")
         local_day = moment.astimezone(self.zone).date()
@@ -232,6 +261,28 @@ class OpeningHours:
                 remaining -= closes - begin
             day += timedelta(days=1)
         raise ValueError(f"hours: no opening time within {MAX_CLOSED_DAYS} days of {moment}")
+
+    def close_of_opening_day(self, start: datetime, n: int) -> datetime:
+        """The last closing time (UTC) of the n-th opening day after the local day of `start`.
+
+        "Within 3 business days": a lead that arrived on Friday is due when the doors close on
+        Wednesday, for a dealership open Monday to Friday.
+        """
+        if n < 1:
+            raise ValueError(f"n: must be at least 1, got {n}")
+        day = as_utc(start, "start").astimezone(self.zone).date()
+        closed_days = 0
+        while closed_days <= MAX_CLOSED_DAYS:
+            day += timedelta(days=1)
+            intervals = self.intervals_on(day)
+            if not intervals:
+                closed_days += 1
+                continue
+            closed_days = 0
+            n -= 1
+            if n == 0:
+                return intervals[-1][1]
+        raise ValueError(f"hours: no opening time within {MAX_CLOSED_DAYS} days of {day}")
 
     def next_opening(self, at: datetime) -> datetime:
         """`at` itself when open, else the next moment the dealership opens (UTC)."""

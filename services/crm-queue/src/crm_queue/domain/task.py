@@ -9,17 +9,27 @@ Refusals (`Refused.rule`, stable codes an API can map and a UI can translate):
 - `lease.held_by_other`: another agent holds an unexpired lease on the task.
 - `lease.required`: the agent must claim the task first (managers act without a lease).
 - `contact.do_not_contact`: the person must not be contacted (attempts and qualifying refused).
+- `contact.no_consent`: the lead's consent says no to this channel (`channels_refused`).
 - `attempt.channel_unknown`, `attempt.outcome_unknown`: not a contract `Channel`/`ContactOutcome`.
 - `outcome.unknown`: not a `QualifyingOutcome`.
 - `reason.required`: losing needs a reason code.
 - `reason.note_without_code`: free text was given without a reason code.
 - `reason.unknown`: the code is not in the closed list of lost reasons.
-- `persistence.min_attempts`, `persistence.min_days`, `persistence.min_channels`:
-  `not_reached.max_attempts` before the dealership's minimum persistence (first unmet rule).
+- `reason.not_for_leads`: a `prospect.*` code; those are for prospects, after qualifying.
+- `reason.needs_contact`: `not_reached.refused_call`, a `no_interest.*` or `bought_elsewhere.*`
+  code with no attempt in which the customer was reached (only the customer can have said so);
+  `no_interest.do_not_contact` on a person already marked so needs none.
+- `persistence.min_attempts`, `persistence.min_attempt_days`, `persistence.min_days`,
+  `persistence.min_channels`: a `not_reached.*` code before the dealership's minimum persistence
+  (first unmet rule, see `cadence.persistence_shortfall`).
+- `appointment.required`, `appointment.not_in_future`: qualifying with an `appointment.*`
+  outcome needs `appointment_at`, later than now.
 
 Outcomes of an attempt:
 - `no_answer`, `voicemail`: the next attempt is scheduled by the cadence (see `cadence`); after
-  the last round the task goes to the pool.
+  the last round the task goes to the pool, until `policy.pool_period` later
+  (`expire_from_pool` then closes it as not reached, unless a reach or a new enquiry took it
+  out).
 - `reached`: nothing is scheduled; the agent now qualifies or loses the lead. A pool task that
   is reached comes back to "open".
 - `wrong_number`, `bounced`: the channel (for a wrong number every phone channel: call, sms,
@@ -30,6 +40,7 @@ Outcomes of an attempt:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -40,23 +51,51 @@ from crm_queue.domain.cadence import next_step, persistence_shortfall
 from crm_queue.domain.events import AttemptRecorded, DomainEvent, Lost, Qualified, SlaBreached
 from crm_queue.domain.policy import CHANNELS, Policy
 from shared.contracts.common import Channel, ContactOutcome
-from shared.contracts.lost_reasons import LostReasonCode, QualifyingOutcome, category_of
+from shared.contracts.lost_reasons import (
+    LostReasonCategory,
+    LostReasonCode,
+    QualifyingOutcome,
+    category_of,
+)
 
 TASK_CLOSED = "task.closed"
 LEASE_HELD_BY_OTHER = "lease.held_by_other"
 LEASE_REQUIRED = "lease.required"
 DO_NOT_CONTACT = "contact.do_not_contact"
+NO_CONSENT = "contact.no_consent"
 CHANNEL_UNKNOWN = "attempt.channel_unknown"
 OUTCOME_UNKNOWN = "attempt.outcome_unknown"
 QUALIFYING_OUTCOME_UNKNOWN = "outcome.unknown"
 REASON_REQUIRED = "reason.required"
 REASON_NOTE_WITHOUT_CODE = "reason.note_without_code"
 REASON_UNKNOWN = "reason.unknown"
+REASON_NOT_FOR_LEADS = "reason.not_for_leads"
+REASON_NEEDS_CONTACT = "reason.needs_contact"
+APPOINTMENT_REQUIRED = "appointment.required"
+APPOINTMENT_IN_PAST = "appointment.not_in_future"
 
 State = Literal["open", "pool", "qualified", "lost"]
 CLOSED_STATES: frozenset[str] = frozenset({"qualified", "lost"})
 OUTCOMES: tuple[ContactOutcome, ...] = get_args(ContactOutcome)
 PHONE_CHANNELS: frozenset[Channel] = frozenset({"call", "sms", "whatsapp"})
+SYSTEM = "crm-queue"  # `closed_by` of a task the service closed itself
+# Which consent flag of a lead (ConsentV1) covers each channel: WhatsApp is a written message
+# to the phone number, like SMS; a call is `phone`.
+CONSENT_OF_CHANNEL: dict[Channel, str] = {
+    "call": "phone",
+    "email": "email",
+    "sms": "sms",
+    "whatsapp": "sms",
+}
+
+
+def channels_refused(consent: Mapping[str, bool | None]) -> frozenset[Channel]:
+    """The channels whose consent flag is an explicit no (None, "not said", allows)."""
+    return frozenset(c for c, flag in CONSENT_OF_CHANNEL.items() if consent.get(flag) is False)
+
+
+# Codes only the customer can have given: an attempt must have reached them.
+_SAID_BY_CUSTOMER = frozenset({LostReasonCategory.NO_INTEREST, LostReasonCategory.BOUGHT_ELSEWHERE})
 
 
 class Refused(Exception):
@@ -90,16 +129,22 @@ class Task:
     tenant_id: str
     dealership_id: str
     state: State = "open"
+    # False while only a lead.duplicate has been seen: `received_at` and the SLA are then the
+    # duplicate's, provisional until lead.ingested brings the lead's own (see `learn_lead`).
+    ingested: bool = True
     received_at: datetime
+    source_kind: str | None = None  # the lead's source kind: picks its SLA in the policy
     created_at: datetime
     sla_due_at: datetime
     last_enquiry_at: datetime
     enquiries: int = 1
     attempts: list[Attempt] = field(default_factory=list)
     next_attempt_due_at: datetime | None = None
+    pool_until: datetime | None = None  # in the pool: closed as not reached from then on
     round: int = 1
     round_gaps_used: int = 0  # gaps of the current round already scheduled
     unusable_channels: frozenset[Channel] = frozenset()
+    no_consent_channels: frozenset[Channel] = frozenset()  # the lead's consent said no
     leased_by: str | None = None
     lease_until: datetime | None = None
     sla_breached_at: datetime | None = None
@@ -109,6 +154,9 @@ class Task:
     closed_by: str | None = None
     closed_at: datetime | None = None
     sequence: int = 0  # events published for this lead so far; the next one gets sequence + 1
+    # The lead's event chain (lead.ingested's correlation id): every event crm-queue publishes
+    # about the lead, agents' commands included, carries it.
+    correlation_id: str | None = None
     events: list[DomainEvent] = field(default_factory=list)
 
     @classmethod
@@ -121,11 +169,16 @@ class Task:
         policy: Policy,
         now: datetime,
         task_id: UUID | None = None,
+        *,
+        ingested: bool = True,
+        correlation_id: str | None = None,
+        source_kind: str | None = None,
     ) -> Task:
-        """A new first-contact task, due `policy.sla` of opening time after the lead arrived.
+        """A new first-contact task, due by the policy's SLA for its source kind.
 
         The due time counts from `received_at`, not `now`: a replayed or late event does not
-        buy the dealership extra time.
+        buy the dealership extra time. `ingested=False`: opened by a lead.duplicate that
+        overtook its lead.ingested; `received_at` is the repeat's until `learn_lead`.
         """
         received = as_utc(received_at, "received_at")
         return cls(
@@ -133,9 +186,12 @@ class Task:
             lead_id=lead_id,
             tenant_id=tenant_id,
             dealership_id=dealership_id,
+            ingested=ingested,
+            correlation_id=correlation_id,
             received_at=received,
+            source_kind=source_kind,
             created_at=as_utc(now, "now"),
-            sla_due_at=policy.hours.add_working_time(received, policy.sla),
+            sla_due_at=policy.sla_due_at(received, source_kind),
             last_enquiry_at=received,
         )
 
@@ -149,11 +205,16 @@ class Task:
     def last_attempt_at(self) -> datetime | None:
         return self.attempts[-1].at if self.attempts else None
 
+    @property
+    def was_reached(self) -> bool:
+        return any(a.outcome == "reached" for a in self.attempts)
+
     def channels_used(self) -> frozenset[Channel]:
         return frozenset(a.channel for a in self.attempts)
 
     def usable_channels(self) -> tuple[Channel, ...]:
-        return tuple(c for c in CHANNELS if c not in self.unusable_channels)
+        ruled_out = self.unusable_channels | self.no_consent_channels
+        return tuple(c for c in CHANNELS if c not in ruled_out)
 
     def lease_holder(self, now: datetime) -> str | None:
         """The agent whose lease is still running at `now`, if any."""
@@ -166,7 +227,46 @@ class Task:
         events, self.events = self.events, []
         return events
 
+    @property
+    def awaits_first_contact(self) -> bool:
+        """Open, contactable, never tried, not yet breached: its SLA timer must be running."""
+        return (
+            self.state == "open"
+            and not self.attempts
+            and not self.do_not_contact
+            and self.sla_breached_at is None
+        )
+
     # -- commands -----------------------------------------------------------------------------
+
+    def learn_lead(
+        self,
+        received_at: datetime,
+        policy: Policy,
+        correlation_id: str | None = None,
+        source_kind: str | None = None,
+    ) -> bool:
+        """lead.ingested arrived: the lead's own time replaces the provisional one.
+
+        Only does something on a task a lead.duplicate opened first (separate queues, so the
+        repeat can overtake the lead): the lead's enquiry is counted, its `received_at` is
+        taken (with its source kind) and the SLA due time counted again from it, so the task
+        ends up exactly as if
+        the events had come in order. False (nothing changed) when the lead was already known:
+        a redelivered lead.ingested. The lead's event chain (`correlation_id`) replaces the
+        repeat's.
+        """
+        if self.ingested:
+            return False
+        received = as_utc(received_at, "received_at")
+        self.ingested = True
+        self.correlation_id = correlation_id or self.correlation_id
+        self.enquiries += 1
+        self.received_at = received
+        self.source_kind = source_kind or self.source_kind
+        self.sla_due_at = policy.sla_due_at(received, self.source_kind)
+        self.last_enquiry_at = max(self.last_enquiry_at, received)
+        return True
 
     def raise_priority(self, at: datetime) -> bool:
         """The customer asked again (`lead.duplicate` at `at`): call them now.
@@ -184,7 +284,7 @@ class Task:
         if self.do_not_contact or last is None or at <= last:
             return True  # a first-contact task keeps its SLA due time
         if self.state == "pool":
-            self.state = "open"
+            self._leave_pool()
             self.round += 1
             self.round_gaps_used = 0
             self.next_attempt_due_at = at
@@ -251,6 +351,11 @@ class Task:
             raise Refused(CHANNEL_UNKNOWN, f"{channel!r} is not one of {', '.join(CHANNELS)}")
         if outcome not in OUTCOMES:
             raise Refused(OUTCOME_UNKNOWN, f"{outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if channel in self.no_consent_channels:
+            raise Refused(
+                NO_CONSENT,
+                f"the lead did not consent to {CONSENT_OF_CHANNEL[channel]} contact: no {channel}",
+            )
         self._require_lease(agent_id, now, as_manager)
         attempt = Attempt(
             attempt_id, len(self.attempts) + 1, agent_id, channel, outcome, _clean(note), now
@@ -286,8 +391,13 @@ class Task:
         now: datetime,
         *,
         as_manager: bool = False,
+        hot: bool = False,
     ) -> None:
-        """The lead becomes a prospect: the task closes and assignment takes over."""
+        """The lead becomes a prospect: the task closes and assignment takes over.
+
+        An appointment must be booked for a time to come; `hot` (the agent judged the customer
+        ready to buy) goes to assignment with the prospect.
+        """
         now = as_utc(now, "now")
         self._require_not_closed()
         try:
@@ -300,6 +410,15 @@ class Task:
         self._require_contactable()
         self._require_lease(agent_id, now, as_manager)
         appointment = as_utc(appointment_at, "appointment_at") if appointment_at else None
+        if qualifying.value.startswith("appointment."):
+            if appointment is None:
+                raise Refused(APPOINTMENT_REQUIRED, f"{qualifying.value} needs appointment_at")
+            if appointment <= now:
+                raise Refused(
+                    APPOINTMENT_IN_PAST,
+                    f"appointment_at {appointment.isoformat()} is not after now "
+                    f"({now.isoformat()})",
+                )
         self._close("qualified", qualifying.value, agent_id, now)
         self.events.append(
             Qualified(
@@ -310,6 +429,7 @@ class Task:
                 appointment_at=appointment,
                 attempts=len(self.attempts),
                 qualified_at=now,
+                hot=hot,
             )
         )
 
@@ -325,8 +445,9 @@ class Task:
     ) -> None:
         """Write the lead off with a code from the closed list (free text only beside one).
 
-        The persistence minimum binds managers too: it is the dealership's rule, and a manager
-        who knows better picks the code that says why.
+        The code must be one a lead in first contact can have (`_require_grounds`). These rules
+        bind managers too: they are the dealership's, and a manager who knows better picks the
+        code that says why.
         """
         now = as_utc(now, "now")
         self._require_not_closed()
@@ -342,13 +463,7 @@ class Task:
                 REASON_UNKNOWN, f"{reason_code!r} is not in the list of lost reasons"
             ) from None
         self._require_lease(agent_id, now, as_manager)
-        if code is LostReasonCode.NOT_REACHED_MAX_ATTEMPTS:
-            first = self.attempts[0].at if self.attempts else None
-            shortfall = persistence_shortfall(
-                policy, len(self.attempts), first, len(self.channels_used()), now
-            )
-            if shortfall is not None:
-                raise Refused(*shortfall)
+        self._require_grounds(code, policy)
         if code is LostReasonCode.NO_INTEREST_DO_NOT_CONTACT:
             self.do_not_contact = True
         self._close("lost", code.value, agent_id, now)
@@ -385,6 +500,33 @@ class Task:
         self.events.append(
             SlaBreached(
                 **self._event_ids(), task_id=self.task_id, due_at=self.sla_due_at, breached_at=now
+            )
+        )
+        return True
+
+    def expire_from_pool(self, now: datetime) -> bool:
+        """The pool period ran out with the customer never reached: close as not reached.
+
+        The pool is not a dead end: crm-queue closes the lead itself (`closed_by` SYSTEM, no
+        agent, `automatic` on the event) so recovery can take it over. False (nothing changed)
+        for a task that left the pool, or before `pool_until`.
+        """
+        now = as_utc(now, "now")
+        if self.state != "pool" or self.pool_until is None or now < self.pool_until:
+            return False
+        code = LostReasonCode.NOT_REACHED_MAX_ATTEMPTS
+        self._close("lost", code.value, SYSTEM, now)
+        self.events.append(
+            Lost(
+                **self._event_ids(),
+                reason_code=code,
+                category=category_of(code),
+                note=None,
+                agent_id=None,
+                attempts=len(self.attempts),
+                lost_at=now,
+                do_not_contact=self.do_not_contact,
+                automatic=True,
             )
         )
         return True
@@ -459,6 +601,34 @@ class Task:
         if self.do_not_contact:
             raise Refused(DO_NOT_CONTACT, "the person asked not to be contacted")
 
+    def _require_grounds(self, code: LostReasonCode, policy: Policy) -> None:
+        """Persistence cannot be bypassed by the choice of code (the module docstring's rules)."""
+        category = category_of(code)
+        if category is LostReasonCategory.PROSPECT:
+            raise Refused(
+                REASON_NOT_FOR_LEADS,
+                f"{code.value} is for prospects (after qualifying), not leads in first contact",
+            )
+        said_by_customer = (
+            category in _SAID_BY_CUSTOMER or code is LostReasonCode.NOT_REACHED_REFUSED_CALL
+        )
+        # A person already known not to want contact can be closed as such: nobody may call.
+        known = code is LostReasonCode.NO_INTEREST_DO_NOT_CONTACT and self.do_not_contact
+        if said_by_customer and not self.was_reached and not known:
+            raise Refused(
+                REASON_NEEDS_CONTACT,
+                f"{code.value} needs an attempt in which the customer was reached",
+            )
+        if category is LostReasonCategory.NOT_REACHED:
+            shortfall = persistence_shortfall(
+                policy,
+                [a.at for a in self.attempts],
+                len(self.channels_used()),
+                channels_allowed=len(CHANNELS) - len(self.no_consent_channels),
+            )
+            if shortfall is not None:
+                raise Refused(*shortfall)
+
     def _require_lease(self, agent_id: str, now: datetime, as_manager: bool) -> None:
         if as_manager:
             return
@@ -472,7 +642,7 @@ class Task:
         if outcome == "reached":
             self.next_attempt_due_at = None
             if self.state == "pool":
-                self.state = "open"
+                self._leave_pool()
             return
         if self.state == "pool":
             return  # the pool has no cadence: a re-enquiry or a closing ends it
@@ -484,6 +654,11 @@ class Task:
         self.next_attempt_due_at = step.due_at
         if step.due_at is None:
             self.state = "pool"
+            self.pool_until = now + policy.pool_period
+
+    def _leave_pool(self) -> None:
+        self.state = "open"
+        self.pool_until = None
 
     def _clear_lease(self) -> None:
         self.leased_by = None

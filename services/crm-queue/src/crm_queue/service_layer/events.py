@@ -36,7 +36,8 @@ def qualified_facts(row: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
     at, kind = payload.get("appointment_at"), _APPOINTMENT_KINDS.get(str(payload["outcome"]))
     if at is not None and kind is not None and at > payload["qualified_at"]:
         facts["appointment"] = {"at": at, "kind": kind}
-        facts["hot"] = at - payload["qualified_at"] <= HOT_APPOINTMENT_WITHIN
+        soon = at - payload["qualified_at"] <= HOT_APPOINTMENT_WITHIN
+        facts["hot"] = bool(payload.get("hot")) or soon
     return facts
 
 
@@ -45,6 +46,8 @@ def to_envelope(
     *,
     causation: Envelope[Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
 ) -> Envelope[Any]:
     data = event.payload() | dict(extra or {})
     payload = payload_class(event.event_type, VERSION).model_validate(data)
@@ -55,18 +58,31 @@ def to_envelope(
         dealership_id=event.dealership_id,
         lead_id=event.lead_id,
         caused_by=causation,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
     )
 
 
 def collect(
-    task: Task, *, causation: Envelope[Any] | None = None, row: Any = None
+    task: Task,
+    *,
+    causation: Envelope[Any] | None = None,
+    causation_id: str | None = None,
+    row: Any = None,
 ) -> list[Envelope[Any]]:
-    """The task's pending events as envelopes (handed over once); `row`, the task as stored,
-    adds the lead facts to `lead.qualified`."""
+    """The task's pending events as envelopes (handed over once), in the lead's chain.
+
+    `causation` is the event being handled; `causation_id` the id of the event that caused
+    this work when it is not at hand (a timer's, kept in its payload). Agents' commands have
+    neither: their events carry only the lead's correlation id. `row`, the task as stored,
+    adds the lead facts to `lead.qualified`.
+    """
     return [
         to_envelope(
             e,
             causation=causation,
+            correlation_id=task.correlation_id,
+            causation_id=causation_id,
             extra=qualified_facts(row, e.payload())
             if row is not None and e.event_type == "lead.qualified"
             else None,

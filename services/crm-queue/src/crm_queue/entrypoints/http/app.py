@@ -46,13 +46,16 @@ def create_app(
         async def sla_due(timer: Timer, uow: CrmUnitOfWork) -> None:
             await handlers.on_sla_due(uow, timer, the_clock.now())
 
+        async def pool_due(timer: Timer, uow: CrmUnitOfWork) -> None:
+            await handlers.on_pool_due(uow, timer, the_clock.now())
+
         async with run_service(
             "crm-queue", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
         ) as runtime:
             timer_runner = TimerRunner(
                 runtime.engine,
                 uow_factory,
-                {handlers.SLA_TIMER: sla_due},
+                {handlers.SLA_TIMER: sla_due, handlers.POOL_TIMER: pool_due},
                 the_clock,
                 max_sleep=settings.timer_max_sleep_seconds,
             )

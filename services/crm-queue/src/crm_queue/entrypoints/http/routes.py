@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from crm_queue.domain.policy import Policy
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["crm"])
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"model": Refusal, "description": "the lead is leased to someone else, or closed"},
-    422: {"model": Refusal, "description": "a persistence rule refused it (the rule is named)"},
+    422: {"model": Refusal, "description": "a rule refused it (the rule is named)"},
     404: {"description": "no such lead in your dealerships"},
 }
 
@@ -122,6 +122,7 @@ async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock
             details=body.details,
             appointment_at=body.appointment_at,
             now=clock.now(),
+            hot=body.hot,
         ),
     )
 
@@ -177,24 +178,53 @@ async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
         return task_out(row, await unit.repo.attempts_of(actor.tenant_id, lead_id))
 
 
-@router.get("/dealerships/{dealership_id}/policy")
-async def get_policy(dealership_id: str, actor: Manager, unit: Uow) -> Any:
-    if actor.dealerships is not None and dealership_id not in actor.dealerships:
+# Dealership ids are intake's (UUIDs today); the cap and character set keep a path parameter
+# from becoming a 5,000-character key.
+DealershipId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="a dealership of the caller's dealer group, as named in its lead events",
+    ),
+]
+_POLICY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "not a dealership of your dealer group that crm-queue has seen a lead of"},
+    422: {"description": "a malformed dealership id, or a policy field that is not valid"},
+}
+
+
+async def _known_dealership(unit: Uow, actor: Any, dealership_id: str) -> None:
+    """404 unless the dealership is the caller's and crm-queue has seen a lead of it.
+
+    crm-queue never reads intake's database: it knows a dealer group's dealerships from the
+    lead events it consumed. Unknown ids are refused instead of creating rows for them.
+    """
+    if (
+        actor.dealerships is not None and dealership_id not in actor.dealerships
+    ) or not await unit.repo.knows_dealership(actor.tenant_id, dealership_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
+
+
+@router.get("/dealerships/{dealership_id}/policy", responses=_POLICY_RESPONSES)
+async def get_policy(dealership_id: DealershipId, actor: Manager, unit: Uow) -> Any:
     async with unit:
+        await _known_dealership(unit, actor, dealership_id)
         return (await unit.repo.policy(actor.tenant_id, dealership_id)).to_json()
 
 
-@router.put("/dealerships/{dealership_id}/policy")
-async def put_policy(dealership_id: str, body: dict[str, Any], actor: Manager, unit: Uow) -> Any:
+@router.put("/dealerships/{dealership_id}/policy", responses=_POLICY_RESPONSES)
+async def put_policy(
+    dealership_id: DealershipId, body: dict[str, Any], actor: Manager, unit: Uow
+) -> Any:
     """Opening hours and time zone, SLA, minimum attempts/days/channels, retry rounds."""
-    if actor.dealerships is not None and dealership_id not in actor.dealerships:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
-    try:
-        policy = Policy.from_json(body)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     async with unit:
+        await _known_dealership(unit, actor, dealership_id)
+        try:
+            policy = Policy.from_json(body)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         await unit.repo.put_policy(actor.tenant_id, dealership_id, policy)
         await unit.commit()
     return policy.to_json()
