@@ -51,8 +51,13 @@ async def test_lead_qualified_carries_person_enquiry_appointment_and_hot(crm: Cr
     assert (
         later["payload"]["hot"] is False and later["payload"]["appointment"]["kind"] == "showroom"
     )
-    # An appointment time in the past, or on a quotation, is not a booked appointment.
-    past = await _qualify(crm, "2026-03-01T09:00:00+00:00", "appointment.showroom")
-    assert past["payload"]["appointment"] is None and past["payload"]["hot"] is False
+    # An appointment in the past is refused; a quotation books none.
+    lead = ingested(email=f"{uuid.uuid4().hex[:6]}@example.com")
+    await crm.publish(lead)
+    await crm.task(lead.lead_id)
+    assert (await crm.act(lead.lead_id, "claim")).status_code == 200
+    body = {"outcome": "appointment.showroom", "appointment_at": "2026-03-01T09:00:00+00:00"}
+    r = await crm.act(lead.lead_id, "qualify", body)
+    assert r.status_code == 422 and r.json()["rule"] == "appointment.not_in_future"
     quote = await _qualify(crm, None, "quotation.requested")
     assert quote["payload"]["appointment"] is None
