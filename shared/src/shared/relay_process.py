@@ -98,7 +98,7 @@ def _main(
 
 def watch_parent(
     parent_pid: int,
-    stop: Callable[[], None],
+    stop: Callable[[], object],
     exited: threading.Event,
     *,
     interval: float = 0.2,
