@@ -15,6 +15,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.auth import generate_api_key
 from shared.db import create_engine, session_factory
 from shared.messaging.broker import create_broker
 from shared.messaging.consumer import PoisonMessage, subscribe
@@ -229,3 +230,78 @@ async def test_inbox_makes_a_redelivered_event_a_no_op(
     assert count == 1
     await broker.stop()
     await engine.dispose()
+
+
+async def test_a_dead_letter_carries_no_secret_header(
+    common_settings: CommonSettings, topology: Topology, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    key = generate_api_key()
+
+    async def handle(data: dict[str, object]) -> None:
+        raise PoisonMessage("unreadable lead")
+
+    broker, queue_name = await _start(common_settings, topology, handle)
+    exchange = await channel.get_exchange(topology.events_exchange_name)
+    headers: dict[str, object] = {
+        "x-api-key": key.key,
+        "Authorization": "Bearer eyJhbGciOi.secret.token",
+        "x-session-token": "s3cr3t",
+        "tenant_id": "acme",
+    }
+    await exchange.publish(
+        aio_pika.Message(b'{"x": 1}', message_id="secret-1", headers=headers),  # type: ignore[arg-type]
+        routing_key="thing.happened.v1",
+    )
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(queue_name))
+    [dead] = await collect(dlq, 1)
+    await broker.stop()
+    assert dead.headers["x-forecourt-error"] == "unreadable lead"
+    assert dead.headers["tenant_id"] == "acme"  # other headers stay
+    assert not {"x-api-key", "Authorization", "x-session-token"} & set(dead.headers)
+    redacted = str(dead.headers["x-forecourt-redacted"])
+    assert f"x-api-key=fck_{key.prefix}_…" in redacted  # the source, not the secret
+    assert "Authorization=Bearer …" in redacted
+    assert key.key.rsplit("_", 1)[1] not in repr(dead.headers)
+    assert "eyJhbGciOi" not in repr(dead.headers)
+    assert "s3cr3t" not in repr(dead.headers)
+
+
+async def test_a_message_its_consumers_died_holding_is_dead_lettered_on_arrival_without_secrets(
+    amqp_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    channel: aio_pika.abc.AbstractChannel,
+) -> None:
+    """One more such delivery and the broker would dead-letter it itself, keeping every
+    header as it is (x-api-key included): the consumer does it first, and cleanly."""
+    calls: list[object] = []
+
+    async def handle(data: dict[str, object]) -> None:
+        calls.append(data)
+
+    key = generate_api_key()
+    broker, queue_name = await _start(common_settings, topology, handle)
+    await broker.stop()  # declared; now consumers that die holding the message
+    exchange = await channel.get_exchange(topology.events_exchange_name)
+    await exchange.publish(
+        aio_pika.Message(b'{"x": 1}', message_id="crashy-1", headers={"x-api-key": key.key}),
+        routing_key="thing.happened.v1",
+    )
+    for _ in range(topology.delivery_limit):
+        connection = await aio_pika.connect(amqp_url)
+        dying = await connection.channel()
+        queue = await dying.get_queue(queue_name)
+        async with asyncio.timeout(10):
+            while await queue.get(fail=False) is None:  # taken, never settled
+                await asyncio.sleep(0.05)
+        await connection.close()  # the consumer "dies": the broker takes it back, counted
+
+    broker, _ = await _start(common_settings, topology, handle)
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(queue_name))
+    [dead] = await collect(dlq, 1)
+    await broker.stop()
+    assert calls == []
+    assert dead.message_id == "crashy-1"
+    assert dead.headers["x-forecourt-error-type"] == "NoOutcome"
+    assert "x-api-key" not in dead.headers
+    assert "x-first-death-reason" not in dead.headers  # ours, not the broker's

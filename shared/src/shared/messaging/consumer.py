@@ -8,8 +8,11 @@
   the message is tried again in process until the dependency answers, never nacked, so the
   outage does not count against its delivery limit; the other deliveries wait meanwhile.
 - Any other error may be the message's own: nack with requeue after a short backoff; at its
-  last allowed delivery the consumer dead-letters it itself, with the error. The quorum queue's
-  own delivery limit stays as a backstop (a consumer that dies on the message every time).
+  last allowed delivery the consumer dead-letters it itself, with the error. A message that
+  comes back that often without an outcome (its consumer died holding it each time) is
+  dead-lettered on arrival. The quorum queue's own delivery limit stays as a backstop.
+- A dead letter never carries a secret: `x-api-key`, `authorization` and the like are removed
+  (`shared.messaging.redact`), with a hint such as the API key's public prefix.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +31,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from shared.messaging.outage import Abandoned, Pause, is_outage, outage_backoff
+from shared.messaging.redact import redact_headers
 from shared.messaging.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,11 @@ T = TypeVar("T")
 
 class PoisonMessage(Exception):
     """Raised by a handler for a message that no retry can fix."""
+
+
+class NoOutcome(Exception):
+    """A message delivered as often as its delivery limit allows without ever being settled:
+    its consumer died (or lost its channel) holding it every time."""
 
 
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
@@ -76,9 +85,13 @@ async def dead_letter(
     queue_name: str,
     message: RabbitMessage,
     exc: BaseException,
+    *,
+    secret_headers: Iterable[str] = (),
 ) -> None:
+    """Publish `message` to the dead-letter exchange with the reason (confirmed), then ack it.
+    Secret headers are removed first (`shared.messaging.redact`; `secret_headers` adds names)."""
     raw = message.raw_message
-    headers = dict(raw.headers or {})
+    headers = redact_headers(raw.headers or {}, secret_headers)
     headers.update(
         {
             "x-forecourt-error": _reason(exc)[:2000],
@@ -116,6 +129,7 @@ class Outcomes:
     pause: Pause
     retry_backoff: Callable[[int], float]
     running: Callable[[], bool]
+    secret_headers: tuple[str, ...] = ()
 
     def alive(self, message: RabbitMessage) -> Callable[[], bool]:
         """False once the subscriber stops or the message's channel is gone (the broker then
@@ -135,9 +149,32 @@ class Outcomes:
     async def dead_letter(self, message: RabbitMessage, exc: BaseException) -> None:
         with contextlib.suppress(Abandoned):  # the broker has it back and redelivers it
             await self.pause.run(
-                lambda: dead_letter(self.broker, self.topology, self.queue_name, message, exc),
+                lambda: dead_letter(
+                    self.broker,
+                    self.topology,
+                    self.queue_name,
+                    message,
+                    exc,
+                    secret_headers=self.secret_headers,
+                ),
                 self.alive(message),
             )
+
+    async def dead_on_arrival(self, message: RabbitMessage) -> bool:
+        """Dead-letter a message back for its last delivery the broker allows after its
+        consumers died holding it (a failure would have dead-lettered it sooner): one more
+        crash and the broker would dead-letter it itself, headers and secrets as they are."""
+        count = delivery_count(message)
+        if count < self.delivery_limit:
+            return False
+        await self.dead_letter(
+            message,
+            NoOutcome(
+                f"delivered {count + 1} times without an outcome: its consumer stopped or "
+                "crashed holding it each time"
+            ),
+        )
+        return True
 
     async def retry_later(self, message: RabbitMessage, exc: BaseException) -> None:
         """An error that is neither an outage nor known to be permanent: back off and nack,
@@ -178,6 +215,7 @@ def outcomes_for(
     retry_backoff: Callable[[int], float],
     outage_backoff: Callable[[int], float],
     running: Callable[[], bool],
+    secret_headers: Iterable[str] = (),
 ) -> Outcomes:
     limit = (queue.arguments or {}).get("x-delivery-limit", topology.delivery_limit)
     dead_on_arrival = permanent_errors(permanent)
@@ -195,6 +233,7 @@ def outcomes_for(
         pause,
         retry_backoff,
         running,
+        tuple(secret_headers),
     )
 
 
@@ -210,12 +249,14 @@ def subscribe(
     permanent: tuple[type[BaseException], ...] = (),
     retry_backoff: Callable[[int], float] = backoff_seconds,
     outage_backoff: Callable[[int], float] = outage_backoff,
+    secret_headers: Iterable[str] = (),
 ) -> None:
     """Register `handle` on `queue`; `parse` turns the raw body into its argument.
 
     Errors raised by `parse`, `PoisonMessage`, and those in `permanent` dead-letter at once. An
     outage pauses the subscriber until the dependency answers (`outage_backoff` between tries);
-    other errors are retried with `retry_backoff`, up to the queue's delivery limit.
+    other errors are retried with `retry_backoff`, up to the queue's delivery limit. Dead
+    letters lose their secret headers (`secret_headers` names more than the usual ones).
     """
     dead_on_arrival = permanent_errors(permanent)
     subscriber = registrar.subscriber(
@@ -233,9 +274,13 @@ def subscribe(
         retry_backoff,
         outage_backoff,
         lambda: subscriber.running,
+        secret_headers,
     )
 
     async def on_message(body: bytes, message: RabbitMessage) -> None:
+        if await outcomes.dead_on_arrival(message):
+            return
+
         async def attempt() -> None:
             await handle(parse(body, message))
 
