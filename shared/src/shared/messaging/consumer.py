@@ -48,7 +48,8 @@ class NoOutcome(Exception):
     its consumer died (or lost its channel) holding it every time."""
 
 
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """faststream decoder: the handler gets the body as bytes, parsed by our code."""
     return message.body
 
 
@@ -129,6 +130,8 @@ class Outcomes:
     pause: Pause
     retry_backoff: Callable[[int], float]
     running: Callable[[], bool]
+    # Errors that dead-letter a message at once (`permanent_errors`).
+    permanent: tuple[type[BaseException], ...] = ()
     secret_headers: tuple[str, ...] = ()
 
     def alive(self, message: RabbitMessage) -> Callable[[], bool]:
@@ -175,6 +178,13 @@ class Outcomes:
             ),
         )
         return True
+
+    async def failed(self, message: RabbitMessage, exc: BaseException) -> None:
+        """Settle a message whose handling raised `exc` (not an outage: those pause)."""
+        if isinstance(exc, self.permanent):
+            await self.dead_letter(message, exc)
+        else:
+            await self.retry_later(message, exc)
 
     async def retry_later(self, message: RabbitMessage, exc: BaseException) -> None:
         """An error that is neither an outage nor known to be permanent: back off and nack,
@@ -233,6 +243,7 @@ def outcomes_for(
         pause,
         retry_backoff,
         running,
+        dead_on_arrival,
         tuple(secret_headers),
     )
 
@@ -258,12 +269,11 @@ def subscribe(
     other errors are retried with `retry_backoff`, up to the queue's delivery limit. Dead
     letters lose their secret headers (`secret_headers` names more than the usual ones).
     """
-    dead_on_arrival = permanent_errors(permanent)
     subscriber = registrar.subscriber(
         queue,
         exchange,
         ack_policy=AckPolicy.MANUAL,
-        decoder=_raw_body,
+        decoder=raw_body,
         title=queue.name,
     )
     outcomes = outcomes_for(
@@ -288,11 +298,8 @@ def subscribe(
             await outcomes.pause.run(attempt, outcomes.alive(message))
         except Abandoned:
             return
-        except dead_on_arrival as exc:
-            await outcomes.dead_letter(message, exc)
-            return
         except Exception as exc:
-            await outcomes.retry_later(message, exc)
+            await outcomes.failed(message, exc)
             return
         await outcomes.ack(message)
 
