@@ -23,10 +23,21 @@ CLAIM_BY_INDEX = text(
 )
 
 
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+# The pool of a service's engine unless its settings say otherwise (`<SERVICE>_DB_POOL_SIZE`,
+# `<SERVICE>_DB_MAX_OVERFLOW`): at most 7 connections.
+POOL_SIZE = 5
+MAX_OVERFLOW = 2
+
+
+def create_engine(
+    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW
+) -> AsyncEngine:
+    """An engine holding at most `pool_size + max_overflow` connections; a caller beyond them
+    waits for one (up to 30 s, then `sqlalchemy.exc.TimeoutError`, which consumers treat as an
+    outage)."""
     # No pool_pre_ping: it costs a round trip (BEGIN/ROLLBACK) on every checkout, ~8 per lead
     # in intake. A connection the database dropped fails one statement and is discarded.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

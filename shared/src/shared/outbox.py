@@ -255,7 +255,9 @@ async def standalone_relay(
     its own), closed on the way out."""
     from shared.db import create_engine
 
-    engine = create_engine(database_url, pool_size=2)
+    # One connection: the relay claims, publishes and marks one batch at a time (its LISTEN
+    # connection is a second, outside the pool).
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
     relay = OutboxRelay(engine, amqp_url, topology, **options)
     try:
         yield relay

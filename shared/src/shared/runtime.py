@@ -71,7 +71,11 @@ async def run_service(
     """Migrate, connect, declare, subscribe (`subscribe` returns its queue names, which get
     their dead-letter queues), start the relay; on exit stop everything in reverse."""
     await migrate(alembic_ini, settings.database_url)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     broker = create_broker(settings.common, app_id=name)
     relay = OutboxRelay(
         engine,

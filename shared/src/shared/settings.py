@@ -33,6 +33,12 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     database_url: str
+    # Connections of the service's own pool, per process (each `<SERVICE>_WORKERS` worker has
+    # one). Small: PostgreSQL serves 100 connections by default and every service, relay,
+    # listener and test run shares them; handlers hold one for milliseconds and queue for it
+    # (docs/operations.md, Database connections).
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=2, ge=0)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # HTTP worker processes, each a full replica (its own relay, consumers, workers): one

@@ -15,6 +15,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.auth import generate_api_key
 from shared.db import create_engine, session_factory
 from shared.messaging.broker import create_broker
 from shared.messaging.consumer import PoisonMessage, subscribe
@@ -55,6 +56,7 @@ async def _start(
         handle=handle,
         exchange=topology.events_exchange(),
         retry_backoff=lambda _n: 0.05,
+        outage_backoff=lambda _n: 0.05,
     )
     await broker.connect()
     await declare_topology(broker, topology, [queue.name])
@@ -108,7 +110,49 @@ async def test_handler_refusing_a_message_dead_letters_it(
     await broker.stop()
 
 
-async def test_transient_failure_is_retried_until_it_succeeds(
+async def test_an_outage_is_waited_out_in_process_not_redelivered(
+    common_settings: CommonSettings, topology: Topology, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    attempts = Counter[str]()
+    done = asyncio.Event()
+    deliveries: list[object] = []
+
+    def parse(body: bytes, message: RabbitMessage) -> dict[str, object]:
+        deliveries.append((message.raw_message.headers or {}).get("x-delivery-count"))
+        return _parse(body, message)
+
+    async def handle(data: dict[str, object]) -> None:
+        attempts["n"] += 1
+        if attempts["n"] < 8:  # more tries than the delivery limit (5) allows deliveries
+            raise ConnectionRefusedError("database restarting")
+        done.set()
+
+    broker = create_broker(common_settings, app_id="test")
+    queue = topology.consumer_queue("tester", "thing.happened.v1")
+    subscribe(
+        broker,
+        broker,
+        topology,
+        queue,
+        parse=parse,
+        handle=handle,
+        exchange=topology.events_exchange(),
+        outage_backoff=lambda _n: 0.05,
+    )
+    await broker.connect()
+    await declare_topology(broker, topology, [queue.name])
+    await broker.start()
+    await _publish(channel, topology, b'{"x": 1}', "flaky-1")
+    await asyncio.wait_for(done.wait(), 20)
+    await asyncio.sleep(0.3)
+    assert attempts["n"] == 8
+    assert deliveries == [None] * 8  # one delivery, tried 8 times: never nacked
+    await broker.stop()
+    dlq = await channel.declare_queue(topology.dead_letter_queue_name(queue.name), passive=True)
+    assert dlq.declaration_result.message_count == 0
+
+
+async def test_a_failure_of_its_own_is_redelivered_until_it_succeeds(
     common_settings: CommonSettings, topology: Topology, channel: aio_pika.abc.AbstractChannel
 ) -> None:
     attempts = Counter[str]()
@@ -117,7 +161,7 @@ async def test_transient_failure_is_retried_until_it_succeeds(
     async def handle(data: dict[str, object]) -> None:
         attempts["n"] += 1
         if attempts["n"] < 3:
-            raise ConnectionError("database restarting")
+            raise RuntimeError("flaky handler")
         done.set()
 
     broker, queue_name = await _start(common_settings, topology, handle)
@@ -130,23 +174,26 @@ async def test_transient_failure_is_retried_until_it_succeeds(
     assert dlq.declaration_result.message_count == 0
 
 
-async def test_endless_failure_stops_at_the_delivery_limit(
+async def test_endless_failure_of_its_own_is_dead_lettered_with_the_error_at_the_limit(
     common_settings: CommonSettings, topology: Topology, channel: aio_pika.abc.AbstractChannel
 ) -> None:
     attempts = Counter[str]()
 
     async def handle(data: dict[str, object]) -> None:
         attempts["n"] += 1
-        raise ConnectionError("always down")
+        raise RuntimeError(f"bug on attempt {attempts['n']}")
 
     broker, queue_name = await _start(common_settings, topology, handle)
     await _publish(channel, topology, b'{"x": 1}', "doomed-1")
     dlq = await channel.get_queue(topology.dead_letter_queue_name(queue_name))
     [dead] = await collect(dlq, 1, within=30)
     assert dead.message_id == "doomed-1"
-    assert dead.headers["x-first-death-reason"] == "delivery_limit"
-    assert attempts["n"] == topology.delivery_limit + 1
+    assert dead.headers["x-forecourt-error"] == f"bug on attempt {topology.delivery_limit}"
+    assert dead.headers["x-forecourt-error-type"] == "RuntimeError"
+    assert attempts["n"] == topology.delivery_limit
     await broker.stop()
+    source = await channel.declare_queue(queue_name, passive=True)
+    assert source.declaration_result.message_count == 0
 
 
 async def test_inbox_makes_a_redelivered_event_a_no_op(
@@ -183,3 +230,78 @@ async def test_inbox_makes_a_redelivered_event_a_no_op(
     assert count == 1
     await broker.stop()
     await engine.dispose()
+
+
+async def test_a_dead_letter_carries_no_secret_header(
+    common_settings: CommonSettings, topology: Topology, channel: aio_pika.abc.AbstractChannel
+) -> None:
+    key = generate_api_key()
+
+    async def handle(data: dict[str, object]) -> None:
+        raise PoisonMessage("unreadable lead")
+
+    broker, queue_name = await _start(common_settings, topology, handle)
+    exchange = await channel.get_exchange(topology.events_exchange_name)
+    headers: dict[str, object] = {
+        "x-api-key": key.key,
+        "Authorization": "Bearer eyJhbGciOi.secret.token",
+        "x-session-token": "s3cr3t",
+        "tenant_id": "acme",
+    }
+    await exchange.publish(
+        aio_pika.Message(b'{"x": 1}', message_id="secret-1", headers=headers),  # type: ignore[arg-type]
+        routing_key="thing.happened.v1",
+    )
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(queue_name))
+    [dead] = await collect(dlq, 1)
+    await broker.stop()
+    assert dead.headers["x-forecourt-error"] == "unreadable lead"
+    assert dead.headers["tenant_id"] == "acme"  # other headers stay
+    assert not {"x-api-key", "Authorization", "x-session-token"} & set(dead.headers)
+    redacted = str(dead.headers["x-forecourt-redacted"])
+    assert f"x-api-key=fck_{key.prefix}_…" in redacted  # the source, not the secret
+    assert "Authorization=Bearer …" in redacted
+    assert key.key.rsplit("_", 1)[1] not in repr(dead.headers)
+    assert "eyJhbGciOi" not in repr(dead.headers)
+    assert "s3cr3t" not in repr(dead.headers)
+
+
+async def test_a_message_its_consumers_died_holding_is_dead_lettered_on_arrival_without_secrets(
+    amqp_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    channel: aio_pika.abc.AbstractChannel,
+) -> None:
+    """One more such delivery and the broker would dead-letter it itself, keeping every
+    header as it is (x-api-key included): the consumer does it first, and cleanly."""
+    calls: list[object] = []
+
+    async def handle(data: dict[str, object]) -> None:
+        calls.append(data)
+
+    key = generate_api_key()
+    broker, queue_name = await _start(common_settings, topology, handle)
+    await broker.stop()  # declared; now consumers that die holding the message
+    exchange = await channel.get_exchange(topology.events_exchange_name)
+    await exchange.publish(
+        aio_pika.Message(b'{"x": 1}', message_id="crashy-1", headers={"x-api-key": key.key}),
+        routing_key="thing.happened.v1",
+    )
+    for _ in range(topology.delivery_limit):
+        connection = await aio_pika.connect(amqp_url)
+        dying = await connection.channel()
+        queue = await dying.get_queue(queue_name)
+        async with asyncio.timeout(10):
+            while await queue.get(fail=False) is None:  # taken, never settled
+                await asyncio.sleep(0.05)
+        await connection.close()  # the consumer "dies": the broker takes it back, counted
+
+    broker, _ = await _start(common_settings, topology, handle)
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(queue_name))
+    [dead] = await collect(dlq, 1)
+    await broker.stop()
+    assert calls == []
+    assert dead.message_id == "crashy-1"
+    assert dead.headers["x-forecourt-error-type"] == "NoOutcome"
+    assert "x-api-key" not in dead.headers
+    assert "x-first-death-reason" not in dead.headers  # ours, not the broker's

@@ -250,27 +250,51 @@ import sys, time
 from shared.messaging.topology import Topology
 from shared.relay_process import RelayProcess
 
-relay = RelayProcess(sys.argv[1], sys.argv[2], Topology(sys.argv[3]), poll_seconds=3600)
-relay.start()
-print(relay._process.pid, flush=True)
-time.sleep(600)
+if __name__ == "__mp_main__":  # the relay process (spawn) imports this file again
+    from shared.outbox import OutboxRelay
+
+    run = OutboxRelay.run
+
+    async def announced_run(self):
+        print("relay running", flush=True)
+        if sys.argv[4] == "busy":
+            time.sleep(600)  # a batch that never yields: the relay's event loop gets no turn
+        await run(self)
+
+    OutboxRelay.run = announced_run
+
+if __name__ == "__main__":
+    relay = RelayProcess(sys.argv[1], sys.argv[2], Topology(sys.argv[3]), poll_seconds=3600)
+    relay.start()
+    print(relay._process.pid, flush=True)
+    time.sleep(600)
 """
 
 
+@pytest.mark.parametrize("loop", ["idle", "busy"])
 async def test_relay_process_stops_by_itself_when_its_service_is_killed(
-    engine: AsyncEngine, database_url: str, amqp_url: str, topology: Topology
+    engine: AsyncEngine, database_url: str, amqp_url: str, topology: Topology, tmp_path, loop: str
 ) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(_PARENT)
     parent = subprocess.Popen(  # noqa: ASYNC220 (a short-lived helper)
-        [sys.executable, "-c", _PARENT, database_url, amqp_url, topology.namespace],
+        [sys.executable, str(script), database_url, amqp_url, topology.namespace, loop],
         stdout=subprocess.PIPE,
     )
     try:
         assert parent.stdout is not None
         child = psutil.Process(int(await asyncio.to_thread(parent.stdout.readline)))
+        line = await asyncio.wait_for(asyncio.to_thread(parent.stdout.readline), 30)
+        assert line == b"relay running\n"
         assert child.is_running()
     finally:
         parent.kill()  # SIGKILL: the service has no chance to stop its relay
         await asyncio.to_thread(parent.wait, 10)
-    # The orphaned relay notices its parent is gone and exits.
-    await asyncio.to_thread(child.wait, 15)
+    # The orphaned relay notices its parent is gone and exits within about a second, even
+    # with its event loop busy.
+    try:
+        await asyncio.to_thread(child.wait, 3)
+    except psutil.TimeoutExpired:
+        child.kill()
+        pytest.fail(f"the orphaned relay ({loop} loop) still ran 3 s after its service died")
     assert not child.is_running()

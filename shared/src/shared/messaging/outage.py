@@ -1,0 +1,160 @@
+"""Tell an outage of the infrastructure from a message that fails on its own, and wait one out.
+
+An outage (the database or the broker unreachable, restarting, out of connections) says nothing
+about the message in hand: the same message succeeds once the dependency answers. Counting it
+against the message's delivery limit dead-letters good work, so consumers wait instead
+(`Pause`), holding the messages they have, and take nothing new until the dependency is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import aiormq.exceptions
+import asyncpg
+import sqlalchemy.exc
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# OSErrors of the file system are a handler's own bug, not a dependency that went away.
+_LOCAL_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+_POSTGRES_DOWN = (
+    asyncpg.PostgresConnectionError,  # class 08: connection failure, does not exist, ...
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full, memory
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: SQLAlchemy's `orig`, `raise ... from` causes. Not the
+    implicit `__context__`: a handler's own error raised while it handled a connection error
+    is still its own."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "orig", None), current.__cause__):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+
+
+def _is_outage_itself(exc: BaseException) -> bool:
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(
+        exc,
+        sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError,  # the pool gave no connection in time
+    ):
+        return True
+    if isinstance(exc, _POSTGRES_DOWN):
+        return True
+    if isinstance(exc, aiormq.exceptions.ChannelInvalidStateError):
+        return True  # publishing or acking on a channel the broker connection lost
+    if type(exc) is aiormq.exceptions.ChannelClosed:
+        return True  # closed with the connection (its subclasses are refusals: 403, 404, 406)
+    if isinstance(exc, TimeoutError | socket.gaierror):
+        return True  # connecting timed out; a host name that does not resolve right now
+    # ConnectionRefused/Reset/Aborted, BrokenPipe, aiormq's AMQPConnectionError, and asyncio's
+    # "Multiple exceptions: [Errno 111] ..." (an OSError without errno).
+    return isinstance(exc, OSError) and not isinstance(exc, _LOCAL_OS_ERRORS)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True if `exc` (or what it wraps) says a database or broker is unreachable."""
+    return any(_is_outage_itself(e) for e in _chain(exc))
+
+
+def outage_backoff(attempt: int) -> float:
+    """Seconds before trying again while a dependency is down: quick at first, then every 10 s."""
+    return float(min(0.5 * 2**attempt, 10.0))
+
+
+class Abandoned(Exception):
+    """The work was given up: its consumer stops or lost its channel (the broker redelivers)."""
+
+
+class Pause:
+    """Shared by the deliveries of one subscriber: while a dependency is down, one delivery
+    (the leader) tries its work again with a backoff, the others wait, and none of them is
+    nacked. Deliveries that arrive meanwhile wait before their first try, so the subscriber
+    works on nothing new; prefetch caps what it holds. When the leader's try gets past the
+    outage (success, or an error of the message's own) everyone resumes.
+
+    A paused delivery is never nacked, so an outage never counts against the delivery limit.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        backoff: Callable[[int], float] = outage_backoff,
+        *,
+        outage: Callable[[BaseException], bool] = is_outage,
+    ) -> None:
+        self._name = name
+        self._backoff = backoff
+        self._outage = outage
+        self._open = asyncio.Event()
+        self._open.set()
+        self._leader = False
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    async def _wait_open(self, alive: Callable[[], bool]) -> None:
+        while not self._open.is_set():
+            if not alive():
+                raise Abandoned
+            with contextlib.suppress(TimeoutError):  # look at alive() every second
+                await asyncio.wait_for(self._open.wait(), 1.0)
+
+    async def run(self, work: Callable[[], Awaitable[T]], alive: Callable[[], bool]) -> T:
+        """`work()`, again and again while it fails with an outage. `alive()` False (the
+        consumer stops, its channel closed) gives up with `Abandoned`. Other errors propagate."""
+        leading = False
+        attempt = 0
+        try:
+            while True:
+                if not leading:
+                    await self._wait_open(alive)
+                if not alive():
+                    raise Abandoned
+                try:
+                    return await work()
+                except Exception as exc:
+                    if not self._outage(exc):
+                        raise
+                    if not leading and self._leader:
+                        continue  # someone leads already: wait with the others
+                    if not leading:
+                        leading = self._leader = True
+                        self._open.clear()
+                        log.warning("%s: paused, a dependency is down: %r", self._name, exc)
+                    await asyncio.sleep(self._backoff(attempt))
+                    attempt += 1
+        finally:
+            if leading:
+                self._leader = False
+                self._open.set()
+                log.warning("%s: resumed", self._name)

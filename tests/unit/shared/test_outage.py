@@ -1,0 +1,123 @@
+"""Outage or the message's own failure, and how a subscriber's deliveries wait an outage out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+import sqlalchemy.exc
+
+from shared.messaging.outage import Abandoned, Pause, is_outage
+
+
+def _wrapped(orig: BaseException, *, invalidated: bool = False) -> sqlalchemy.exc.DBAPIError:
+    """What SQLAlchemy raises around a driver error."""
+    try:
+        raise sqlalchemy.exc.DBAPIError(
+            "SELECT 1", None, orig, connection_invalidated=invalidated
+        ) from orig
+    except sqlalchemy.exc.DBAPIError as exc:
+        return exc
+
+
+def _raised_while_handling(inner: BaseException, outer: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except type(inner):
+            raise outer  # noqa: B904 (the implicit context is the point)
+    except type(outer) as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        OSError("Multiple exceptions: [Errno 111] Connect call failed"),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        _wrapped(RuntimeError("connection was closed"), invalidated=True),
+        sqlalchemy.exc.OperationalError("SELECT 1", None, RuntimeError("server closed")),
+        sqlalchemy.exc.InterfaceError("SELECT 1", None, RuntimeError("connection is closed")),
+        sqlalchemy.exc.TimeoutError("QueuePool limit of size 5 overflow 2 reached"),
+        _wrapped(asyncpg.CannotConnectNowError("the database system is shutting down")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_unreachable_dependency_is_an_outage(exc: BaseException) -> None:
+    assert is_outage(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("bad body"),
+        KeyError("tenant"),
+        RuntimeError("bug"),
+        FileNotFoundError("template.txt"),
+        PermissionError("denied"),
+        _wrapped(asyncpg.UniqueViolationError("duplicate key")),
+        _wrapped(asyncpg.DataError("invalid byte sequence")),
+        _raised_while_handling(ConnectionResetError(), KeyError("own bug")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_failure_of_the_message_itself_is_not_an_outage(exc: BaseException) -> None:
+    assert not is_outage(exc)
+
+
+async def test_one_delivery_probes_while_the_others_wait_then_all_resume() -> None:
+    pause = Pause("q", backoff=lambda _n: 0.01)
+    down = True
+    tries: list[int] = []
+
+    async def work(n: int) -> int:
+        tries.append(n)
+        await asyncio.sleep(0)
+        if down:
+            raise ConnectionRefusedError("database down")
+        return n
+
+    runs = [asyncio.create_task(pause.run(lambda n=n: work(n), lambda: True)) for n in range(10)]
+    await asyncio.sleep(0.2)
+    assert pause.paused
+    during = len(tries)
+    # Each delivery tried once, then only the leader kept trying (every 0.01 s).
+    assert 10 < during < 10 + 40
+    assert len(set(tries[10:])) == 1
+    down = False
+    assert sorted(await asyncio.gather(*runs)) == list(range(10))
+    assert not pause.paused
+
+
+async def test_an_error_of_its_own_ends_the_pause_and_reaches_the_caller() -> None:
+    pause = Pause("q", backoff=lambda _n: 0.01)
+    failures = iter([ConnectionRefusedError("down"), ConnectionRefusedError("down")])
+
+    async def work() -> None:
+        raise next(failures, KeyError("own bug"))
+
+    with pytest.raises(KeyError):
+        await pause.run(work, lambda: True)
+    assert not pause.paused
+
+
+async def test_a_paused_delivery_is_abandoned_when_its_consumer_stops() -> None:
+    pause = Pause("q", backoff=lambda _n: 0.01)
+    alive = True
+
+    async def work() -> None:
+        raise ConnectionRefusedError("down")
+
+    run = asyncio.create_task(pause.run(work, lambda: alive))
+    await asyncio.sleep(0.05)
+    alive = False
+    with pytest.raises(Abandoned):
+        await asyncio.wait_for(run, 2)
+    assert not pause.paused
