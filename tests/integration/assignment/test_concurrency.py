@@ -74,7 +74,8 @@ async def test_200_qualifications_handled_at_once_on_two_replicas_never_exceed_t
 ) -> None:
     """The consumers above take one message at a time per replica; here the handler itself
     runs 200 times at once, half on each replica's connection pool, as many consumer
-    workers would."""
+    workers would. Each replica runs as many at a time as its pool has connections (5 + 2 by
+    default): the rest would otherwise queue for a connection, not contend for the cap."""
     async with (
         running_assignment(run_timers=False) as one,
         running_assignment(run_timers=False, clock=one.clock) as two,
@@ -83,13 +84,13 @@ async def test_200_qualifications_handled_at_once_on_two_replicas_never_exceed_t
             await one.add_consultant(f"c{i}", cap=CAP)
         leads = [qualified() for _ in range(200)]
         now = one.clock.now()
-        await asyncio.gather(
-            *(
-                handlers.on_lead_qualified(replica.app.state.uow_factory(), lead, now)
-                for n, lead in enumerate(leads)
-                for replica in [(one, two)[n % 2]]
-            )
-        )
+        slots = {id(r): asyncio.Semaphore(7) for r in (one, two)}
+
+        async def handle(replica: Assignment, lead: Any) -> None:
+            async with slots[id(replica)]:
+                await handlers.on_lead_qualified(replica.app.state.uow_factory(), lead, now)
+
+        await asyncio.gather(*(handle((one, two)[n % 2], lead) for n, lead in enumerate(leads)))
         open_ = await _all(one, "open")
         assert len(open_) == CONSULTANTS * CAP
         assert max(Counter(p["consultant_id"] for p in open_).values()) == CAP
