@@ -131,7 +131,8 @@ async def _load(uow: CrmUnitOfWork, actor: Actor, lead_id: UUID) -> Task:
 
 async def _finish(uow: CrmUnitOfWork, task: Task) -> None:
     await uow.repo.save(task)
-    row = await uow.repo.row(task.tenant_id, task.lead_id) if task.state == "qualified" else None
+    closed = task.state in ("qualified", "lost")
+    row = await uow.repo.row(task.tenant_id, task.lead_id) if closed else None
     for e in events.collect(task, row=row):
         uow.emit(e)
     await uow.commit()
