@@ -87,6 +87,5 @@ def collect(
     """The task's pending events as envelopes (handed over once); `row`, the task as stored,
     adds the lead facts to `lead.qualified` and `lead.lost`."""
     return [
-        to_envelope(e, causation=causation, extra=_extra(task, row, e))
-        for e in task.pull_events()
+        to_envelope(e, causation=causation, extra=_extra(task, row, e)) for e in task.pull_events()
     ]
