@@ -81,6 +81,21 @@ SERVICES: tuple[Service, ...] = (
             "prospect.lost.v1",
         ),
     ),
+    Service(
+        name="recovery",
+        command="forecourt-recovery",
+        settings="recovery.config:RecoverySettings",
+        app_factory="recovery.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_recovery",
+        publishes=(
+            "recovery.scheduled.v1",
+            "recovery.attempted.v1",
+            "recovery.ended.v1",
+            "lead.reactivated.v1",
+            "lead.bought_elsewhere.v1",
+            "lead.dead.v1",
+        ),
+    ),
 )
 
 

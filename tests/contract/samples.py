@@ -30,6 +30,7 @@ from shared.contracts import (
     ProspectWonV1,
     QualifyingOutcome,
     RecoveryAttemptedV1,
+    RecoveryEndedV1,
     RecoveryScheduledV1,
     SourceRefV1,
     VehicleV1,
@@ -207,5 +208,14 @@ SAMPLES: dict[type[EventPayload], EventPayload] = {
         recovery_id=RECOVERY_ID,
         reason="cadence_exhausted",
         dead_at=T0 + timedelta(days=95),
+    ),
+    RecoveryEndedV1: RecoveryEndedV1(
+        sequence=5,
+        recovery_id=RECOVERY_ID,
+        origin="prospect",
+        reason_code=LostReasonCode.PROSPECT_PRICE,
+        outcome="exhausted",
+        steps=6,
+        ended_at=T0 + timedelta(days=95),
     ),
 }

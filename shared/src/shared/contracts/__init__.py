@@ -58,6 +58,8 @@ from shared.contracts.recovery import (
     LeadDeadV1,
     LeadReactivatedV1,
     RecoveryAttemptedV1,
+    RecoveryEnd,
+    RecoveryEndedV1,
     RecoveryOutcome,
     RecoveryScheduledV1,
 )
@@ -109,6 +111,8 @@ __all__ = [
     "QualifyingOutcome",
     "RecoverPolicy",
     "RecoveryAttemptedV1",
+    "RecoveryEnd",
+    "RecoveryEndedV1",
     "RecoveryOutcome",
     "RecoveryScheduledV1",
     "SourceKind",

@@ -8,7 +8,8 @@ from decimal import Decimal
 from pydantic import Field
 
 from shared.contracts.base import LeadEventPayload, UtcDatetime
-from shared.contracts.common import VehicleV1
+from shared.contracts.common import Channel, ConsentV1, PersonV1, VehicleV1
+from shared.contracts.crm_queue import EnquiryV1
 from shared.contracts.reason import CodedLoss
 
 
@@ -98,4 +99,19 @@ class ProspectLostV1(CodedLoss, LeadEventPayload):
     )
     do_not_contact: bool = Field(
         default=False, description="The person must not be contacted again, anywhere"
+    )
+    # What recovery needs to follow the loss up without reading assignment's data.
+    person: PersonV1 | None = Field(default=None, description="Who was lost")
+    enquiries: tuple[EnquiryV1, ...] = Field(
+        default=(), description="Every enquiry of the lead, the first one first"
+    )
+    language: str | None = Field(default=None, description="Language the person prefers")
+    consent: ConsentV1 | None = Field(
+        default=None, description="What the person agreed to, if the producer keeps it"
+    )
+    unusable_channels: tuple[Channel, ...] = Field(
+        default=(), description="Channels known not to work: never tried again"
+    )
+    reached: bool | None = Field(
+        default=None, description="Whether the person was ever reached (null: not said)"
     )

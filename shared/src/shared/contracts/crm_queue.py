@@ -8,7 +8,14 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.base import LeadEventPayload, UtcDatetime, WireModel
-from shared.contracts.common import Channel, ContactOutcome, PersonV1, SourceKind, VehicleV1
+from shared.contracts.common import (
+    Channel,
+    ConsentV1,
+    ContactOutcome,
+    PersonV1,
+    SourceKind,
+    VehicleV1,
+)
 from shared.contracts.lost_reasons import QualifyingOutcome
 from shared.contracts.reason import CodedLoss
 
@@ -113,4 +120,20 @@ class LeadLostV1(CodedLoss, LeadEventPayload):
         default=False,
         description="Closed by crm-queue itself, not by an agent (agent_id is null): the lead "
         "stayed in the pool for the dealership's pool period without being reached",
+    )
+    # What recovery needs to follow the loss up without reading crm-queue's data.
+    person: PersonV1 | None = Field(default=None, description="Who was lost")
+    enquiries: tuple[EnquiryV1, ...] = Field(
+        default=(), description="Every enquiry of the lead, the first one first"
+    )
+    consent: ConsentV1 | None = Field(
+        default=None, description="What the person agreed to, if the producer keeps it"
+    )
+    unusable_channels: tuple[Channel, ...] = Field(
+        default=(),
+        description="Channels known not to work (a wrong number: call, sms, whatsapp; a "
+        "bounced email: email): never tried again",
+    )
+    reached: bool | None = Field(
+        default=None, description="Whether any attempt reached the person (null: not said)"
     )

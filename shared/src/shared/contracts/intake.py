@@ -45,6 +45,11 @@ class LeadIngestedV1(LeadEventPayload):
     warnings: tuple[FieldErrorV1, ...] = Field(
         default=(), description="Input the normaliser dropped (an invalid VIN, a bad phone)"
     )
+    previous_lead_id: UUID | None = Field(
+        default=None,
+        description="The person's earlier, closed lead this new one follows (a customer who "
+        "asks again after a qualification or a loss)",
+    )
 
 
 class LeadDuplicateV1(LeadEventPayload):

@@ -8,7 +8,8 @@ from uuid import UUID
 from pydantic import Field
 
 from shared.contracts.base import LeadEventPayload, UtcDatetime
-from shared.contracts.common import Channel, Origin
+from shared.contracts.common import Channel, ConsentV1, Origin, PersonV1, VehicleV1
+from shared.contracts.crm_queue import EnquiryV1
 from shared.contracts.lost_reasons import LostReasonCode
 
 # Contact-level outcomes, then what the conversation decided; `sent` is an email or SMS out.
@@ -22,6 +23,24 @@ RecoveryOutcome = Literal[
     "reactivated",
     "bought_elsewhere",
     "do_not_contact",
+    "dead",
+]
+
+# How a recovery run ended: by the team (reactivated, bought_elsewhere, dead, do_not_contact),
+# by the person coming back on their own (returned), by the cadence running out (exhausted),
+# or by consent and data (erased), a reason that is not followed up (not_recoverable), no
+# channel left to use (no_channel), or a newer loss of the same lead (superseded).
+RecoveryEnd = Literal[
+    "reactivated",
+    "bought_elsewhere",
+    "dead",
+    "do_not_contact",
+    "returned",
+    "exhausted",
+    "erased",
+    "not_recoverable",
+    "no_channel",
+    "superseded",
 ]
 
 
@@ -69,6 +88,20 @@ class LeadReactivatedV1(LeadEventPayload):
     reactivated_at: UtcDatetime
     hot: bool = True
     note: str | None = None
+    # What assignment needs to route and work the prospect without reading recovery's data.
+    person: PersonV1 | None = Field(default=None, description="Who is back in the market")
+    enquiries: tuple[EnquiryV1, ...] = Field(
+        default=(), description="The lost lead's enquiries, the first one first"
+    )
+    vehicle: VehicleV1 | None = Field(
+        default=None, description="The vehicle of interest (of the first enquiry, or updated)"
+    )
+    consent: ConsentV1 | None = None
+    language: str | None = Field(default=None, description="Language the person prefers")
+    consultant_id: str | None = Field(
+        default=None, description="The consultant the lost prospect had (sticky assignment)"
+    )
+    agent_id: str | None = Field(default=None, description="Who reactivated it")
 
 
 class LeadBoughtElsewhereV1(LeadEventPayload):
@@ -82,6 +115,16 @@ class LeadBoughtElsewhereV1(LeadEventPayload):
     same_brand: bool
     brand: str | None = None
     recorded_at: UtcDatetime
+    reason_code: LostReasonCode | None = Field(
+        default=None, description="bought_elsewhere.same_brand or bought_elsewhere.other_brand"
+    )
+    action: str | None = Field(
+        default=None,
+        description="The follow-up the reason table names (aftersales campaign, conquest "
+        "campaign later), for marketing automation",
+    )
+    dealer: str | None = Field(default=None, description="Where the person bought")
+    origin: Origin | None = None
 
 
 class LeadDeadV1(LeadEventPayload):
@@ -97,3 +140,22 @@ class LeadDeadV1(LeadEventPayload):
         examples=["cadence_exhausted", "do_not_contact", "not_recoverable"],
     )
     dead_at: UtcDatetime
+
+
+class RecoveryEndedV1(LeadEventPayload):
+    """A recovery run ended: how, and after how many steps. The person coming back on their
+    own (`returned`) is counted apart from the team's reactivations."""
+
+    event_type = "recovery.ended"
+    event_version = 1
+    producer = "recovery"
+
+    recovery_id: UUID
+    origin: Origin
+    reason_code: LostReasonCode = Field(description="The lost-reason code it ended with")
+    outcome: RecoveryEnd
+    steps: int = Field(ge=0, description="Cadence steps opened before the end")
+    ended_at: UtcDatetime
+    returned_lead_id: UUID | None = Field(
+        default=None, description="For `returned`: the person's new lead"
+    )

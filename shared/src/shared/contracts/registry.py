@@ -31,6 +31,7 @@ from shared.contracts.recovery import (
     LeadDeadV1,
     LeadReactivatedV1,
     RecoveryAttemptedV1,
+    RecoveryEndedV1,
     RecoveryScheduledV1,
 )
 
@@ -57,6 +58,7 @@ REGISTRY: Mapping[tuple[str, int], type[EventPayload]] = MappingProxyType(
         ("lead.reactivated", 1): LeadReactivatedV1,
         ("lead.bought_elsewhere", 1): LeadBoughtElsewhereV1,
         ("lead.dead", 1): LeadDeadV1,
+        ("recovery.ended", 1): RecoveryEndedV1,
     }
 )
 

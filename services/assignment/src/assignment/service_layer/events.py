@@ -11,11 +11,25 @@ PRODUCER: Final[Literal["assignment"]] = "assignment"
 VERSION = 1
 
 
+def lost_facts(prospect: Prospect) -> dict[str, Any]:
+    """What `prospect.lost` carries for recovery: who, what they asked about, their language.
+    A prospect was qualified, so someone reached the person."""
+    return {
+        "person": prospect.person or None,
+        "enquiries": prospect.enquiries,
+        "language": prospect.language,
+        "reached": True,
+    }
+
+
 def collect(prospect: Prospect, *, causation: Envelope[Any] | None = None) -> list[Envelope[Any]]:
     """The prospect's pending events as envelopes (handed over once)."""
     out = []
     for event in prospect.pull_events():
-        payload = payload_class(event.event_type, VERSION).model_validate(event.payload())
+        data = event.payload()
+        if event.event_type == "prospect.lost":
+            data |= lost_facts(prospect)
+        payload = payload_class(event.event_type, VERSION).model_validate(data)
         out.append(
             new_envelope(
                 payload,

@@ -19,12 +19,10 @@ HOT_APPOINTMENT_WITHIN = timedelta(hours=24)
 _APPOINTMENT_KINDS = {"appointment.showroom": "showroom", "appointment.test_drive": "test_drive"}
 
 
-def qualified_facts(row: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """What `lead.qualified` carries beyond the task's decision, from the lead facts the task
-    keeps (person, first enquiry), so assignment never reads crm-queue's data.
-
-    The task keeps neither the source's kind and campaign nor trade-ins nor merged enquiries'
-    vehicles: those stay empty until it stores them."""
+def _lead_facts(row: Any) -> dict[str, Any]:
+    """The person and first enquiry the task keeps. The task keeps neither the source's kind
+    and campaign nor trade-ins nor merged enquiries' vehicles: those stay empty until it
+    stores them."""
     enquiry = {
         "received_at": row.received_at,
         "source_id": row.source_id,
@@ -32,13 +30,38 @@ def qualified_facts(row: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
         "vehicle": row.vehicle,
         "comments": row.comments,
     }
-    facts: dict[str, Any] = {"person": row.person or None, "enquiries": [enquiry]}
+    return {"person": row.person or None, "enquiries": [enquiry]}
+
+
+def qualified_facts(row: Any, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What `lead.qualified` carries beyond the task's decision, from the lead facts the task
+    keeps (person, first enquiry), so assignment never reads crm-queue's data."""
+    facts = _lead_facts(row)
     at, kind = payload.get("appointment_at"), _APPOINTMENT_KINDS.get(str(payload["outcome"]))
     if at is not None and kind is not None and at > payload["qualified_at"]:
         facts["appointment"] = {"at": at, "kind": kind}
         soon = at - payload["qualified_at"] <= HOT_APPOINTMENT_WITHIN
         facts["hot"] = bool(payload.get("hot")) or soon
     return facts
+
+
+def lost_facts(row: Any, task: Task) -> dict[str, Any]:
+    """What `lead.lost` carries for recovery: who, what they asked about, the channels that
+    do not work (never tried again) and whether anyone ever reached them."""
+    return _lead_facts(row) | {
+        "unusable_channels": sorted(row.unusable_channels or ()),
+        "reached": any(a.outcome == "reached" for a in task.attempts),
+    }
+
+
+def _extra(task: Task, row: Any, event: DomainEvent) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    if event.event_type == "lead.qualified":
+        return qualified_facts(row, event.payload())
+    if event.event_type == "lead.lost":
+        return lost_facts(row, task)
+    return None
 
 
 def to_envelope(
@@ -75,7 +98,7 @@ def collect(
     `causation` is the event being handled; `causation_id` the id of the event that caused
     this work when it is not at hand (a timer's, kept in its payload). Agents' commands have
     neither: their events carry only the lead's correlation id. `row`, the task as stored,
-    adds the lead facts to `lead.qualified`.
+    adds the lead facts to `lead.qualified` and `lead.lost`.
     """
     return [
         to_envelope(
@@ -83,9 +106,7 @@ def collect(
             causation=causation,
             correlation_id=task.correlation_id,
             causation_id=causation_id,
-            extra=qualified_facts(row, e.payload())
-            if row is not None and e.event_type == "lead.qualified"
-            else None,
+            extra=_extra(task, row, e),
         )
         for e in task.pull_events()
     ]

@@ -190,7 +190,8 @@ async def on_pool_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) ->
     task = await uow.repo.get(timer.tenant_id, UUID(timer.key))
     if task is not None and task.expire_from_pool(now):
         await uow.repo.save(task)
-        for e in events.collect(task, causation_id=timer.payload.get("causation_id")):
+        row = await uow.repo.row(task.tenant_id, task.lead_id)  # recovery's facts on lead.lost
+        for e in events.collect(task, causation_id=timer.payload.get("causation_id"), row=row):
             uow.emit(e)
 
 
@@ -213,7 +214,8 @@ async def _load(uow: CrmUnitOfWork, actor: Actor, lead_id: UUID) -> Task:
 
 async def _finish(uow: CrmUnitOfWork, task: Task) -> None:
     await uow.repo.save(task)
-    row = await uow.repo.row(task.tenant_id, task.lead_id) if task.state == "qualified" else None
+    closed = task.state in ("qualified", "lost")
+    row = await uow.repo.row(task.tenant_id, task.lead_id) if closed else None
     for e in events.collect(task, row=row):
         uow.emit(e)
     await uow.commit()

@@ -1,0 +1,1 @@
+"""Forecourt recovery: lost leads and prospects followed up until won back or dead."""
