@@ -17,7 +17,9 @@ import socket
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TextIO
 from urllib.parse import urlsplit
@@ -93,17 +95,23 @@ def check_port_free(service: Service, host: str, port: int) -> None:
 
 
 async def preflight(services: list[tuple[Service, ServiceSettings]]) -> None:
-    checks = {}
+    # One check per server, however many services share it. The coroutines are made only once
+    # the servers are known: one made for a server already checked would never be awaited.
+    checks: dict[tuple[str, str | None, int | None], Callable[[], Awaitable[None]]] = {}
     for service, settings in services:
         pg = make_url(settings.database_url)
         setting = f"{service.env_prefix}DATABASE_URL"
-        checks[("pg", pg.host, pg.port)] = check_postgres(settings.database_url, setting)
+        checks.setdefault(
+            ("pg", pg.host, pg.port), partial(check_postgres, settings.database_url, setting)
+        )
         amqp = urlsplit(settings.common.amqp_url)
-        checks[("amqp", amqp.hostname, amqp.port)] = check_rabbitmq(settings.common.amqp_url)
+        checks.setdefault(
+            ("amqp", amqp.hostname, amqp.port), partial(check_rabbitmq, settings.common.amqp_url)
+        )
         check_port_free(service, settings.http_host, settings.http_port)
     # aio-pika logs a refused connection itself; the message below says it better.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
-    results = await asyncio.gather(*checks.values(), return_exceptions=True)
+    results = await asyncio.gather(*(check() for check in checks.values()), return_exceptions=True)
     problems = [r for r in results if isinstance(r, BaseException)]
     if problems:
         raise Problem("\n[up] ".join(str(p) for p in problems))
