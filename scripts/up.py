@@ -40,7 +40,6 @@ READY_TIMEOUT_SECONDS = 120.0
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_RABBITMQ = "rabbitmq-server -detached   # then wait ~10 s for it to accept connections"
-ISSUE_ADMIN_COMMAND = "uv run forecourt-token issue --role admin --tenant acme"
 
 COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -163,6 +162,15 @@ async def start(service: Service, settings: ServiceSettings, colour: str) -> Run
     return Running(service, settings, process, colour)
 
 
+def issue_admin_command() -> str:
+    """How to get an admin token in another shell: the venv's script, so no `uv` on the PATH
+    is needed (pip's `--user` uv is often off it)."""
+    script = executable("forecourt-token")
+    with contextlib.suppress(ValueError):
+        script = "./" + str(Path(script).relative_to(Path.cwd()))
+    return f"{script} issue --role admin --tenant acme"
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
@@ -189,7 +197,7 @@ def banner(runs: list[Running]) -> str:
         lines.append(f"  {r.service.name.ljust(width)}  {r.url}   (API docs: {r.url}/docs)")
     lines += [
         "An admin token (staff API, `Authorization: Bearer <token>`):",
-        f"  {ISSUE_ADMIN_COMMAND}",
+        f"  {issue_admin_command()}",
         "Ctrl-C (or `make down`) stops everything.",
         "",
     ]
