@@ -64,10 +64,14 @@ async def _act(unit: Uow, actor: Any, lead_id: UUID, coro: Any) -> Any:
 
 @router.get("/queue", response_model=list[TaskOut])
 async def next_tasks(
-    actor: Agent, unit: Uow, clock: Now, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    actor: Agent,
+    unit: Uow,
+    clock: Now,
+    limit: Annotated[int, Query(ge=1, le=200, description="how many tasks, at most")] = 20,
 ) -> Any:
     """The agent's next tasks, most urgent first (first contacts by SLA due, follow-ups by
-    their next attempt, then the freshest enquiry). Leased tasks of others are left out."""
+    their next attempt, then the freshest enquiry), `limit` of them (20 unless asked). Leased
+    tasks of others are left out."""
     async with unit:
         rows = await unit.repo.queue(
             actor.tenant_id, actor.dealerships, actor.agent_id, clock.now(), limit
@@ -147,8 +151,8 @@ async def manager_view(
     agent: str | None = None,
     source: str | None = None,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+    offset: Annotated[int, Query(ge=0, description="leads to skip (paging)")] = 0,
 ) -> Any:
     """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones."""
     async with unit:
