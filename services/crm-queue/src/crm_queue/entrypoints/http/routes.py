@@ -14,18 +14,36 @@ from crm_queue.entrypoints.http.deps import Agent, Manager, Now, Uow
 from crm_queue.entrypoints.http.schemas import (
     AttemptIn,
     LoseIn,
+    PolicyIO,
     QualifyIn,
     Refusal,
     TaskOut,
 )
 from crm_queue.service_layer import handlers
+from shared.http import (
+    INVALID_REQUEST,
+    STAFF_AUTH,
+    ErrorOut,
+    InvalidRequestOut,
+    answer,
+    inline_schema,
+    missing,
+)
 
-router = APIRouter(prefix="/v1", tags=["crm"])
+router = APIRouter(prefix="/v1", tags=["crm"], responses=STAFF_AUTH)
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    409: {"model": Refusal, "description": "the lead is leased to someone else, or closed"},
-    422: {"model": Refusal, "description": "a persistence rule refused it (the rule is named)"},
-    404: {"description": "no such lead in your dealerships"},
+_NO_LEAD = missing("no such lead in your dealerships")
+_REFUSALS: dict[int | str, dict[str, Any]] = _NO_LEAD | {
+    409: answer(Refusal, "the lead is leased to someone else, or closed (the rule is named)"),
+    422: answer(
+        Refusal | InvalidRequestOut,
+        "a rule refused it (`refused`, the rule named); or the body or a parameter does not "
+        "fit the route (FastAPI's validation body)",
+    ),
+}
+_NO_DEALERSHIP = missing("not one of your dealerships")
+_POLICY: dict[int | str, dict[str, Any]] = {
+    200: answer(PolicyIO, "the dealership's policy, every field filled in")
 }
 
 
@@ -62,7 +80,7 @@ async def _act(unit: Uow, actor: Any, lead_id: UUID, coro: Any) -> Any:
     return await _view(unit, actor.tenant_id, task.lead_id)
 
 
-@router.get("/queue", response_model=list[TaskOut])
+@router.get("/queue", response_model=list[TaskOut], responses=INVALID_REQUEST)
 async def next_tasks(
     actor: Agent,
     unit: Uow,
@@ -142,7 +160,7 @@ async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now)
     )
 
 
-@router.get("/leads", response_model=list[TaskOut])
+@router.get("/leads", response_model=list[TaskOut], responses=INVALID_REQUEST)
 async def manager_view(
     actor: Manager,
     unit: Uow,
@@ -170,7 +188,7 @@ async def manager_view(
     return [task_out(r) for r in rows]
 
 
-@router.get("/leads/{lead_id}", response_model=TaskOut)
+@router.get("/leads/{lead_id}", response_model=TaskOut, responses=_NO_LEAD | INVALID_REQUEST)
 async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
     async with unit:
         row = await unit.repo.row(actor.tenant_id, lead_id)
@@ -181,7 +199,10 @@ async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
         return task_out(row, await unit.repo.attempts_of(actor.tenant_id, lead_id))
 
 
-@router.get("/dealerships/{dealership_id}/policy")
+@router.get(
+    "/dealerships/{dealership_id}/policy",
+    responses=_POLICY | _NO_DEALERSHIP | INVALID_REQUEST,
+)
 async def get_policy(dealership_id: str, actor: Manager, unit: Uow) -> Any:
     if actor.dealerships is not None and dealership_id not in actor.dealerships:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
@@ -189,7 +210,24 @@ async def get_policy(dealership_id: str, actor: Manager, unit: Uow) -> Any:
         return (await unit.repo.policy(actor.tenant_id, dealership_id)).to_json()
 
 
-@router.put("/dealerships/{dealership_id}/policy")
+@router.put(
+    "/dealerships/{dealership_id}/policy",
+    responses=_POLICY
+    | _NO_DEALERSHIP
+    | {
+        422: answer(
+            ErrorOut | InvalidRequestOut,
+            "the policy is refused, the field and reason in `detail`; or the body is not a JSON "
+            "object (FastAPI's validation body)",
+        )
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(PolicyIO)}},
+        }
+    },
+)
 async def put_policy(dealership_id: str, body: dict[str, Any], actor: Manager, unit: Uow) -> Any:
     """Opening hours and time zone, SLA, minimum attempts/days/channels, retry rounds."""
     if actor.dealerships is not None and dealership_id not in actor.dealerships:
