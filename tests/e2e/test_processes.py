@@ -22,7 +22,7 @@ from shared.settings import CommonSettings
 from shared.testing.ports import free_port
 from tests.integration.intake.conftest import probe
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.integration, pytest.mark.processes]
 
 
 async def _ready(base_url: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
