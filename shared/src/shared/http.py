@@ -62,6 +62,12 @@ INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
     422: answer(InvalidRequestOut, "a parameter or the body does not fit the route"),
 }
 
+# For routes whose JSON body FastAPI parses: bytes that are not text at all answer 400 (bad JSON
+# text is a 422 json_invalid).
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: answer(ErrorOut, "the body cannot be parsed (not UTF-8 text)"),
+}
+
 
 def missing(what: str) -> dict[int | str, dict[str, Any]]:
     return {404: answer(ErrorOut, what)}

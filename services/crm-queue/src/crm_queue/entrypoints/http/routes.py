@@ -23,6 +23,7 @@ from crm_queue.service_layer import handlers
 from shared.http import (
     INVALID_REQUEST,
     STAFF_AUTH,
+    UNREADABLE_BODY,
     ErrorOut,
     InvalidRequestOut,
     answer,
@@ -41,6 +42,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = _NO_LEAD | {
         "fit the route (FastAPI's validation body)",
     ),
 }
+_WITH_BODY = _REFUSALS | UNREADABLE_BODY
 _NO_DEALERSHIP = missing("not one of your dealerships")
 _POLICY: dict[int | str, dict[str, Any]] = {
     200: answer(PolicyIO, "the dealership's policy, every field filled in")
@@ -110,7 +112,7 @@ async def release(lead_id: UUID, actor: Agent, unit: Uow, clock: Now) -> Any:
 
 
 @router.post(
-    "/leads/{lead_id}/attempts", response_model=TaskOut, status_code=201, responses=_REFUSALS
+    "/leads/{lead_id}/attempts", response_model=TaskOut, status_code=201, responses=_WITH_BODY
 )
 async def record_attempt(
     lead_id: UUID, body: AttemptIn, actor: Agent, unit: Uow, clock: Now
@@ -130,7 +132,7 @@ async def record_attempt(
     return await _act(unit, actor, lead_id, run())
 
 
-@router.post("/leads/{lead_id}/qualify", response_model=TaskOut, responses=_REFUSALS)
+@router.post("/leads/{lead_id}/qualify", response_model=TaskOut, responses=_WITH_BODY)
 async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock: Now) -> Any:
     return await _act(
         unit,
@@ -148,7 +150,7 @@ async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock
     )
 
 
-@router.post("/leads/{lead_id}/lose", response_model=TaskOut, responses=_REFUSALS)
+@router.post("/leads/{lead_id}/lose", response_model=TaskOut, responses=_WITH_BODY)
 async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now) -> Any:
     return await _act(
         unit,
@@ -214,6 +216,7 @@ async def get_policy(dealership_id: str, actor: Manager, unit: Uow) -> Any:
     "/dealerships/{dealership_id}/policy",
     responses=_POLICY
     | _NO_DEALERSHIP
+    | UNREADABLE_BODY
     | {
         422: answer(
             ErrorOut | InvalidRequestOut,

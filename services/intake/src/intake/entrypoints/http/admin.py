@@ -23,7 +23,7 @@ from intake.service_layer import sources
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.auth import StaffClaims
 from shared.auth.http import require_staff
-from shared.http import INVALID_REQUEST, STAFF_AUTH, ErrorOut, answer, missing
+from shared.http import INVALID_REQUEST, STAFF_AUTH, UNREADABLE_BODY, ErrorOut, answer, missing
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=STAFF_AUTH)
 
@@ -53,7 +53,7 @@ def _source_out(source: SourceRow) -> dict[str, Any]:
     "/dealerships",
     status_code=status.HTTP_201_CREATED,
     response_model=DealershipOut,
-    responses=_NAME_TAKEN | INVALID_REQUEST,
+    responses=_NAME_TAKEN | INVALID_REQUEST | UNREADABLE_BODY,
 )
 async def create_dealership(body: DealershipIn, claims: Admin, unit: Uow) -> Any:
     async with unit:
@@ -75,7 +75,10 @@ async def list_dealerships(claims: Admin, unit: Uow) -> Any:
     "/sources",
     status_code=status.HTTP_201_CREATED,
     response_model=SourceWithKey,
-    responses=missing("no such dealership in the tenant") | _NAME_TAKEN | INVALID_REQUEST,
+    responses=missing("no such dealership in the tenant")
+    | _NAME_TAKEN
+    | INVALID_REQUEST
+    | UNREADABLE_BODY,
 )
 async def create_source(body: SourceIn, claims: Admin, unit: Uow) -> Any:
     async with unit:
@@ -141,7 +144,9 @@ async def get_settings(claims: Admin, unit: Uow) -> Any:
         return await sources.get_settings(unit, claims.tenant)
 
 
-@router.put("/settings", response_model=TenantSettingsIO, responses=INVALID_REQUEST)
+@router.put(
+    "/settings", response_model=TenantSettingsIO, responses=INVALID_REQUEST | UNREADABLE_BODY
+)
 async def put_settings(body: TenantSettingsIO, claims: Admin, unit: Uow) -> Any:
     """De-duplication window and test-lead rules of the caller's dealer group."""
     async with unit:
