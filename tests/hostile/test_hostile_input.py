@@ -401,6 +401,19 @@ HTTP_CASES: dict[str, Case] = {
         ),
         (422,),
     ),
+    "admin-nul-in-test-rule-description": Case(
+        lambda w: w.intake.put(
+            "/v1/admin/settings",
+            json={
+                "dedup_window_days": 30,
+                "test_rules": {
+                    "rules": [{"field": "email", "pattern": "^x@", "description": "\x00"}]
+                },
+            },
+            headers=w.staff(w.attacker),
+        ),
+        (422,),
+    ),
     "admin-catastrophic-test-rule": Case(_redos, (422, 202)),
     "admin-source-in-another-groups-dealership": Case(
         lambda w: w.intake.post(
@@ -511,6 +524,11 @@ HTTP_CASES: dict[str, Case] = {
             json=_policy(first_round=["PT1H"] * 10_000),
             headers=w.staff(w.attacker),
         ),
+        (422,),
+        service="crm-queue",
+    ),
+    "crm-nul-in-leads-filter": Case(
+        lambda w: w.crm.get("/v1/leads", params={"source": "s\x00"}, headers=w.staff(w.attacker)),
         (422,),
         service="crm-queue",
     ),
