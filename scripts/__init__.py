@@ -1,1 +1,1 @@
-"""Developer scripts: run them from the repository root with `uv run python -m scripts.<name>`."""
+"""Developer scripts: run them from the repository root, `.venv/bin/python -m scripts.<name>`."""

@@ -1,7 +1,7 @@
 """Move dead letters from `<queue>.dlq` back to `<queue>`, or only look at them.
 
-    uv run python -m scripts.replay_dlq crm-queue.lead.ingested.v1.dlq --dry-run
-    uv run python -m scripts.replay_dlq crm-queue.lead.ingested.v1.dlq --limit 10
+    .venv/bin/python -m scripts.replay_dlq crm-queue.lead.ingested.v1.dlq --dry-run
+    .venv/bin/python -m scripts.replay_dlq crm-queue.lead.ingested.v1.dlq --limit 10
 
 Each message is republished to the default exchange with the source queue's name as routing key
 (publisher confirms, mandatory), then acked on the `.dlq`: at least once, so a crash between the

@@ -17,7 +17,9 @@ import socket
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TextIO
 from urllib.parse import urlsplit
@@ -38,7 +40,6 @@ READY_TIMEOUT_SECONDS = 120.0
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_RABBITMQ = "rabbitmq-server -detached   # then wait ~10 s for it to accept connections"
-ISSUE_ADMIN_COMMAND = "uv run forecourt-token issue --role admin --tenant acme"
 
 COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -93,17 +94,23 @@ def check_port_free(service: Service, host: str, port: int) -> None:
 
 
 async def preflight(services: list[tuple[Service, ServiceSettings]]) -> None:
-    checks = {}
+    # One check per server, however many services share it. The coroutines are made only once
+    # the servers are known: one made for a server already checked would never be awaited.
+    checks: dict[tuple[str, str | None, int | None], Callable[[], Awaitable[None]]] = {}
     for service, settings in services:
         pg = make_url(settings.database_url)
         setting = f"{service.env_prefix}DATABASE_URL"
-        checks[("pg", pg.host, pg.port)] = check_postgres(settings.database_url, setting)
+        checks.setdefault(
+            ("pg", pg.host, pg.port), partial(check_postgres, settings.database_url, setting)
+        )
         amqp = urlsplit(settings.common.amqp_url)
-        checks[("amqp", amqp.hostname, amqp.port)] = check_rabbitmq(settings.common.amqp_url)
+        checks.setdefault(
+            ("amqp", amqp.hostname, amqp.port), partial(check_rabbitmq, settings.common.amqp_url)
+        )
         check_port_free(service, settings.http_host, settings.http_port)
     # aio-pika logs a refused connection itself; the message below says it better.
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
-    results = await asyncio.gather(*checks.values(), return_exceptions=True)
+    results = await asyncio.gather(*(check() for check in checks.values()), return_exceptions=True)
     problems = [r for r in results if isinstance(r, BaseException)]
     if problems:
         raise Problem("\n[up] ".join(str(p) for p in problems))
@@ -155,6 +162,15 @@ async def start(service: Service, settings: ServiceSettings, colour: str) -> Run
     return Running(service, settings, process, colour)
 
 
+def issue_admin_command() -> str:
+    """How to get an admin token in another shell: the venv's script, so no `uv` on the PATH
+    is needed (pip's `--user` uv is often off it)."""
+    script = executable("forecourt-token")
+    with contextlib.suppress(ValueError):
+        script = "./" + str(Path(script).relative_to(Path.cwd()))
+    return f"{script} issue --role admin --tenant acme"
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
@@ -181,7 +197,7 @@ def banner(runs: list[Running]) -> str:
         lines.append(f"  {r.service.name.ljust(width)}  {r.url}   (API docs: {r.url}/docs)")
     lines += [
         "An admin token (staff API, `Authorization: Bearer <token>`):",
-        f"  {ISSUE_ADMIN_COMMAND}",
+        f"  {issue_admin_command()}",
         "Ctrl-C (or `make down`) stops everything.",
         "",
     ]

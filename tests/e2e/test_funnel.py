@@ -1,5 +1,6 @@
 """intake and crm-queue together over the real broker: a lead posted to intake lands in the CRM
-agents' queue, and a write-off there closes the lead in intake."""
+agents' queue, and a write-off there closes the lead in intake. Both apps run in this test's
+process (real lifespans, each its own database); test_processes_path.py runs them as processes."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.integration.intake.conftest import Intake
-from tests.paths import ADF_DIR
+from tests.paths import ADF_DIR, needs_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +45,13 @@ EXPECTED: dict[str, Any] = {
 }
 
 
+@needs_fixtures
 def test_every_fixture_has_an_expectation() -> None:
     assert sorted(p.name for p in ADF_DIR.glob("*.xml")) == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
+@needs_fixtures
 async def test_fixture_through_http(intake: Intake, name: str) -> None:
     await intake.no_test_rules("acme")
     source = await intake.source("acme")
@@ -80,6 +82,7 @@ async def test_fixture_through_http(intake: Intake, name: str) -> None:
         assert (vehicle["year"], vehicle["make"], vehicle["model"], vehicle["vin"]) == expected[1]
 
 
+@needs_fixtures
 async def test_default_rules_catch_the_fixtures_that_are_test_leads(intake: Intake) -> None:
     source = await intake.source("acme")
     for name in ("activix_crm_doc_full_extensions_01.xml", "mudd_elead_tabs_cdata_url_01.xml"):

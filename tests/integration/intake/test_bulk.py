@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.integration.intake.conftest import Intake
-from tests.paths import OTHER_DIR
+from tests.paths import OTHER_DIR, needs_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -118,6 +118,7 @@ async def test_mapping_errors_are_4xx_naming_the_field(intake: Intake) -> None:
     assert "shoe_size" in json.dumps(r.json())
 
 
+@needs_fixtures
 async def test_real_crm_exports_without_contacts_are_reported_not_lost(intake: Intake) -> None:
     source = await intake.source("acme")
     mapping = {

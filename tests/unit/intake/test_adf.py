@@ -9,7 +9,7 @@ import pytest
 
 from intake.adapters.adf import AdfError, parse_adf
 from intake.domain.submission import LeadSubmission, VehicleIn
-from tests.paths import ADF_DIR, OTHER_DIR
+from tests.paths import ADF_DIR, OTHER_DIR, fixture_files, needs_fixtures
 
 
 def _one(file_name: str) -> LeadSubmission:
@@ -37,6 +37,7 @@ def _adf(prospect_body: str, *, prospects: int = 1) -> str:
 # -- one test per real fixture ----------------------------------------------------------------
 
 
+@needs_fixtures
 def test_every_adf_fixture_has_a_test_below() -> None:
     assert sorted(p.name for p in ADF_DIR.glob("*.xml")) == [
         "activix_crm_doc_full_extensions_01.xml",
@@ -52,6 +53,7 @@ def test_every_adf_fixture_has_a_test_below() -> None:
     ]
 
 
+@needs_fixtures
 def test_cargurus_single_byte_text_declared_utf16() -> None:
     lead = _one("cargurus_ca_utf16_declared_01.xml")
 
@@ -87,6 +89,7 @@ def test_cargurus_single_byte_text_declared_utf16() -> None:
     }
 
 
+@needs_fixtures
 def test_fetchauto_full_name_in_type_no_vehicle_employment_kept() -> None:
     lead = _one("fetchauto_no_vehicle_employment_01.xml")
 
@@ -119,6 +122,7 @@ def test_fetchauto_full_name_in_type_no_vehicle_employment_kept() -> None:
     }
 
 
+@needs_fixtures
 def test_activix_complete_document_with_extensions() -> None:
     lead = _one("activix_crm_doc_full_extensions_01.xml")
 
@@ -188,6 +192,7 @@ def test_activix_complete_document_with_extensions() -> None:
     assert ext["vendor"]["vendorname"] == "ABC Motors"
 
 
+@needs_fixtures
 def test_truecar_vehicle_id_is_not_the_lead_id() -> None:
     lead = _one("truecar_vehicle_id_decimal_price_01.xml")
 
@@ -211,6 +216,7 @@ def test_truecar_vehicle_id_is_not_the_lead_id() -> None:
     assert lead.extensions == {"vehicle": {"id": {"source": "2122", "text": "96987"}}}
 
 
+@needs_fixtures
 def test_launchlabs_no_declaration_cdata_comments_placeholders_as_written() -> None:
     lead = _one("launchlabs_no_xmldecl_cdata_leadtype_01.xml")
 
@@ -236,6 +242,7 @@ def test_launchlabs_no_declaration_cdata_comments_placeholders_as_written() -> N
     }
 
 
+@needs_fixtures
 def test_launchlabs_autolinked_url_is_repaired_and_cdata_left_alone() -> None:
     lead = _one("launchlabs_malformed_autolink_url_02.xml")
 
@@ -252,6 +259,7 @@ def test_launchlabs_autolinked_url_is_repaired_and_cdata_left_alone() -> None:
     assert (lead.source_lead_id, lead.lead_type, lead.provider) == ("Example", "Sales", "Example")
 
 
+@needs_fixtures
 def test_mudd_tabs_and_cdata_url() -> None:
     lead = _one("mudd_elead_tabs_cdata_url_01.xml")
 
@@ -267,6 +275,7 @@ def test_mudd_tabs_and_cdata_url() -> None:
     assert lead.extensions["vendor"]["contact"]["email"] == "dave@dealer.example.com"
 
 
+@needs_fixtures
 def test_everlogic_empty_skeleton_is_one_empty_submission() -> None:
     lead = _one("everlogic_required_skeleton_empty_values_01.xml")
 
@@ -275,6 +284,7 @@ def test_everlogic_empty_skeleton_is_one_empty_submission() -> None:
     assert lead.extensions == {}  # elements without any text carry nothing to keep
 
 
+@needs_fixtures
 def test_spec_minimal_example_with_curly_quoted_declaration() -> None:
     lead = _one("adf_spec_minimal_smart_quotes_01.xml")
 
@@ -288,6 +298,7 @@ def test_spec_minimal_example_with_curly_quoted_declaration() -> None:
     }
 
 
+@needs_fixtures
 def test_spec_full_example_keeps_vendor_extension() -> None:
     lead = _one("adf_spec_full_example_vendor_extension_01.xml")
 
@@ -616,6 +627,7 @@ def test_text_that_is_not_xml_is_refused(body: str) -> None:
     assert "XML" in caught.value.reason
 
 
+@needs_fixtures
 def test_a_bare_cdata_notification_is_refused() -> None:
     body = (OTHER_DIR / "cargurus_phone_lead_notification_cdata_01.txt").read_bytes()
 
@@ -626,7 +638,7 @@ def test_a_bare_cdata_notification_is_refused() -> None:
     assert "CDATA" in caught.value.reason
 
 
-@pytest.mark.parametrize("path", sorted(OTHER_DIR.iterdir()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", fixture_files(OTHER_DIR), ids=lambda p: p.name)
 def test_no_other_lead_format_passes_for_adf(path: Path) -> None:
     with pytest.raises(AdfError):
         parse_adf(path.read_bytes())

@@ -17,7 +17,7 @@ from intake.adapters.csv_rows import (
     rows_from_bytes,
 )
 from intake.domain.model import FieldError
-from tests.paths import OTHER_DIR
+from tests.paths import OTHER_DIR, needs_fixtures
 
 DESKLOG = OTHER_DIR / "crm_desklog_vinsolutions_style_used_01.csv"
 DESKLOG_NO_HEADER = OTHER_DIR / "crm_desklog_no_header_row_02.csv"
@@ -55,6 +55,7 @@ def names(rows: Iterable[CsvRow]) -> list[str | None]:
 # --- the real exports --------------------------------------------------------------------------
 
 
+@needs_fixtures
 async def test_vinsolutions_desk_log_with_a_header_mapping() -> None:
     rows = await read_all(DESKLOG.read_bytes(), DESKLOG_MAPPING)
 
@@ -78,6 +79,7 @@ async def test_vinsolutions_desk_log_with_a_header_mapping() -> None:
     assert {"Truecar/Perkspot", "Carfax, Inc"} <= channels
 
 
+@needs_fixtures
 async def test_desk_log_without_a_header_mapped_by_index() -> None:
     mapping = ColumnMapping(
         has_header=False,
@@ -105,6 +107,7 @@ async def test_desk_log_without_a_header_mapped_by_index() -> None:
     assert rows[0].raw["0"] == "Stellantis Digital Third Party"
 
 
+@needs_fixtures
 async def test_cox_report_skips_its_comma_only_first_row() -> None:
     mapping = ColumnMapping(columns={"channel": "Lead Source", "campaign": "Total Gross"})
     rows = await read_all(COX.read_bytes(), mapping)
@@ -122,6 +125,7 @@ async def test_cox_report_skips_its_comma_only_first_row() -> None:
     assert rows[1].raw["Total Gross"] == "$7,512.36"
 
 
+@needs_fixtures
 async def test_dealersocket_super_header_by_index_passes_header_rows_through() -> None:
     # Two header rows: map by index without a header; the header rows become rows the
     # normaliser rejects (no contact), which is acceptable for a report like this.
@@ -209,6 +213,7 @@ def test_a_runaway_quote_is_reported_and_reading_goes_on(monkeypatch: pytest.Mon
 # --- mapping errors and bad rows ---------------------------------------------------------------
 
 
+@needs_fixtures
 async def test_a_header_missing_from_the_file_is_a_mapping_error() -> None:
     mapping = ColumnMapping(columns={"channel": "Lead Source", "email": "E-mail"})
     with pytest.raises(CsvMappingError) as caught:
@@ -235,6 +240,7 @@ def test_bad_mappings_are_refused_at_construction(mapping: dict[str, object], fi
     assert isinstance(error, CsvMappingError) and error.field == field
 
 
+@needs_fixtures
 def test_a_mapping_without_contact_columns_is_allowed() -> None:
     mapping = ColumnMapping(columns={"channel": "Lead Source", "extensions.status": 2})
     rows = rows_from_bytes(DESKLOG.read_bytes(), mapping)

@@ -15,7 +15,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.auth.tokens import AuthError, Role, StaffClaims, verify_token
 from shared.settings import CommonSettings
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="a staff token (`forecourt-token issue --role ... --tenant ...`)",
+)
 
 
 def require_staff(*roles: Role) -> Callable[..., Awaitable[StaffClaims]]:

@@ -8,14 +8,12 @@ gets its own databases and a name prefix for exchanges and queues, removed at th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import aio_pika
 import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -23,6 +21,7 @@ from sqlalchemy.engine import make_url
 from shared.db import drop_database, ensure_database
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
+from shared.testing.services import delete_names
 
 LOCAL_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -88,25 +87,7 @@ async def topology(amqp_url: str) -> AsyncIterator[Topology]:
     names: set[str] = set()
     topo = Topology(namespace=f"t{uuid.uuid4().hex[:10]}.", delivery_limit=5, record=names)
     yield topo
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        for name in sorted(names):
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                # Quorum queues refuse the if_unused default and close the channel.
-                await channel.queue_delete(name, if_unused=False, if_empty=False)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        channel = await connection.channel()
-        for exchange in (
-            topo.events_exchange_name,
-            topo.dead_letter_exchange_name,
-            topo.unrouted_name,
-        ):
-            with contextlib.suppress(Exception):
-                await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
+    await delete_names(amqp_url, topo, names)
 
 
 @pytest.fixture

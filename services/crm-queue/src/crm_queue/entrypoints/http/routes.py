@@ -14,18 +14,38 @@ from crm_queue.entrypoints.http.deps import Agent, Manager, Now, Uow
 from crm_queue.entrypoints.http.schemas import (
     AttemptIn,
     LoseIn,
+    PolicyIO,
     QualifyIn,
     Refusal,
     TaskOut,
 )
 from crm_queue.service_layer import handlers
+from shared.http import (
+    INVALID_REQUEST,
+    STAFF_AUTH,
+    UNREADABLE_BODY,
+    ErrorOut,
+    InvalidRequestOut,
+    answer,
+    inline_schema,
+    missing,
+)
 
-router = APIRouter(prefix="/v1", tags=["crm"])
+router = APIRouter(prefix="/v1", tags=["crm"], responses=STAFF_AUTH)
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    409: {"model": Refusal, "description": "the lead is leased to someone else, or closed"},
-    422: {"model": Refusal, "description": "a rule refused it (the rule is named)"},
-    404: {"description": "no such lead in your dealerships"},
+_NO_LEAD = missing("no such lead in your dealerships")
+_REFUSALS: dict[int | str, dict[str, Any]] = _NO_LEAD | {
+    409: answer(Refusal, "the lead is leased to someone else, or closed (the rule is named)"),
+    422: answer(
+        Refusal | InvalidRequestOut,
+        "a rule refused it (`refused`, the rule named); or the body or a parameter does not "
+        "fit the route (FastAPI's validation body)",
+    ),
+}
+_WITH_BODY = _REFUSALS | UNREADABLE_BODY
+_NO_DEALERSHIP = missing("not a dealership of your dealer group that crm-queue has seen a lead of")
+_POLICY: dict[int | str, dict[str, Any]] = {
+    200: answer(PolicyIO, "the dealership's policy, every field filled in")
 }
 
 
@@ -62,12 +82,16 @@ async def _act(unit: Uow, actor: Any, lead_id: UUID, coro: Any) -> Any:
     return await _view(unit, actor.tenant_id, task.lead_id)
 
 
-@router.get("/queue", response_model=list[TaskOut])
+@router.get("/queue", response_model=list[TaskOut], responses=INVALID_REQUEST)
 async def next_tasks(
-    actor: Agent, unit: Uow, clock: Now, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    actor: Agent,
+    unit: Uow,
+    clock: Now,
+    limit: Annotated[int, Query(ge=1, le=200, description="how many tasks, at most")] = 20,
 ) -> Any:
     """The agent's next tasks, most urgent first (first contacts by SLA due, follow-ups by
-    their next attempt, then the freshest enquiry). Leased tasks of others are left out."""
+    their next attempt, then the freshest enquiry), `limit` of them (20 unless asked). Leased
+    tasks of others are left out."""
     async with unit:
         rows = await unit.repo.queue(
             actor.tenant_id, actor.dealerships, actor.agent_id, clock.now(), limit
@@ -88,7 +112,7 @@ async def release(lead_id: UUID, actor: Agent, unit: Uow, clock: Now) -> Any:
 
 
 @router.post(
-    "/leads/{lead_id}/attempts", response_model=TaskOut, status_code=201, responses=_REFUSALS
+    "/leads/{lead_id}/attempts", response_model=TaskOut, status_code=201, responses=_WITH_BODY
 )
 async def record_attempt(
     lead_id: UUID, body: AttemptIn, actor: Agent, unit: Uow, clock: Now
@@ -108,7 +132,7 @@ async def record_attempt(
     return await _act(unit, actor, lead_id, run())
 
 
-@router.post("/leads/{lead_id}/qualify", response_model=TaskOut, responses=_REFUSALS)
+@router.post("/leads/{lead_id}/qualify", response_model=TaskOut, responses=_WITH_BODY)
 async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock: Now) -> Any:
     return await _act(
         unit,
@@ -127,7 +151,7 @@ async def qualify(lead_id: UUID, body: QualifyIn, actor: Agent, unit: Uow, clock
     )
 
 
-@router.post("/leads/{lead_id}/lose", response_model=TaskOut, responses=_REFUSALS)
+@router.post("/leads/{lead_id}/lose", response_model=TaskOut, responses=_WITH_BODY)
 async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now) -> Any:
     return await _act(
         unit,
@@ -139,7 +163,7 @@ async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now)
     )
 
 
-@router.get("/leads", response_model=list[TaskOut])
+@router.get("/leads", response_model=list[TaskOut], responses=INVALID_REQUEST)
 async def manager_view(
     actor: Manager,
     unit: Uow,
@@ -148,8 +172,8 @@ async def manager_view(
     agent: str | None = None,
     source: str | None = None,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+    offset: Annotated[int, Query(ge=0, description="leads to skip (paging)")] = 0,
 ) -> Any:
     """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones."""
     async with unit:
@@ -167,7 +191,7 @@ async def manager_view(
     return [task_out(r) for r in rows]
 
 
-@router.get("/leads/{lead_id}", response_model=TaskOut)
+@router.get("/leads/{lead_id}", response_model=TaskOut, responses=_NO_LEAD | INVALID_REQUEST)
 async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
     async with unit:
         row = await unit.repo.row(actor.tenant_id, lead_id)
@@ -189,10 +213,6 @@ DealershipId = Annotated[
         description="a dealership of the caller's dealer group, as named in its lead events",
     ),
 ]
-_POLICY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "not a dealership of your dealer group that crm-queue has seen a lead of"},
-    422: {"description": "a malformed dealership id, or a policy field that is not valid"},
-}
 
 
 async def _known_dealership(unit: Uow, actor: Any, dealership_id: str) -> None:
@@ -207,14 +227,35 @@ async def _known_dealership(unit: Uow, actor: Any, dealership_id: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not one of your dealerships")
 
 
-@router.get("/dealerships/{dealership_id}/policy", responses=_POLICY_RESPONSES)
+@router.get(
+    "/dealerships/{dealership_id}/policy",
+    responses=_POLICY | _NO_DEALERSHIP | INVALID_REQUEST,
+)
 async def get_policy(dealership_id: DealershipId, actor: Manager, unit: Uow) -> Any:
     async with unit:
         await _known_dealership(unit, actor, dealership_id)
         return (await unit.repo.policy(actor.tenant_id, dealership_id)).to_json()
 
 
-@router.put("/dealerships/{dealership_id}/policy", responses=_POLICY_RESPONSES)
+@router.put(
+    "/dealerships/{dealership_id}/policy",
+    responses=_POLICY
+    | _NO_DEALERSHIP
+    | UNREADABLE_BODY
+    | {
+        422: answer(
+            ErrorOut | InvalidRequestOut,
+            "the policy is refused, the field and reason in `detail`; or the body is not a JSON "
+            "object (FastAPI's validation body)",
+        )
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(PolicyIO)}},
+        }
+    },
+)
 async def put_policy(
     dealership_id: DealershipId, body: dict[str, Any], actor: Manager, unit: Uow
 ) -> Any:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts import LostReasonCode, QualifyingOutcome
+from shared.contracts.common import SourceKind
 
 ChannelIn = Literal["call", "email", "sms", "whatsapp"]
 OutcomeIn = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
@@ -102,3 +103,80 @@ class Refusal(BaseModel):
     error: Literal["refused"] = "refused"
     rule: str
     message: str
+
+
+# The policy JSON, for the OpenAPI document: `crm_queue.domain.policy.Policy.from_json` reads
+# and checks it (cross-field rules too), these models only describe it.
+Duration = Annotated[
+    str,
+    Field(
+        pattern=r"^P(\d+W|\d+D|(\d+D)?T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)$",
+        description="ISO 8601 duration of days, hours, minutes, seconds (or weeks alone)",
+        examples=["PT15M", "P1D", "P1DT12H"],
+    ),
+]
+WallTime = Annotated[
+    str,
+    Field(
+        pattern=r"^(([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00)$",
+        description='local wall time "HH:MM"; "24:00" ends an interval at midnight',
+    ),
+]
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Interval = Annotated[
+    list[WallTime], Field(min_length=2, max_length=2, description="[start, end], start first")
+]
+
+
+class OpeningHoursIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(description="IANA time zone, e.g. Europe/Berlin")
+    week: dict[Weekday, list[Interval]] = Field(
+        default={},
+        description='open intervals per weekday, e.g. {"mon": [["09:00", "18:00"]]}; a missing '
+        "day is closed",
+    )
+    closed_dates: list[date] = Field(default=[], description="public holidays, closed all day")
+
+
+class BusinessDaysIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    business_days: int = Field(ge=1, le=30)
+
+
+def _default_sla_by_source() -> dict[SourceKind, Duration | BusinessDaysIO]:
+    return {"event": BusinessDaysIO(business_days=1), "list": BusinessDaysIO(business_days=3)}
+
+
+class PolicyIO(BaseModel):
+    """A dealership's first-contact policy. Only `hours` is required; the rest has defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hours: OpeningHoursIO
+    sla: Duration = Field(default="PT15M", description="counted in opening hours only")
+    sla_by_source: dict[SourceKind, Duration | BusinessDaysIO] = Field(
+        default_factory=_default_sla_by_source,
+        description="the SLA of leads from a source kind, instead of `sla`: a duration of "
+        'opening time or {"business_days": n} (due when the doors close on the n-th opening '
+        "day after the lead arrived); kinds left out use `sla`",
+    )
+    min_attempts: int = Field(default=6, ge=1, description="before not_reached.max_attempts")
+    min_attempt_days: int = Field(
+        default=3, ge=1, description="different local days with an attempt, before not_reached.*"
+    )
+    min_days: int = Field(default=5, ge=0, description="from the first attempt to the last")
+    min_channels: int = Field(default=2, ge=1, le=4)
+    first_round: list[Duration] = Field(
+        default=["PT2H", "P1D", "P1D", "P1D", "P2D"], description="gaps between attempts"
+    )
+    second_round: list[Duration] = Field(default=["P7D", "P7D"])
+    lease: Duration = Field(default="PT10M", description="at most 8 hours")
+    pool_period: Duration = Field(
+        default="P30D",
+        description="a lead in the pool this long without contact is closed as "
+        "not_reached.max_attempts",
+    )

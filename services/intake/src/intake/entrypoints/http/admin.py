@@ -23,8 +23,14 @@ from intake.service_layer import sources
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.auth import StaffClaims
 from shared.auth.http import require_staff
+from shared.http import INVALID_REQUEST, STAFF_AUTH, UNREADABLE_BODY, ErrorOut, answer, missing
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=STAFF_AUTH)
+
+_NAME_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: answer(ErrorOut, "the tenant has one with that name already")
+}
+_NO_SOURCE = missing("no such source in the tenant")
 
 
 Admin = Annotated[StaffClaims, Depends(require_staff("admin"))]
@@ -43,7 +49,12 @@ def _source_out(source: SourceRow) -> dict[str, Any]:
     }
 
 
-@router.post("/dealerships", status_code=status.HTTP_201_CREATED, response_model=DealershipOut)
+@router.post(
+    "/dealerships",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DealershipOut,
+    responses=_NAME_TAKEN | INVALID_REQUEST | UNREADABLE_BODY,
+)
 async def create_dealership(body: DealershipIn, claims: Admin, unit: Uow) -> Any:
     async with unit:
         try:
@@ -60,7 +71,15 @@ async def list_dealerships(claims: Admin, unit: Uow) -> Any:
         return await sources.list_dealerships(unit, claims.tenant)
 
 
-@router.post("/sources", status_code=status.HTTP_201_CREATED, response_model=SourceWithKey)
+@router.post(
+    "/sources",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SourceWithKey,
+    responses=missing("no such dealership in the tenant")
+    | _NAME_TAKEN
+    | INVALID_REQUEST
+    | UNREADABLE_BODY,
+)
 async def create_source(body: SourceIn, claims: Admin, unit: Uow) -> Any:
     async with unit:
         try:
@@ -86,7 +105,11 @@ async def list_sources(claims: Admin, unit: Uow) -> Any:
         return [_source_out(s) for s in await unit.repo.sources(claims.tenant)]
 
 
-@router.post("/sources/{source_id}/rotate-key", response_model=KeyOut)
+@router.post(
+    "/sources/{source_id}/rotate-key",
+    response_model=KeyOut,
+    responses=_NO_SOURCE | INVALID_REQUEST,
+)
 async def rotate_key(source_id: UUID, claims: Admin, unit: Uow, request: Request) -> Any:
     """A new key, shown once; the source's older keys stop working at once on this replica,
     and within `INTAKE_KEY_CACHE_SECONDS` on the others."""
@@ -99,7 +122,11 @@ async def rotate_key(source_id: UUID, claims: Admin, unit: Uow, request: Request
     return {"api_key": key.key}
 
 
-@router.post("/sources/{source_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/sources/{source_id}/revoke",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_NO_SOURCE | INVALID_REQUEST,
+)
 async def revoke(source_id: UUID, claims: Admin, unit: Uow, request: Request) -> None:
     """Every key of the source stops working (on other replicas within
     `INTAKE_KEY_CACHE_SECONDS`); rotate-key makes it active again."""
@@ -117,7 +144,9 @@ async def get_settings(claims: Admin, unit: Uow) -> Any:
         return await sources.get_settings(unit, claims.tenant)
 
 
-@router.put("/settings", response_model=TenantSettingsIO)
+@router.put(
+    "/settings", response_model=TenantSettingsIO, responses=INVALID_REQUEST | UNREADABLE_BODY
+)
 async def put_settings(body: TenantSettingsIO, claims: Admin, unit: Uow) -> Any:
     """De-duplication window and test-lead rules of the caller's dealer group."""
     async with unit:

@@ -12,8 +12,21 @@ from intake.adapters.csv_rows import ColumnMapping, CsvMappingError
 from intake.entrypoints.http.deps import Source
 from intake.entrypoints.http.schemas import FieldErrorOut
 from intake.service_layer.bulk import BulkJobs, UploadTooLarge
+from shared.http import (
+    INVALID_REQUEST,
+    ErrorOut,
+    FieldErrorsOut,
+    InvalidRequestOut,
+    answer,
+    missing,
+)
 
-router = APIRouter(prefix="/v1/leads/bulk", tags=["bulk"])
+router = APIRouter(
+    prefix="/v1/leads/bulk",
+    tags=["bulk"],
+    responses={401: answer(ErrorOut, "missing, wrong or revoked API key")},
+)
+_NO_JOB = missing("no such job for the source's tenant")
 
 
 class JobOut(BaseModel):
@@ -79,6 +92,15 @@ def _mapping(raw: str) -> ColumnMapping:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
+    responses={
+        404: answer(ErrorOut, "dealership_id is not a dealership of the source's tenant"),
+        413: answer(ErrorOut, "the file is over the size limit"),
+        422: answer(
+            FieldErrorsOut | InvalidRequestOut,
+            "the mapping does not fit the file, or is not valid (the fields named); or a "
+            "parameter does not fit the route (FastAPI's validation body)",
+        ),
+    },
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
@@ -120,7 +142,7 @@ async def upload(
     return _job_out(job)
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=_NO_JOB | INVALID_REQUEST)
 async def get_job(request: Request, source: Source, job_id: UUID) -> Any:
     job = await _jobs(request).job(source.tenant_id, job_id)
     if job is None:
@@ -128,7 +150,7 @@ async def get_job(request: Request, source: Source, job_id: UUID) -> Any:
     return _job_out(job)
 
 
-@router.get("/{job_id}/rows", response_model=list[RowOut])
+@router.get("/{job_id}/rows", response_model=list[RowOut], responses=_NO_JOB | INVALID_REQUEST)
 async def get_rows(
     request: Request,
     source: Source,

@@ -18,6 +18,7 @@ from intake.entrypoints.http.schemas import (
     errors_out,
 )
 from intake.service_layer.receive import Format, InvalidPayload, Received, Receiver
+from shared.http import ErrorOut, InvalidRequestOut, answer, inline_schema
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -30,9 +31,14 @@ IdempotencyKey = Annotated[
     ),
 ]
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    422: {"model": Refused, "description": "malformed, or a lead rejected with a reason code"},
-    401: {"description": "missing, wrong or revoked API key"},
-    413: {"description": "body too large"},
+    401: answer(ErrorOut, "missing, wrong or revoked API key"),
+    413: answer(ErrorOut, "body over the size limit"),
+    422: answer(
+        Refused | InvalidRequestOut,
+        "the body cannot be read as a lead (`invalid_payload`, field errors) or the lead was "
+        "rejected (`rejected`, with its reason code): both kept, under `raw_payload_id`; or a "
+        "header does not fit the route (FastAPI's validation body)",
+    ),
 }
 
 
@@ -77,7 +83,7 @@ async def _receive(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": LeadSubmission.model_json_schema()}},
+            "content": {"application/json": {"schema": inline_schema(LeadSubmission)}},
         }
     },
 )

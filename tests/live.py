@@ -1,0 +1,131 @@
+"""intake and crm-queue running as OS processes for the whole session (`live`), each on its own
+database and a namespace of its own on the broker, as `make up` runs them: the end-to-end path,
+the API property tests (tests/api/) and the hostile-input suite (tests/hostile/) use them.
+
+Loaded as a pytest plugin by tests/conftest.py; nothing starts unless a test asks for `live`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from faststream.rabbit import RabbitBroker
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from shared.auth import issue_token
+from shared.db import drop_database, ensure_database
+from shared.messaging.topology import Topology
+from shared.settings import CommonSettings
+from shared.testing.services import ServiceProcess, delete_names
+
+JWT_SECRET = "live-test-secret-of-at-least-thirty-two-bytes"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A dealer group with one dealership and one lead source in intake."""
+
+    id: str
+    dealership_id: str
+    source_id: str
+    api_key: str
+
+
+@dataclass
+class Live:
+    intake: ServiceProcess
+    crm: ServiceProcess
+    common: CommonSettings
+    topology: Topology
+
+    def token(
+        self, tenant: str, role: str = "admin", dealerships: tuple[str, ...] = (), sub: str = "t"
+    ) -> str:
+        return issue_token(
+            self.common,
+            subject=sub,
+            role=role,  # type: ignore[arg-type]
+            tenant=tenant,
+            dealerships=dealerships,
+        )
+
+    def staff(self, tenant: str, role: str = "admin", *dealerships: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(tenant, role, dealerships)}"}
+
+    async def tenant(self, name: str | None = None) -> Tenant:
+        """A new dealer group (a unique id unless `name`), with no test-lead rules."""
+        tenant = name or f"tenant-{uuid.uuid4().hex[:8]}"
+        admin = self.staff(tenant)
+        async with httpx.AsyncClient(base_url=self.intake.base_url, headers=admin) as client:
+            r = await client.post(
+                "/v1/admin/dealerships",
+                json={"name": f"d-{uuid.uuid4().hex[:6]}", "country": "CA", "timezone": "UTC"},
+            )
+            assert r.status_code == 201, r.text
+            dealership = r.json()["id"]
+            r = await client.post(
+                "/v1/admin/sources",
+                json={
+                    "name": f"s-{uuid.uuid4().hex[:6]}",
+                    "kind": "website",
+                    "dealership_id": dealership,
+                },
+            )
+            assert r.status_code == 201, r.text
+            source = r.json()
+            r = await client.put(
+                "/v1/admin/settings", json={"dedup_window_days": 30, "test_rules": {"rules": []}}
+            )
+            assert r.status_code == 200, r.text
+        return Tenant(tenant, dealership, source["id"], source["api_key"])
+
+
+def declared_queues(topology: Topology) -> set[str]:
+    """Every queue the two services declare in `topology`'s namespace, with their dead-letter
+    queues, by registering their consumers on a broker that never connects."""
+    from scripts.export_asyncapi import register_crm_queue, register_intake
+
+    names: set[str] = set()
+    recording = Topology(topology.namespace, topology.delivery_limit, record=names)
+    register_intake(RabbitBroker(), recording)
+    register_crm_queue(RabbitBroker(), recording)
+    for name in list(names):
+        recording.dead_letter_queue(name)
+    recording.unrouted_queue()
+    return names
+
+
+@pytest.fixture(scope="session")
+async def live(pg_server_url: str, amqp_url: str, run_id: str) -> AsyncIterator[Live]:
+    topology = Topology(namespace=f"live{uuid.uuid4().hex[:8]}.", delivery_limit=5)
+    common = CommonSettings(
+        amqp_url=amqp_url,
+        namespace=topology.namespace,
+        delivery_limit=topology.delivery_limit,
+        jwt_secret=SecretStr(JWT_SECRET),
+    )
+    server = make_url(pg_server_url)
+    urls = {
+        name: server.set(database=f"fc_test_{run_id}_live_{name}").render_as_string(
+            hide_password=False
+        )
+        for name in ("intake", "crm_queue")
+    }
+    for url in urls.values():
+        await ensure_database(url)
+    intake = ServiceProcess.start("intake", database_url=urls["intake"], common=common)
+    crm = ServiceProcess.start("crm-queue", database_url=urls["crm_queue"], common=common)
+    try:
+        await asyncio.gather(intake.wait_ready(), crm.wait_ready())
+        yield Live(intake, crm, common, topology)
+    finally:
+        await asyncio.gather(asyncio.to_thread(intake.stop), asyncio.to_thread(crm.stop))
+        for url in urls.values():
+            await drop_database(url)
+        await delete_names(amqp_url, topology, declared_queues(topology))
