@@ -107,7 +107,7 @@ class History:
         extra: Any = None,
         **kw: Any,
     ) -> Message:
-        lead_id = self.leads[lead] if lead else None
+        lead_id = self.leads.setdefault(lead, uuid.uuid4()) if lead else None
         if lead_id is not None:
             key = (lead_id, payload_cls.producer)
             self._seq[key] = self._seq.get(key, 0) + 1
