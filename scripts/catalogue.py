@@ -81,6 +81,13 @@ SERVICES: tuple[Service, ...] = (
             "prospect.lost.v1",
         ),
     ),
+    Service(
+        name="metrics",
+        command="forecourt-metrics",
+        settings="metrics.config:MetricsSettings",
+        app_factory="metrics.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_metrics",
+    ),
 )
 
 
