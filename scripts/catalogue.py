@@ -96,6 +96,13 @@ SERVICES: tuple[Service, ...] = (
             "lead.dead.v1",
         ),
     ),
+    Service(
+        name="metrics",
+        command="forecourt-metrics",
+        settings="metrics.config:MetricsSettings",
+        app_factory="metrics.entrypoints.http.app:create_app",
+        amqp_register="scripts.export_asyncapi:register_metrics",
+    ),
 )
 
 

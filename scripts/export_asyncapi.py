@@ -102,6 +102,25 @@ def register_recovery(broker: RabbitBroker, topology: Topology) -> None:
     amqp.register(runtime, no_database, SystemClock())
 
 
+def register_metrics(broker: RabbitBroker, topology: Topology) -> None:
+    from metrics.config import MetricsSettings
+    from metrics.entrypoints import amqp
+    from metrics.entrypoints.observe import Observer
+    from metrics.service_layer.unit_of_work import MetricsUnitOfWork
+    from shared.db import create_engine, session_factory
+    from shared.outbox import OutboxRelay
+    from shared.runtime import Runtime
+
+    def no_database() -> MetricsUnitOfWork:
+        raise RuntimeError("documentation only: nothing is handled")
+
+    settings = MetricsSettings()
+    engine = create_engine(settings.database_url)  # never connects: nothing runs
+    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
+    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
+    amqp.register(runtime, no_database, Observer())
+
+
 def asyncapi(service: Service) -> str:
     # Fixed values, not the environment's: the committed spec must not depend on who wrote it.
     common = CommonSettings(amqp_url=DOCUMENTED_BROKER, namespace="")

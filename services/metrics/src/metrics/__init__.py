@@ -1,0 +1,1 @@
+"""Forecourt metrics: the funnel KPIs, projected from every event, order-free and rebuildable."""

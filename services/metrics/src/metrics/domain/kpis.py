@@ -1,0 +1,105 @@
+"""What a KPI request asks for, resolved to exact bounds. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Period = Literal["day", "mtd", "ytd", "range"]
+Basis = Literal["activity", "cohort"]
+GroupBy = Literal["none", "dealership", "source", "campaign", "consultant", "agent", "day", "month"]
+
+# The longest range a request may ask for (a request reads every fact row in it).
+MAX_RANGE_DAYS = 1100
+TARGET_LEAD_TO_SALE = 0.13  # 13 sales per 100 leads (funnel.md)
+
+# First-attempt latency buckets (upper bounds in seconds; the last is open).
+LATENCY_BUCKETS: tuple[tuple[str, float | None], ...] = (
+    ("< 5 min", 300),
+    ("5-15 min", 900),
+    ("15-30 min", 1800),
+    ("30-60 min", 3600),
+    ("1-4 h", 4 * 3600),
+    ("4-24 h", 24 * 3600),
+    ("1-3 days", 72 * 3600),
+    ("> 3 days", None),
+)
+
+
+class BadRequest(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Window:
+    first_day: date
+    last_day: date  # inclusive
+    timezone: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(), ZoneInfo(self.timezone))
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last_day + timedelta(days=1), time(), ZoneInfo(self.timezone))
+
+
+def resolve_window(
+    period: Period,
+    *,
+    today: date,
+    timezone: str,
+    on: date | None = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> Window:
+    """`day`: one day (`on`, default today); `mtd`/`ytd`: from the 1st of the month/year of `on`
+    to `on`; `range`: `first` to `last` inclusive."""
+    anchor = on or today
+    if period == "day":
+        return Window(anchor, anchor, timezone)
+    if period == "mtd":
+        return Window(anchor.replace(day=1), anchor, timezone)
+    if period == "ytd":
+        return Window(anchor.replace(month=1, day=1), anchor, timezone)
+    if first is None or last is None:
+        raise BadRequest("from", "period=range needs both from and to")
+    if last < first:
+        raise BadRequest("to", "must not be before from")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequest("to", f"a range is at most {MAX_RANGE_DAYS} days")
+    return Window(first, last, timezone)
+
+
+def month_window(month: str, timezone: str) -> Window:
+    """`YYYY-MM` as a window."""
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        raise BadRequest("month", "expected YYYY-MM") from None
+    following = (first + timedelta(days=32)).replace(day=1)
+    return Window(first, following - timedelta(days=1), timezone)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks and what they filter on: every query is limited to the tenant, and to the
+    caller's dealerships unless they may see all of them (None)."""
+
+    tenant_id: str
+    dealerships: tuple[str, ...] | None
+    dealership: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    consultant: str | None = None
+    agent: str | None = None
+
+
+def ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None

@@ -1,0 +1,87 @@
+"""metrics' pure parts: what an event contributes, the erasure scrub, the time windows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+
+from metrics.domain.facts import facts_of
+from metrics.domain.kpis import BadRequest, month_window, resolve_window
+from metrics.domain.privacy import scrub_envelope
+from shared.contracts import (
+    LeadIngestedV1,
+    LeadQualifiedV1,
+    PersonV1,
+    QualifyingOutcome,
+    SourceRefV1,
+    new_envelope,
+    parse_envelope,
+)
+
+T = datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+
+def ingested() -> dict[str, object]:
+    payload = LeadIngestedV1(
+        sequence=1,
+        source=SourceRefV1(source_id="web", kind="website", name="Own site"),
+        received_at=T,
+        person=PersonV1(
+            first_name="Ann", email="ann@example.com", other_phones=("+4915112345678",)
+        ),
+        comments="call me",
+        source_lead_id="abc-1",
+        extensions={"crm": "x"},
+    )
+    env = new_envelope(payload, tenant_id="acme", dealership_id="d1", lead_id=uuid.uuid4())
+    return dict(json.loads(env.to_json_bytes()))
+
+
+def test_previous_lead_id_is_read_from_the_payload_as_received() -> None:
+    body = ingested()
+    previous = uuid.uuid4()
+    body["payload"] |= {"previous_lead_id": str(previous)}  # type: ignore[operator]
+    env = parse_envelope(json.dumps(body))
+    facts = facts_of(env, body["payload"])  # type: ignore[arg-type]
+    assert facts.lead[0].group == "ingest"
+    assert facts.lead[0].values["previous_lead_id"] == previous
+    body["payload"] |= {"previous_lead_id": "not-a-uuid"}  # type: ignore[operator]
+    assert facts_of(env, body["payload"]).lead[0].values["previous_lead_id"] is None  # type: ignore[arg-type]
+
+
+def test_the_scrubbed_envelope_has_no_personal_data_and_still_parses() -> None:
+    body = ingested()
+    clean = scrub_envelope(body)
+    text = json.dumps(clean)
+    for secret in ("Ann", "ann@example.com", "call me", "abc-1", "+4915112345678", "crm"):
+        assert secret not in text
+    env = parse_envelope(text)
+    assert env.payload.source.source_id == "web" and env.payload.received_at == T
+    q = LeadQualifiedV1(
+        sequence=2,
+        outcome=QualifyingOutcome.QUOTATION_REQUESTED,
+        agent_id="ana",
+        attempts=1,
+        qualified_at=T,
+        details="Ann wants a quote",
+        person=PersonV1(first_name="Ann"),
+    )
+    qb = json.loads(new_envelope(q, tenant_id="acme", lead_id=uuid.uuid4()).to_json_bytes())
+    assert "Ann" not in json.dumps(scrub_envelope(qb))
+    assert parse_envelope(json.dumps(scrub_envelope(qb))).payload.agent_id == "ana"
+
+
+def test_windows() -> None:
+    today = date(2026, 3, 17)
+    assert resolve_window("mtd", today=today, timezone="UTC").first_day == date(2026, 3, 1)
+    ytd = resolve_window("ytd", today=today, timezone="Europe/Berlin")
+    assert (ytd.first_day, ytd.last_day) == (date(2026, 1, 1), today)
+    assert ytd.start == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert month_window("2026-02", "UTC").last_day == date(2026, 2, 28)
+    with pytest.raises(BadRequest):
+        resolve_window("range", today=today, timezone="UTC", first=today)
+    with pytest.raises(BadRequest):
+        month_window("2026-13", "UTC")
