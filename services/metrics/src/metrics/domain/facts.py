@@ -7,7 +7,6 @@ the row comes out the same whatever order the events arrive in, and however ofte
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,26 +134,12 @@ def _source(source: SourceRefV1) -> dict[str, Any]:
     }
 
 
-def _optional_uuid(value: Any) -> UUID | None:
-    """A field read from the raw payload (tolerant reader): a UUID, or None if not one."""
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            return None
-    return None
-
-
-def facts_of(envelope: Envelope[Any], raw_payload: Mapping[str, Any] | None = None) -> Facts:
-    """The facts of one event. `raw_payload` is the payload as received, for fields newer than
-    this service's contracts (read when present, e.g. lead.ingested's `previous_lead_id`)."""
-    raw = raw_payload or {}
+def facts_of(envelope: Envelope[Any]) -> Facts:
+    """The facts of one event."""
     p = envelope.payload
     f = Facts(envelope.tenant_id, envelope.event_id, envelope.lead_id, envelope.dealership_id)
     if isinstance(p, LeadIngestedV1):
-        previous = getattr(p, "previous_lead_id", None) or _optional_uuid(
-            raw.get("previous_lead_id")
-        )
+        previous = p.previous_lead_id
         f.lead.append(
             LeadUpdate("ingest", p.received_at, _source(p.source) | {"previous_lead_id": previous})
         )

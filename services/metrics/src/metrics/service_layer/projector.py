@@ -32,8 +32,7 @@ async def project(uow: MetricsUnitOfWork, envelope: Envelope[Any], raw: Mapping[
     async with uow:
         if not await uow.claim(CONSUMER, envelope.event_id):
             return False
-        payload = raw.get("payload")
-        facts = facts_of(envelope, payload if isinstance(payload, Mapping) else None)
+        facts = facts_of(envelope)
         logged = await uow.projection.log(
             facts, envelope.event_type, envelope.event_version, envelope.occurred_at, dict(raw)
         )
@@ -66,8 +65,7 @@ async def rebuild(engine: AsyncEngine, *, batch_size: int = 2000) -> int:
             batch = []
             for _event_id, body in rows:
                 envelope = parse_envelope(json.dumps(body))
-                payload = body.get("payload") if isinstance(body, dict) else None
-                batch.append(facts_of(envelope, payload if isinstance(payload, Mapping) else None))
+                batch.append(facts_of(envelope))
             await projection.apply_many(batch)
             count += len(rows)
             after = str(rows[-1][0])
