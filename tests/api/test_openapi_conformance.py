@@ -151,6 +151,11 @@ async def _seed_downstream(live: Live, down: Downstream, tenant: Tenant) -> None
         await _until(client, f"{down.assignment.base_url}/v1/prospects/{won}")
         lost = await _lead_in_crm(live, tenant, client)
         r = await client.post(
+            f"{live.crm.base_url}/v1/leads/{lost}/attempts",
+            json={"channel": "call", "outcome": "reached"},
+        )
+        assert r.status_code == 201, r.text
+        r = await client.post(
             f"{live.crm.base_url}/v1/leads/{lost}/lose",
             json={"reason_code": "no_interest.follow_up"},
         )
