@@ -199,7 +199,7 @@ async def get_routing(
     dealership_id: DealershipId,
     actor: Manager,
     unit: Uow,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the column is an int4
 ) -> Any:
     """The routing in force (version 0: never configured, the defaults), or an older version."""
     if not actor.sees(dealership_id):
