@@ -1,6 +1,8 @@
 """intake and crm-queue running as OS processes for the whole session (`live`), each on its own
 database and a namespace of its own on the broker, as `make up` runs them: the end-to-end path,
 the API property tests (tests/api/) and the hostile-input suite (tests/hostile/) use them.
+assignment and recovery join them on the same broker namespace (`downstream`) for the tests that
+ask for them: a lead qualified in crm-queue becomes their prospect, a lost one their follow-up.
 
 Loaded as a pytest plugin by tests/conftest.py; nothing starts unless a test asks for `live`.
 """
@@ -86,15 +88,26 @@ class Live:
         return Tenant(tenant, dealership, source["id"], source["api_key"])
 
 
+@dataclass
+class Downstream:
+    assignment: ServiceProcess
+    recovery: ServiceProcess
+
+
 def declared_queues(topology: Topology) -> set[str]:
-    """Every queue the two services declare in `topology`'s namespace, with their dead-letter
+    """Every queue the four services declare in `topology`'s namespace, with their dead-letter
     queues, by registering their consumers on a broker that never connects."""
-    from scripts.export_asyncapi import register_crm_queue, register_intake
+    from scripts.export_asyncapi import (
+        register_assignment,
+        register_crm_queue,
+        register_intake,
+        register_recovery,
+    )
 
     names: set[str] = set()
     recording = Topology(topology.namespace, topology.delivery_limit, record=names)
-    register_intake(RabbitBroker(), recording)
-    register_crm_queue(RabbitBroker(), recording)
+    for register in (register_intake, register_crm_queue, register_assignment, register_recovery):
+        register(RabbitBroker(), recording)
     for name in list(names):
         recording.dead_letter_queue(name)
     recording.unrouted_queue()
@@ -129,3 +142,29 @@ async def live(pg_server_url: str, amqp_url: str, run_id: str) -> AsyncIterator[
         for url in urls.values():
             await drop_database(url)
         await delete_names(amqp_url, topology, declared_queues(topology))
+
+
+@pytest.fixture(scope="session")
+async def downstream(live: Live, pg_server_url: str, run_id: str) -> AsyncIterator[Downstream]:
+    """assignment and recovery as processes, consuming what `live`'s services publish (their
+    queues are deleted with `live`'s)."""
+    server = make_url(pg_server_url)
+    urls = {
+        name: server.set(database=f"fc_test_{run_id}_live_{name}").render_as_string(
+            hide_password=False
+        )
+        for name in ("assignment", "recovery")
+    }
+    for url in urls.values():
+        await ensure_database(url)
+    assignment = ServiceProcess.start(
+        "assignment", database_url=urls["assignment"], common=live.common
+    )
+    recovery = ServiceProcess.start("recovery", database_url=urls["recovery"], common=live.common)
+    try:
+        await asyncio.gather(assignment.wait_ready(), recovery.wait_ready())
+        yield Downstream(assignment, recovery)
+    finally:
+        await asyncio.gather(asyncio.to_thread(assignment.stop), asyncio.to_thread(recovery.stop))
+        for url in urls.values():
+            await drop_database(url)

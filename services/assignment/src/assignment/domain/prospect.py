@@ -167,6 +167,23 @@ class Prospect:
         self.hot = self.hot or hot
         self.qualified = True
 
+    def learn_returning(
+        self,
+        *,
+        person: dict[str, Any],
+        enquiries: list[dict[str, Any]],
+        language: str | None,
+    ) -> None:
+        """The facts `lead.reactivated` carries, for a prospect whose `lead.qualified` is not
+        here (a lead lost before qualification, or the events out of order): it is routed and
+        worked with them. Facts from `lead.qualified` win whatever the order."""
+        if self.qualified:
+            return
+        if self.erased_at is None:
+            self.person = person or self.person
+            self.enquiries = enquiries or self.enquiries
+        self.language = language or self.language
+
     def reactivate(self, at: datetime, hot: bool) -> bool:
         """Recovery brought the person back. True when the prospect must be (re)allocated:
         it was lost before `at`. A won prospect, or a reactivation not newer than the last

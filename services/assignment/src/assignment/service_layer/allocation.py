@@ -78,8 +78,10 @@ async def pick(
     *,
     exclude: frozenset[str] = frozenset(),
     reason: str | None = None,
+    former: str | None = None,
 ) -> Choice:
-    """The consultant for `p`, or why there is none. `reason` names a reassignment."""
+    """The consultant for `p`, or why there is none. `reason` names a reassignment; `former`
+    is the consultant an event says the person had (when this prospect never had one here)."""
     needs = p.needs()
 
     def eligible(consultant_id: str) -> bool:
@@ -94,7 +96,7 @@ async def pick(
     default_reason = "hot_reactivation" if p.reactivated and fresh else None
     # Sticky: a returning person goes back to the consultant they had, if eligible.
     previous = p.consultant_id if p.state != "open" else None
-    previous = previous or await uow.repo.previous_consultant(p)
+    previous = previous or former or await uow.repo.previous_consultant(p)
     if previous and eligible(previous):
         return Choice(
             previous,
@@ -182,9 +184,12 @@ async def give(
     await schedule_accountability(uow, pool.routing, p)
 
 
-async def allocate(uow: AssignmentUnitOfWork, pool: Pool, p: Prospect, now: datetime) -> bool:
-    """A prospect without a consultant: assign it, offer it, or queue it. True if assigned."""
-    choice = await pick(uow, pool, p, now)
+async def allocate(
+    uow: AssignmentUnitOfWork, pool: Pool, p: Prospect, now: datetime, *, former: str | None = None
+) -> bool:
+    """A prospect without a consultant: assign it, offer it, or queue it. True if assigned.
+    `former`: the consultant the person had, per the event that brought them (sticky)."""
+    choice = await pick(uow, pool, p, now, former=former)
     if choice.consultant_id is not None:
         await give(uow, pool, p, choice, now)
         return True

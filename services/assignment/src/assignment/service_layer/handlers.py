@@ -92,9 +92,10 @@ async def on_lead_qualified(
 async def on_lead_reactivated(
     uow: AssignmentUnitOfWork, envelope: Envelope[Any], now: datetime
 ) -> None:
-    """Back in the market: a hot prospect, given a consultant at once (its last one if
-    eligible). It may arrive before the lead's `lead.qualified`: the prospect starts here and
-    the qualification adds the facts later."""
+    """Back in the market: a hot prospect, given a consultant at once (its last one, or the
+    one the event names, if eligible). It may arrive before the lead's `lead.qualified`, or
+    the lead was lost before qualification: the prospect starts with the person, enquiries and
+    language the event carries, and a later qualification's facts replace them."""
     async with uow:
         if not await uow.claim(CONSUMER, envelope.event_id):
             return
@@ -105,12 +106,18 @@ async def on_lead_reactivated(
         created = p is None
         if p is None:
             p = Prospect(lead_id=envelope.lead_id, tenant_id=tenant, dealership_id=dealership)
-        if p.reactivate(envelope.payload.reactivated_at, envelope.payload.hot):
+        r = envelope.payload
+        p.learn_returning(
+            person=r.person.model_dump(mode="json") if r.person else {},
+            enquiries=[e.model_dump(mode="json") for e in r.enquiries],
+            language=r.language,
+        )
+        if p.reactivate(r.reactivated_at, r.hot):
             if await uow.repo.is_erased(tenant, p.lead_id):
                 p.erase(now)
             await uow.repo.change_owner(p, None, "reactivated", now)
             pool = await allocation.load_pool(uow, tenant, dealership)
-            await allocation.allocate(uow, pool, p, now)
+            await allocation.allocate(uow, pool, p, now, former=r.consultant_id)
         if created:
             await uow.repo.add(p)
         await _emit(uow, [p], envelope)

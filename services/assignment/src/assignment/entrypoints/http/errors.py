@@ -1,4 +1,5 @@
-"""How the domain's refusals and missing rows answer over HTTP."""
+"""How the domain's refusals and missing rows answer over HTTP, and the refusals each route
+documents in its OpenAPI (`responses=`), with the bodies really sent."""
 
 from __future__ import annotations
 
@@ -9,15 +10,40 @@ from fastapi.responses import JSONResponse
 
 from assignment.entrypoints.http.schemas import Refusal
 from assignment.service_layer.handlers import NotFound, Refused
+from shared.http import INVALID_REQUEST, UNREADABLE_BODY, InvalidRequestOut, answer, missing
 
 # Rules about what the caller sent (422); every other refusal is about the current state (409).
 _INPUT_RULES = ("lost.", "reassign.unknown_consultant", "consultant.dealership_fixed")
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "not found in your tenant and dealerships"},
-    409: {"model": Refusal, "description": "the current state refuses it (the rule is named)"},
-    422: {"model": Refusal, "description": "a rule refused the input (the rule is named)"},
+Responses = dict[int | str, dict[str, Any]]
+
+NO_CONSULTANT = missing("no such consultant in your dealerships (a consultant: only themselves)")
+NO_DEALERSHIP = missing("not one of your dealerships (or, for the routing, no such version)")
+NO_PROSPECT = missing("no such prospect in your dealerships (a consultant: only their own)")
+STATE: Responses = {
+    409: answer(Refusal, "the current state refuses it (`refused`, the rule named)"),
 }
+RULE_OR_INVALID: Responses = {
+    422: answer(
+        Refusal | InvalidRequestOut,
+        "a rule refused the input (`refused`, the rule named); or a parameter or the body does "
+        "not fit the route (FastAPI's validation body, the field named)",
+    ),
+}
+# A route with a JSON body: its own refusals, and bytes that cannot be read.
+WITH_BODY: Responses = UNREADABLE_BODY
+__all__ = [
+    "INVALID_REQUEST",
+    "NO_CONSULTANT",
+    "NO_DEALERSHIP",
+    "NO_PROSPECT",
+    "RULE_OR_INVALID",
+    "STATE",
+    "WITH_BODY",
+    "invalid",
+    "not_found",
+    "refused",
+]
 
 
 def refused(exc: Refused) -> JSONResponse:

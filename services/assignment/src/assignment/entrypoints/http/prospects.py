@@ -10,7 +10,15 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from assignment.domain.prospect import LossDetails
 from assignment.entrypoints.http.deps import ConsultantOnly, Manager, Now, Staff, Uow
-from assignment.entrypoints.http.errors import REFUSALS, not_found, refused
+from assignment.entrypoints.http.errors import (
+    INVALID_REQUEST,
+    NO_PROSPECT,
+    RULE_OR_INVALID,
+    STATE,
+    WITH_BODY,
+    not_found,
+    refused,
+)
 from assignment.entrypoints.http.schemas import (
     ActivityIn,
     ConsultantId,
@@ -20,8 +28,9 @@ from assignment.entrypoints.http.schemas import (
     WinIn,
 )
 from assignment.service_layer import handlers
+from shared.http import STAFF_AUTH
 
-router = APIRouter(prefix="/v1/prospects", tags=["prospects"])
+router = APIRouter(prefix="/v1/prospects", tags=["prospects"], responses=STAFF_AUTH)
 
 StateIn = Literal["unassigned", "up_for_grabs", "open", "won", "lost"]
 
@@ -48,7 +57,7 @@ async def _act(unit: Uow, actor: handlers.Actor, lead_id: UUID, coro: Any) -> An
     return await _view(unit, actor, lead_id)
 
 
-@router.get("/mine", response_model=list[ProspectOut])
+@router.get("/mine", response_model=list[ProspectOut], responses=INVALID_REQUEST)
 async def mine(
     actor: ConsultantOnly,
     unit: Uow,
@@ -68,7 +77,7 @@ async def mine(
     return [prospect_out(r) for r in rows]
 
 
-@router.get("/up-for-grabs", response_model=list[ProspectOut])
+@router.get("/up-for-grabs", response_model=list[ProspectOut], responses=INVALID_REQUEST)
 async def up_for_grabs(
     actor: Staff, unit: Uow, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> Any:
@@ -85,7 +94,7 @@ async def up_for_grabs(
     return [prospect_out(r) for r in rows]
 
 
-@router.get("/unassigned", response_model=list[ProspectOut])
+@router.get("/unassigned", response_model=list[ProspectOut], responses=INVALID_REQUEST)
 async def unassigned(
     actor: Manager, unit: Uow, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> Any:
@@ -102,7 +111,7 @@ async def unassigned(
     return [prospect_out(r) for r in rows]
 
 
-@router.get("", response_model=list[ProspectOut])
+@router.get("", response_model=list[ProspectOut], responses=INVALID_REQUEST)
 async def every_prospect(
     actor: Manager,
     unit: Uow,
@@ -127,7 +136,7 @@ async def every_prospect(
     return [prospect_out(r) for r in rows]
 
 
-@router.get("/{lead_id}", response_model=ProspectOut, responses=REFUSALS)
+@router.get("/{lead_id}", response_model=ProspectOut, responses=NO_PROSPECT | INVALID_REQUEST)
 async def one_prospect(lead_id: UUID, actor: Staff, unit: Uow) -> Any:
     async with unit:
         row = await unit.repo.row(actor.tenant_id, lead_id)
@@ -145,7 +154,10 @@ async def one_prospect(lead_id: UUID, actor: Staff, unit: Uow) -> Any:
 
 
 @router.post(
-    "/{lead_id}/activities", response_model=ProspectOut, status_code=201, responses=REFUSALS
+    "/{lead_id}/activities",
+    response_model=ProspectOut,
+    status_code=201,
+    responses=NO_PROSPECT | STATE | INVALID_REQUEST | WITH_BODY,
 )
 async def log_activity(lead_id: UUID, body: ActivityIn, actor: Staff, unit: Uow, clock: Now) -> Any:
     """Appointment, test drive, quote, call, email or note; counts as acting on the prospect.
@@ -167,13 +179,21 @@ async def log_activity(lead_id: UUID, body: ActivityIn, actor: Staff, unit: Uow,
     )
 
 
-@router.post("/{lead_id}/claim", response_model=ProspectOut, responses=REFUSALS)
+@router.post(
+    "/{lead_id}/claim",
+    response_model=ProspectOut,
+    responses=NO_PROSPECT | STATE | INVALID_REQUEST,
+)
 async def claim(lead_id: UUID, actor: ConsultantOnly, unit: Uow, clock: Now) -> Any:
     """Take a prospect that is up for grabs (first eligible consultant of its pool wins)."""
     return await _act(unit, actor, lead_id, handlers.claim(unit, actor, lead_id, clock.now()))
 
 
-@router.post("/{lead_id}/reassign", response_model=ProspectOut, responses=REFUSALS)
+@router.post(
+    "/{lead_id}/reassign",
+    response_model=ProspectOut,
+    responses=NO_PROSPECT | STATE | RULE_OR_INVALID | WITH_BODY,
+)
 async def reassign(lead_id: UUID, body: ReassignIn, actor: Manager, unit: Uow, clock: Now) -> Any:
     """Give the prospect to another consultant (active, same dealership, under the cap)."""
     return await _act(
@@ -184,7 +204,11 @@ async def reassign(lead_id: UUID, body: ReassignIn, actor: Manager, unit: Uow, c
     )
 
 
-@router.post("/{lead_id}/win", response_model=ProspectOut, responses=REFUSALS)
+@router.post(
+    "/{lead_id}/win",
+    response_model=ProspectOut,
+    responses=NO_PROSPECT | STATE | INVALID_REQUEST | WITH_BODY,
+)
 async def win(lead_id: UUID, body: WinIn, actor: Staff, unit: Uow, clock: Now) -> Any:
     """A sale: the vehicle sold and its price."""
     return await _act(
@@ -203,7 +227,11 @@ async def win(lead_id: UUID, body: WinIn, actor: Staff, unit: Uow, clock: Now) -
     )
 
 
-@router.post("/{lead_id}/lose", response_model=ProspectOut, responses=REFUSALS)
+@router.post(
+    "/{lead_id}/lose",
+    response_model=ProspectOut,
+    responses=NO_PROSPECT | STATE | RULE_OR_INVALID | WITH_BODY,
+)
 async def lose(lead_id: UUID, body: LoseIn, actor: Staff, unit: Uow, clock: Now) -> Any:
     """Written off with a code from the closed list; bought-elsewhere codes name the dealer
     (and, for another brand, the brand); a postponed purchase gives its date."""

@@ -11,7 +11,17 @@ from assignment.domain.consultant import Absence, Consultant
 from assignment.domain.rules import Routing
 from assignment.domain.schedule import WeeklyHours
 from assignment.entrypoints.http.deps import Manager, Now, Staff, Uow
-from assignment.entrypoints.http.errors import REFUSALS, invalid, not_found, refused
+from assignment.entrypoints.http.errors import (
+    INVALID_REQUEST,
+    NO_CONSULTANT,
+    NO_DEALERSHIP,
+    RULE_OR_INVALID,
+    STATE,
+    WITH_BODY,
+    invalid,
+    not_found,
+    refused,
+)
 from assignment.entrypoints.http.schemas import (
     ConsultantId,
     ConsultantIn,
@@ -21,8 +31,9 @@ from assignment.entrypoints.http.schemas import (
     RoutingIn,
 )
 from assignment.service_layer import handlers
+from shared.http import STAFF_AUTH
 
-router = APIRouter(prefix="/v1", tags=["roster"])
+router = APIRouter(prefix="/v1", tags=["roster"], responses=STAFF_AUTH)
 
 
 def _domain(tenant_id: str, consultant_id: str, body: ConsultantIn) -> Consultant:
@@ -72,7 +83,12 @@ async def _view(unit: Uow, tenant_id: str, consultant_id: str, now: Any) -> dict
     return _out(c, loads.get(consultant_id, 0), now)
 
 
-@router.post("/consultants", response_model=ConsultantOut, status_code=201, responses=REFUSALS)
+@router.post(
+    "/consultants",
+    response_model=ConsultantOut,
+    status_code=201,
+    responses=NO_DEALERSHIP | STATE | RULE_OR_INVALID | WITH_BODY,
+)
 async def create_consultant(body: NewConsultantIn, actor: Manager, unit: Uow, clock: Now) -> Any:
     """Add a consultant to a dealership's roster (id = the subject of their staff token)."""
     c = _domain(actor.tenant_id, body.consultant_id, body)
@@ -85,7 +101,11 @@ async def create_consultant(body: NewConsultantIn, actor: Manager, unit: Uow, cl
     return await _view(unit, actor.tenant_id, c.consultant_id, clock.now())
 
 
-@router.put("/consultants/{consultant_id}", response_model=ConsultantOut, responses=REFUSALS)
+@router.put(
+    "/consultants/{consultant_id}",
+    response_model=ConsultantOut,
+    responses=NO_CONSULTANT | RULE_OR_INVALID | WITH_BODY,
+)
 async def replace_consultant(
     consultant_id: ConsultantId, body: ConsultantIn, actor: Manager, unit: Uow, clock: Now
 ) -> Any:
@@ -100,7 +120,7 @@ async def replace_consultant(
     return await _view(unit, actor.tenant_id, consultant_id, clock.now())
 
 
-@router.get("/consultants", response_model=list[ConsultantOut])
+@router.get("/consultants", response_model=list[ConsultantOut], responses=INVALID_REQUEST)
 async def list_consultants(
     actor: Manager,
     unit: Uow,
@@ -117,7 +137,11 @@ async def list_consultants(
     return [_out(c, loads[c.dealership_id].get(c.consultant_id, 0), now) for c in consultants]
 
 
-@router.get("/consultants/{consultant_id}", response_model=ConsultantOut, responses=REFUSALS)
+@router.get(
+    "/consultants/{consultant_id}",
+    response_model=ConsultantOut,
+    responses=NO_CONSULTANT | INVALID_REQUEST,
+)
 async def one_consultant(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock: Now) -> Any:
     """A consultant sees their own profile; managers everyone of their dealerships."""
     async with unit:
@@ -142,7 +166,9 @@ async def _presence(
 
 
 @router.post(
-    "/consultants/{consultant_id}/clock-in", response_model=ConsultantOut, responses=REFUSALS
+    "/consultants/{consultant_id}/clock-in",
+    response_model=ConsultantOut,
+    responses=NO_CONSULTANT | INVALID_REQUEST,
 )
 async def clock_in(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock: Now) -> Any:
     """Present until clocked out: prospects waiting for them are assigned at once."""
@@ -150,7 +176,9 @@ async def clock_in(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock: 
 
 
 @router.post(
-    "/consultants/{consultant_id}/clock-out", response_model=ConsultantOut, responses=REFUSALS
+    "/consultants/{consultant_id}/clock-out",
+    response_model=ConsultantOut,
+    responses=NO_CONSULTANT | INVALID_REQUEST,
 )
 async def clock_out(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock: Now) -> Any:
     return await _presence(consultant_id, False, actor, unit, clock)
@@ -159,19 +187,19 @@ async def clock_out(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock:
 @router.post(
     "/consultants/{consultant_id}/follow-schedule",
     response_model=ConsultantOut,
-    responses=REFUSALS,
+    responses=NO_CONSULTANT | INVALID_REQUEST,
 )
 async def follow_schedule(consultant_id: ConsultantId, actor: Staff, unit: Uow, clock: Now) -> Any:
     """Neither clocked in nor out: the working hours decide presence."""
     return await _presence(consultant_id, None, actor, unit, clock)
 
 
-@router.get("/dealerships/{dealership_id}/routing", responses=REFUSALS)
+@router.get("/dealerships/{dealership_id}/routing", responses=NO_DEALERSHIP | INVALID_REQUEST)
 async def get_routing(
     dealership_id: DealershipId,
     actor: Manager,
     unit: Uow,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,  # the column is an int4
 ) -> Any:
     """The routing in force (version 0: never configured, the defaults), or an older version."""
     if not actor.sees(dealership_id):
@@ -183,7 +211,9 @@ async def get_routing(
     return routing.to_json()
 
 
-@router.put("/dealerships/{dealership_id}/routing", responses=REFUSALS)
+@router.put(
+    "/dealerships/{dealership_id}/routing", responses=NO_DEALERSHIP | INVALID_REQUEST | WITH_BODY
+)
 async def put_routing(
     dealership_id: DealershipId, body: RoutingIn, actor: Manager, unit: Uow, clock: Now
 ) -> Any:

@@ -1,4 +1,5 @@
-"""How the domain's refusals and missing rows answer over HTTP."""
+"""How the domain's refusals and missing rows answer over HTTP, and the refusals each route
+documents in its OpenAPI (`responses=`), with the bodies really sent."""
 
 from __future__ import annotations
 
@@ -9,12 +10,34 @@ from fastapi.responses import JSONResponse
 
 from recovery.entrypoints.http.schemas import Refusal
 from recovery.service_layer.handlers import NotFound, Refused
+from shared.http import INVALID_REQUEST, UNREADABLE_BODY, InvalidRequestOut, answer, missing
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "not found in your tenant and dealerships"},
-    409: {"model": Refusal, "description": "the state refuses it: ended, or leased to another"},
-    422: {"model": Refusal, "description": "a rule refused the input (the rule is named)"},
+Responses = dict[int | str, dict[str, Any]]
+
+NO_RECOVERY = missing("no such follow-up in your dealerships")
+STATE: Responses = {
+    409: answer(
+        Refusal, "the state refuses it: ended, or leased to another (`refused`, the rule named)"
+    ),
 }
+RULE_OR_INVALID: Responses = {
+    422: answer(
+        Refusal | InvalidRequestOut,
+        "a rule refused the input (`refused`, the rule named); or a parameter or the body does "
+        "not fit the route (FastAPI's validation body, the field named)",
+    ),
+}
+WITH_BODY: Responses = UNREADABLE_BODY
+__all__ = [
+    "INVALID_REQUEST",
+    "NO_RECOVERY",
+    "RULE_OR_INVALID",
+    "STATE",
+    "WITH_BODY",
+    "invalid",
+    "not_found",
+    "refused",
+]
 
 
 def refused(exc: Refused) -> JSONResponse:

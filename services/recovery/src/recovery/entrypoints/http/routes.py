@@ -12,11 +12,21 @@ from fastapi import APIRouter, Query, Request
 from recovery.domain.cadence import Cadences
 from recovery.domain.recovery import OutcomeDetails
 from recovery.entrypoints.http.deps import Agent, Manager, Now, Uow
-from recovery.entrypoints.http.errors import REFUSALS, invalid, not_found, refused
+from recovery.entrypoints.http.errors import (
+    INVALID_REQUEST,
+    NO_RECOVERY,
+    RULE_OR_INVALID,
+    STATE,
+    WITH_BODY,
+    invalid,
+    not_found,
+    refused,
+)
 from recovery.entrypoints.http.schemas import CadencesIn, CadencesOut, OutcomeBody, RecoveryOut
 from recovery.service_layer import handlers
+from shared.http import STAFF_AUTH
 
-router = APIRouter(prefix="/v1/recovery", tags=["recovery"])
+router = APIRouter(prefix="/v1/recovery", tags=["recovery"], responses=STAFF_AUTH)
 
 StateIn = Literal["scheduled", "due", "ended"]
 DealershipIn = Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -57,14 +67,14 @@ async def get_cadences(actor: Manager, unit: Uow) -> Any:
         return _cadences_out(await unit.repo.cadences(actor.tenant_id))
 
 
-@router.put("/cadences", response_model=CadencesOut)
+@router.put("/cadences", response_model=CadencesOut, responses=INVALID_REQUEST | WITH_BODY)
 async def put_cadences(body: CadencesIn, actor: Manager, unit: Uow) -> Any:
     """Set the tenant's cadences (runs already going keep theirs until the reason changes)."""
     config = body.model_dump(mode="json")
     return _cadences_out(await handlers.put_cadences(unit, actor, config))
 
 
-@router.get("/due", response_model=list[RecoveryOut])
+@router.get("/due", response_model=list[RecoveryOut], responses=INVALID_REQUEST)
 async def due(
     actor: Agent,
     unit: Uow,
@@ -84,7 +94,7 @@ async def due(
     return [recovery_out(r) for r in rows]
 
 
-@router.get("", response_model=list[RecoveryOut])
+@router.get("", response_model=list[RecoveryOut], responses=INVALID_REQUEST)
 async def every_recovery(
     actor: Manager,
     unit: Uow,
@@ -109,12 +119,16 @@ async def every_recovery(
     return [recovery_out(r) for r in rows]
 
 
-@router.get("/{recovery_id}", response_model=RecoveryOut, responses=REFUSALS)
+@router.get("/{recovery_id}", response_model=RecoveryOut, responses=NO_RECOVERY | INVALID_REQUEST)
 async def one_recovery(recovery_id: UUID, actor: Agent, unit: Uow) -> Any:
     return await _view(unit, actor, recovery_id)
 
 
-@router.post("/{recovery_id}/claim", response_model=RecoveryOut, responses=REFUSALS)
+@router.post(
+    "/{recovery_id}/claim",
+    response_model=RecoveryOut,
+    responses=NO_RECOVERY | STATE | INVALID_REQUEST,
+)
 async def claim(recovery_id: UUID, actor: Agent, unit: Uow, clock: Now, request: Request) -> Any:
     """A lease on the follow-up (default 10 minutes, renewed by claiming again): nobody else
     contacts the person meanwhile, and it leaves the others' due lists."""
@@ -124,7 +138,11 @@ async def claim(recovery_id: UUID, actor: Agent, unit: Uow, clock: Now, request:
     )
 
 
-@router.post("/{recovery_id}/outcome", response_model=RecoveryOut, responses=REFUSALS)
+@router.post(
+    "/{recovery_id}/outcome",
+    response_model=RecoveryOut,
+    responses=NO_RECOVERY | STATE | RULE_OR_INVALID | WITH_BODY,
+)
 async def outcome(recovery_id: UUID, body: OutcomeBody, actor: Agent, unit: Uow, clock: Now) -> Any:
     """Record what came of the follow-up (the caller must hold the lease; managers need not).
     Every outcome publishes `recovery.attempted`; `reactivated` publishes `lead.reactivated`,
