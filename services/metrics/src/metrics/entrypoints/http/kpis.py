@@ -58,14 +58,13 @@ from metrics.entrypoints.http.schemas import (
     SpeedReport,
 )
 from shared.contracts import LostReasonCode, lost_reason
+from shared.http import INVALID_REQUEST, STAFF_AUTH, missing
 
 router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
 
-AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no valid staff token"},
-    403: {"description": "not a manager or admin"},
-    404: {"description": "a dealership that is not the caller's"},
-}
+AUTH: dict[int | str, dict[str, Any]] = (
+    STAFF_AUTH | missing("a dealership that is not the caller's") | INVALID_REQUEST
+)
 
 
 def _period(window: Window) -> Period:
