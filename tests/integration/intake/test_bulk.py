@@ -115,7 +115,20 @@ async def test_mapping_errors_are_4xx_naming_the_field(intake: Intake) -> None:
     assert r.json()["detail"][0]["field"] == "mapping.columns.email"
     r = await _upload(intake, source["api_key"], b"a\n", {"columns": {"shoe_size": "a"}})
     assert r.status_code == 422
-    assert "shoe_size" in json.dumps(r.json())
+    assert r.json()["detail"][0]["field"] == "mapping.columns.shoe_size"
+
+
+@pytest.mark.parametrize("encoding", ["rot_13", "zlib_codec", "base64_codec", "hex_codec"])
+async def test_an_encoding_that_is_not_a_text_encoding_is_422_naming_it(
+    intake: Intake, encoding: str
+) -> None:
+    source = await intake.source("acme")
+    mapping = {"columns": {"email": "E-mail"}, "encoding": encoding}
+    r = await _upload(intake, source["api_key"], b"E-mail\na@example.com\n", mapping)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["field"] == "mapping.encoding"
+    assert "not a text encoding" in error["reason"]
 
 
 async def test_real_crm_exports_without_contacts_are_reported_not_lost(intake: Intake) -> None:

@@ -44,6 +44,7 @@ _EXTENSION_PREFIX = "extensions."  # "extensions.<key>": kept as sent under that
 MAX_RECORD_CHARS = 1 << 20
 _QUOTE = '"'
 _FALLBACK_ENCODING = "cp1252"
+_HOST_NAME_CODECS = frozenset({"idna", "punycode"})
 _OTHER_PHONES_SPLIT = re.compile(r"[;|,/]")
 # "07/01/2025 18:44 tt": US order, optional time and AM/PM; a trailing word (the unrendered .NET
 # "tt" placeholder, a zone abbreviation) is tolerated and ignored.
@@ -86,9 +87,17 @@ class ColumnMapping(BaseModel):
         if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
             raise CsvMappingError("delimiter", "must be one character, not a quote or newline")
         try:
-            codecs.getincrementaldecoder(self.encoding)
+            codec = codecs.lookup(self.encoding)
         except LookupError as exc:
             raise CsvMappingError("encoding", "unknown encoding") from exc
+        # rot_13, zlib_codec, base64_codec...: codecs, but not from bytes to text; idna and
+        # punycode encode host names, not files.
+        if (
+            not codec._is_text_encoding
+            or codec.incrementaldecoder is None
+            or codec.name in _HOST_NAME_CODECS
+        ):
+            raise CsvMappingError("encoding", f"{self.encoding!r} is not a text encoding")
         return self
 
     def resolve(self, header: list[str] | None) -> list[_Column]:
@@ -245,7 +254,7 @@ class _Parser:
     def _decode(self, block: bytes, final: bool = False) -> str:
         try:
             return self._decoder.decode(block, final)
-        except UnicodeDecodeError:
+        except UnicodeError:  # idna and punycode raise the base class
             pass
         # Some line is not valid in the declared encoding: read that line as cp1252 instead
         # of failing the whole file (exports often mix in a Windows-1252 byte or two).
@@ -256,7 +265,7 @@ class _Parser:
             line = part if i == len(parts) - 1 else part + b"\n"
             try:
                 out.append(self._decoder.decode(line, final and i == len(parts) - 1))
-            except UnicodeDecodeError:
+            except UnicodeError:
                 self._decoder.reset()
                 out.append(line.decode(_FALLBACK_ENCODING, errors="replace"))
         return "".join(out)

@@ -62,16 +62,27 @@ def _job_out(job: dict[str, Any]) -> JobOut:
     )
 
 
+def _mapping_error(error: Any) -> dict[str, str]:
+    """One error of the mapping as {"field", "reason"}: a CsvMappingError names its own field
+    (`mapping.encoding`, `mapping.columns.email`), pydantic's others by their location."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, CsvMappingError):
+        field = cause.field if cause.field in _MAPPING_OPTIONS else f"columns.{cause.field}"
+        return {"field": f"mapping.{field}", "reason": cause.reason}
+    where = ".".join(str(p) for p in error["loc"])
+    return {"field": f"mapping.{where}" if where else "mapping", "reason": error["msg"]}
+
+
+_MAPPING_OPTIONS = frozenset(ColumnMapping.model_fields)
+
+
 def _mapping(raw: str) -> ColumnMapping:
     try:
         return ColumnMapping.model_validate_json(raw)
     except ValidationError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {"field": "mapping." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                for e in exc.errors()
-            ],
+            detail=[_mapping_error(e) for e in exc.errors()],
         ) from exc
 
 
