@@ -1,11 +1,59 @@
-"""HTTP pieces every service's FastAPI app shares."""
+"""HTTP pieces every service's FastAPI app shares, and telling a database outage from a bug."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+# SQLSTATEs that say "not now" rather than "not this statement": connection exceptions (08...),
+# the server shutting down or starting (57P01-57P03), too many connections, out of resources.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400"})
+# Serialization failure, deadlock detected, lock not available.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (SQLAlchemy's `orig`, `raise ... from`)."""
+    out: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or any(error is seen for seen in out):
+            continue
+        out.append(error)
+        pending += [getattr(error, "orig", None), error.__cause__]
+    return out
+
+
+def _sqlstate(error: BaseException) -> str:
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else ""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached now: down,
+    restarting, the connection lost, the pool exhausted. Such an error is an outage to wait
+    out, never a reason to mark a message or a row as failed."""
+    for error in _causes(exc):
+        if isinstance(error, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+            return True  # ConnectionRefusedError, a connect timeout, the pool's timeout
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = _sqlstate(error)
+        if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+            return True
+    return False
+
+
+def database_transient(exc: BaseException) -> bool:
+    """An outage, or a transaction that lost a race (deadlock, serialization failure, lock
+    not available): the same work succeeds when tried again later."""
+    return database_unavailable(exc) or any(
+        _sqlstate(error) in _CONFLICT_SQLSTATES for error in _causes(exc)
+    )
 
 
 def add_health_routes(app: FastAPI) -> None:

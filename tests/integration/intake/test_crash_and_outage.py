@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -13,7 +15,9 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from intake.adapters.repository import IntakeRepository
+from intake.domain.submission import LeadSubmission
 from intake.entrypoints.http.app import create_app
+from intake.service_layer import ingest as ingest_module
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 from shared.testing.proxy import TcpProxy
@@ -47,6 +51,47 @@ async def test_payload_stored_before_a_crash_is_processed_by_the_sweeper(
             )
         ).scalar_one()
     assert status == "processed"
+
+
+async def test_the_sweep_marks_a_payload_it_cannot_process_failed_and_goes_on(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payload that fails every time (a bug, or a NUL byte PostgreSQL refused) stopped every
+    sweep at the same row, so no payload a crash left pending was ever recovered again."""
+    original = ingest_module.normalise
+
+    def normalise(sub: LeadSubmission, **kw: Any) -> Any:
+        if sub.email == "boom@example.com":
+            raise RuntimeError("boom")
+        return original(sub, **kw)
+
+    monkeypatch.setattr(ingest_module, "normalise", normalise)
+    source = await intake.source("acme")
+    async with intake.app.state.uow_factory() as uow:
+        row = await IntakeRepository(uow.session).source("acme", uuid.UUID(source["id"]))
+    assert row is not None
+    receiver = intake.app.state.receiver
+    left_pending = []  # stored, then the process died: oldest first, as the sweep takes them
+    for body in (
+        b'{"email": "boom@example.com"}',
+        b'{"email": "nul@example.com", "first_name": "N\\u0000ul"}',
+        b'{"email": "fine@example.com"}',
+    ):
+        left_pending.append(
+            await receiver.store(
+                row, fmt="json", body=body, content_type=None, idempotency_header=None
+            )
+        )
+    await receiver.sweep(timedelta(0))
+    async with intake.app.state.engine.connect() as conn:
+        status = {
+            r.id: (r.status, r.error)
+            for r in await conn.execute(text("SELECT id, status, error FROM raw_payload"))
+        }
+    boom, nul, fine = left_pending
+    assert status[boom] == ("failed", "RuntimeError: boom")
+    assert status[nul] == ("processed", None)
+    assert status[fine] == ("processed", None)
 
 
 async def test_events_committed_before_a_crash_are_published_after_restart(

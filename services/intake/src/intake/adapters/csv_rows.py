@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from intake.domain import clean
 from intake.domain.model import FieldError
 from intake.domain.submission import ConsentIn, LeadSubmission, VehicleIn
 
@@ -86,6 +87,10 @@ class ColumnMapping(BaseModel):
             _check_column(path, column, self.has_header)
         if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
             raise CsvMappingError("delimiter", "must be one character, not a quote or newline")
+        if self.delimiter != "\t" and clean.has_controls(self.delimiter):
+            raise CsvMappingError("delimiter", "a control character other than tab")
+        if self.date_format is not None and clean.has_controls(self.date_format):
+            raise CsvMappingError("date_format", "contains control characters")
         try:
             codec = codecs.lookup(self.encoding)
         except LookupError as exc:
@@ -122,6 +127,9 @@ class ColumnMapping(BaseModel):
 
 
 def _check_column(path: str, column: str | int, has_header: bool) -> None:
+    # The mapping is stored as JSONB, which refuses \u0000: no control characters in it.
+    if clean.has_controls(path) or (isinstance(column, str) and clean.has_controls(column)):
+        raise CsvMappingError(clean.one_line(path), "contains control characters")
     if path not in FIELD_PATHS and not (
         path.startswith(_EXTENSION_PREFIX) and len(path) > len(_EXTENSION_PREFIX)
     ):

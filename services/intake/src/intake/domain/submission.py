@@ -8,9 +8,17 @@ source wrote them (strings, odd formats): cleaning them up is `domain.normalise`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from intake.domain import clean
+
+# Every text field loses its control characters here, whichever way the lead came in (JSON,
+# ADF, CSV, AMQP): NUL and friends never reach the normaliser or the database.
+Line = Annotated[str, AfterValidator(clean.one_line)]
+Text = Annotated[str, AfterValidator(clean.multi_line)]  # free text: keeps tabs and line breaks
+Json = Annotated[dict[str, Any], AfterValidator(clean.deep)]
 
 
 class _Tolerant(BaseModel):
@@ -19,19 +27,21 @@ class _Tolerant(BaseModel):
 
 
 class VehicleIn(_Tolerant):
-    year: str | int | None = None
-    make: str | None = None
-    model: str | None = None
-    trim: str | None = None
-    vin: str | None = None
-    stock: str | None = None
-    condition: str | None = Field(default=None, description="new, used, certified (as sent)")
-    price: str | float | int | None = None
-    currency: str | None = None
-    odometer: str | int | None = None
-    odometer_units: str | None = None
-    interest: str | None = Field(default=None, description="buy, lease, sell, trade-in, test-drive")
-    comments: str | None = None
+    year: Line | int | None = None
+    make: Line | None = None
+    model: Line | None = None
+    trim: Line | None = None
+    vin: Line | None = None
+    stock: Line | None = None
+    condition: Line | None = Field(default=None, description="new, used, certified (as sent)")
+    price: Line | float | int | None = None
+    currency: Line | None = None
+    odometer: Line | int | None = None
+    odometer_units: Line | None = None
+    interest: Line | None = Field(
+        default=None, description="buy, lease, sell, trade-in, test-drive"
+    )
+    comments: Text | None = None
 
 
 class ConsentIn(_Tolerant):
@@ -44,27 +54,27 @@ class ConsentIn(_Tolerant):
 class LeadSubmission(_Tolerant):
     """One lead as a source submits it."""
 
-    dealership_id: str | None = Field(
+    dealership_id: Line | None = Field(
         default=None, description="defaults to the source's dealership"
     )
-    source_lead_id: str | None = Field(
+    source_lead_id: Line | None = Field(
         default=None, description="the provider's own lead id: a resent lead is a no-op"
     )
     requested_at: datetime | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    full_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    other_phones: list[str] = Field(default_factory=list)
+    first_name: Line | None = None
+    last_name: Line | None = None
+    full_name: Line | None = None
+    email: Line | None = None
+    phone: Line | None = None
+    other_phones: list[Line] = Field(default_factory=list)
     vehicle: VehicleIn | None = None
     trade_ins: list[VehicleIn] = Field(default_factory=list)
-    comments: str | None = None
+    comments: Text | None = None
     consent: ConsentIn = Field(default_factory=ConsentIn)
-    campaign: str | None = None
-    channel: str | None = Field(default=None, description="sub-channel, e.g. 'Truecar/Perkspot'")
-    lead_type: str | None = None
-    provider: str | None = None
-    extensions: dict[str, Any] = Field(
+    campaign: Line | None = None
+    channel: Line | None = Field(default=None, description="sub-channel, e.g. 'Truecar/Perkspot'")
+    lead_type: Line | None = None
+    provider: Line | None = None
+    extensions: Json = Field(
         default_factory=dict, description="elements the format does not define, kept as sent"
     )

@@ -11,8 +11,15 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from intake.adapters.repository import SourceRow
 from intake.service_layer import lifecycle, sources
-from intake.service_layer.receive import Receiver, UowFactory
+from intake.service_layer.receive import (
+    InvalidPayload,
+    ProcessingFailed,
+    Receiver,
+    UowFactory,
+    describe,
+)
 from shared.contracts import Envelope, parse_envelope
+from shared.http import database_transient
 from shared.messaging.consumer import PoisonMessage, subscribe
 from shared.messaging.topology import Topology
 
@@ -61,14 +68,25 @@ def register(
         source = await authenticate(message)
         raw = message.raw_message
         # The message id is the idempotency key: a redelivery after a crash is a no-op.
-        await receiver.receive(
-            source,
-            fmt="amqp",
-            body=body,
-            content_type=raw.content_type,
-            idempotency_header=raw.message_id,
-            correlation_id=raw.correlation_id,
-        )
+        try:
+            await receiver.receive(
+                source,
+                fmt="amqp",
+                body=body,
+                content_type=raw.content_type,
+                idempotency_header=raw.message_id,
+                correlation_id=raw.correlation_id,
+            )
+        except (InvalidPayload, PoisonMessage):
+            raise  # dead-lettered with its field errors
+        except ProcessingFailed as exc:  # marked failed; retrying would fail the same way
+            raise PoisonMessage(exc.error) from exc
+        except Exception as exc:
+            if database_transient(exc):
+                raise  # transient: retried
+            # Redelivering it would fail the same way, delivery after delivery: dead-letter it
+            # now, with the error that a person can act on.
+            raise PoisonMessage(describe(exc)) from exc
 
     raw_queue = topology.intake_raw_queue()
     subscribe(broker, broker, topology, raw_queue, parse=read, handle=on_raw_lead)
