@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,11 @@ from tests.integration.intake.conftest import Intake
 from tests.paths import OTHER_DIR
 
 pytestmark = pytest.mark.integration
+
+
+class Killed(BaseException):
+    """A process dying mid-job: not an error the worker could catch and record."""
+
 
 MAPPING = {
     "columns": {
@@ -176,11 +182,11 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
         nonlocal calls
         calls += 1
         if calls == 2:
-            raise RuntimeError("killed")
+            raise Killed  # the process dies: nothing of it runs on
         await original_commit(*args)
 
     jobs._commit_batch = die_after_first_batch
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Killed):
         await jobs.run_once()
     job = (
         await intake.client.get(
@@ -233,3 +239,74 @@ async def test_next_batch_is_judged_while_the_last_is_written_and_batches_commit
     # i=4 is row 6, the first of the second batch: merged into the lead of row 5 (i=3).
     assert rows[6]["outcome"] == "merged"
     assert rows[6]["lead_id"] == rows[5]["lead_id"]
+
+
+async def test_upload_for_a_dealership_outside_the_tenant_is_404(intake: Intake) -> None:
+    source = await intake.source("acme")
+    other_tenants = await intake.dealership("globex")
+    for dealership_id in (other_tenants, str(uuid.uuid4())):
+        r = await intake.client.post(
+            "/v1/leads/bulk",
+            params={"mapping": json.dumps(MAPPING), "dealership_id": dealership_id},
+            content=_csv(3),
+            headers={"X-Api-Key": source["api_key"], "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 404, r.text
+    async with intake.app.state.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM bulk_job"))).scalar_one() == 0
+
+
+async def test_bad_rows_are_rejected_rows_and_the_job_finishes(intake: Intake) -> None:
+    source = await intake.source("acme")
+    other_tenants = await intake.dealership("globex")
+    mapping = {"columns": {"email": "E-mail", "first_name": "First", "dealership_id": "Where"}}
+    data = (
+        "E-mail,First,Where\n"
+        "a@example.com,Ann,\n"
+        f"b@example.com,Bob,{other_tenants}\n"
+        "c@example.com,Cat,not-a-uuid\n"
+        "d@example.com,D\x00an,\n"
+    ).encode()
+    r = await _upload(intake, source["api_key"], data, mapping)
+    assert r.status_code == 202, r.text
+    job = await _finished(intake, source["api_key"], r.json()["job_id"])
+    assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 2)
+    rows = {row["row_number"]: row for row in await _rows(intake, source["api_key"], job["job_id"])}
+    assert [rows[n]["outcome"] for n in (2, 3, 4, 5)] == [
+        "ingested",
+        "rejected",
+        "rejected",
+        "ingested",
+    ]
+    assert rows[3]["errors"][0]["field"] == "dealership_id"
+    assert rows[4]["errors"][0]["field"] == "dealership_id"
+    async with intake.app.state.engine.connect() as conn:
+        name = (
+            await conn.execute(
+                text("SELECT first_name FROM lead WHERE id = :id"), {"id": rows[5]["lead_id"]}
+            )
+        ).scalar_one()
+    assert name == "Dan"
+
+
+async def test_a_job_that_keeps_failing_is_failed_and_the_others_go_on(intake: Intake) -> None:
+    jobs = intake.app.state.bulk
+    jobs._max_attempts = 2
+    original = jobs._commit_batch
+
+    async def commit(job: Any, judged: Any) -> None:
+        if job.tenant_id == "initech":
+            raise RuntimeError("boom")
+        await original(job, judged)
+
+    jobs._commit_batch = commit
+    failing = await intake.source("initech")
+    fine = await intake.source("acme")
+    first = await _upload(intake, failing["api_key"], _csv(5), MAPPING)
+    second = await _upload(intake, fine["api_key"], _csv(5), MAPPING)
+    done = await _finished(intake, fine["api_key"], second.json()["job_id"])
+    assert (done["status"], done["accepted"]) == ("done", 5)
+    failed = await _finished(intake, failing["api_key"], first.json()["job_id"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == "gave up after 2 tries; last error: RuntimeError: boom"
+    assert failed["accepted"] == 0

@@ -29,6 +29,8 @@ class IntakeSettings(ServiceSettings):
     # person would wait out.
     bulk_batch_size: int = Field(default=1000, ge=1)
     run_bulk_worker: bool = True
+    # Failed tries of a bulk job (database outages not counted) before it is marked failed.
+    bulk_max_attempts: int = Field(default=5, ge=1)
     # Concurrent leads share transactions (see service_layer/batching.py); 0 workers: one by one.
     batch_workers: int = Field(default=2, ge=0)
     max_batch: int = Field(default=200, ge=1)

@@ -182,6 +182,9 @@ bulk_job = Table(
     Column("rejected", Integer, nullable=False, server_default=text("0")),
     Column("resent", Integer, nullable=False, server_default=text("0")),
     Column("error", Text, nullable=True),
+    # Tries that failed (not counting database outages); failed for good at the limit.
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("retry_at", DateTime(timezone=True), nullable=True),  # not tried again before
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("finished_at", DateTime(timezone=True), nullable=True),
 )

@@ -95,7 +95,7 @@ def judge(
 ) -> Verdicts:
     """The part of ingesting that needs no database and no lock, so a bulk job can judge its
     next batch while the last one is being written."""
-    dealerships = [_dealership(item.submission, source, countries) for item in items]
+    dealerships = [dealership_of(item.submission, source, countries) for item in items]
     judged: list[NormalisedLead | Rejection] = [
         normalise(item.submission, country=countries[d], rules=rules.test_rules)
         for item, d in zip(items, dealerships, strict=True)
@@ -164,8 +164,12 @@ async def ingest(
     return results
 
 
-def _dealership(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+def dealership_of(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+    """The lead's dealership: its own `dealership_id`, else the source's. UnknownDealership
+    unless it is one of the tenant's (`countries`)."""
     if not sub.dealership_id:
+        if source.dealership_id not in countries:  # a bulk job's override, checked at upload
+            raise UnknownDealership(str(source.dealership_id))
         return source.dealership_id
     try:
         wanted = UUID(sub.dealership_id)

@@ -74,6 +74,7 @@ def create_app(
                 clock,
                 batch_size=settings.bulk_batch_size,
                 max_rows=settings.max_bulk_rows,
+                max_attempts=settings.bulk_max_attempts,
             )
             app.state.settings = settings
             app.state.common_settings = common

@@ -12,6 +12,7 @@ from intake.adapters.csv_rows import ColumnMapping, CsvMappingError
 from intake.entrypoints.http.deps import Source
 from intake.entrypoints.http.schemas import FieldErrorOut
 from intake.service_layer.bulk import BulkJobs, UploadTooLarge
+from intake.service_layer.ingest import UnknownDealership
 
 router = APIRouter(prefix="/v1/leads/bulk", tags=["bulk"])
 
@@ -90,6 +91,11 @@ def _mapping(raw: str) -> ColumnMapping:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
+    responses={
+        404: {"description": "`dealership_id` is not a dealership of the caller's group"},
+        413: {"description": "the file is over INTAKE_MAX_BULK_BYTES"},
+        422: {"description": "the mapping, or the file's header, does not fit"},
+    },
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
@@ -104,10 +110,14 @@ async def upload(
             '"phone": "Phone", "vehicle.make": "Make"}, "has_header": true}'
         ),
     ],
-    dealership_id: UUID | None = None,
+    dealership_id: Annotated[
+        UUID | None,
+        Query(description="the rows' dealership (one of the caller's), else the source's"),
+    ] = None,
 ) -> Any:
     """Stream a CSV file (up to 1,000,000 rows). Answers at once with a job id; the rows are
-    processed in the background and reported one by one at `report_url`."""
+    processed in the background and reported one by one at `report_url`. A row naming a
+    dealership outside the caller's group is a rejected row."""
     column_mapping = _mapping(mapping)
     jobs = _jobs(request)
     settings = request.app.state.settings
@@ -126,6 +136,8 @@ async def upload(
         ) from exc
     except UploadTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    except UnknownDealership as exc:  # another tenant's, or none: the same answer
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dealership") from exc
     job = await jobs.job(source.tenant_id, job_id)
     assert job is not None
     return _job_out(job)
