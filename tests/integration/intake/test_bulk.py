@@ -114,6 +114,14 @@ async def test_streamed_upload_reports_every_row(intake: Intake) -> None:
     assert {row["outcome"] for row in rows2} == {"resent"}
 
 
+async def test_rows_done_counts_the_data_rows_not_the_header(intake: Intake) -> None:
+    source = await intake.source("acme")
+    data = _csv(20).replace(b"\n", b"\n\n", 3)  # and blank lines, which are no rows either
+    r = await _upload(intake, source["api_key"], data, MAPPING)
+    job = await _finished(intake, source["api_key"], r.json()["job_id"])
+    assert (job["status"], job["rows_done"], job["accepted"]) == ("done", 20, 20)
+
+
 async def test_mapping_errors_are_4xx_naming_the_field(intake: Intake) -> None:
     source = await intake.source("acme")
     r = await _upload(intake, source["api_key"], b"a,b\n1,2\n", {"columns": {"email": "E-mail"}})
@@ -193,11 +201,12 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
             f"/v1/leads/bulk/{job_id}", headers={"X-Api-Key": source["api_key"]}
         )
     ).json()
-    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", batch + 1, batch)
+    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", batch, batch)
     jobs._commit_batch = original_commit
     assert await jobs.run_once()
     job = await _finished(intake, source["api_key"], job_id)
     assert (job["accepted"], job["merged"], job["rejected"]) == (3 * batch, 0, 0)
+    assert job["rows_done"] == 3 * batch  # the resumed job counts each row once
     async with intake.app.state.engine.connect() as conn:
         leads = (await conn.execute(text("SELECT count(*) FROM lead"))).scalar_one()
     assert leads == 3 * batch

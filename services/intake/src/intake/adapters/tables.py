@@ -175,8 +175,10 @@ bulk_job = Table(
     Column("status", Text, nullable=False, server_default=text("'receiving'")),
     Column("bytes", BigInteger, nullable=False, server_default=text("0")),
     Column("chunks", Integer, nullable=False, server_default=text("0")),
-    # Checkpoint: rows up to here are done, committed with their results in one transaction.
+    # Data rows reported (the header is not one), and the checkpoint: records of the file up to
+    # this number are done, committed with their results in one transaction.
     Column("rows_done", Integer, nullable=False, server_default=text("0")),
+    Column("last_row", Integer, nullable=False, server_default=text("0")),
     Column("accepted", Integer, nullable=False, server_default=text("0")),
     Column("merged", Integer, nullable=False, server_default=text("0")),
     Column("rejected", Integer, nullable=False, server_default=text("0")),

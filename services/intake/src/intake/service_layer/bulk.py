@@ -313,7 +313,7 @@ class BulkJobs:
                         error=f"stopped after {self._max_rows} rows, the limit per upload",
                     )
                     break
-                if row.number <= job.rows_done:
+                if row.number <= job.last_row:
                     continue  # done before a crash
                 batch.append(row)
                 if len(batch) % YIELD_EVERY == 0:
@@ -428,7 +428,10 @@ class BulkJobs:
                 update(bulk_job)
                 .where(bulk_job.c.id == job.id)
                 .values(
-                    rows_done=rows[-1].number,
+                    # Data rows reported so far; the checkpoint is the last one's record number
+                    # (the header, blank lines and the rows before a resume are not counted).
+                    rows_done=bulk_job.c.rows_done + len(rows),
+                    last_row=rows[-1].number,
                     accepted=bulk_job.c.accepted + counts["ingested"],
                     merged=bulk_job.c.merged + counts["merged"],
                     rejected=bulk_job.c.rejected + counts["rejected"],

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from intake.adapters.csv_rows import ColumnMapping, CsvMappingError
 from intake.entrypoints.http.deps import Source
@@ -21,7 +21,7 @@ class JobOut(BaseModel):
     job_id: UUID
     status: str
     bytes: int
-    rows_done: int
+    rows_done: int = Field(description="data rows reported so far (not the header)")
     accepted: int
     merged: int
     rejected: int
