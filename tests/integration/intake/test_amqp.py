@@ -130,6 +130,53 @@ async def test_poison_message_reaches_the_dlq_with_its_reason(
     await connection.close()
 
 
+async def test_a_message_over_the_body_limit_is_dead_lettered_and_its_start_kept(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    """The HTTP body limit holds on AMQP too: a 20 MB message became a lead with a 20 MB
+    comment."""
+    source = await intake.source("acme")
+    limit = intake.app.state.settings.max_json_bytes
+    body = json.dumps({"email": "big@example.com", "comments": "x" * limit}).encode()
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-big"
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    await connection.close()
+    assert dead.headers["x-forecourt-error"] == f"body is {len(body)} bytes; the limit is {limit}"
+    async with intake.app.state.engine.connect() as conn:
+        raw = (
+            await conn.execute(
+                text("SELECT status, error, body FROM raw_payload WHERE idempotency_key = 'm-big'")
+            )
+        ).one()
+    assert raw.status == "invalid"
+    assert raw.error.startswith(f"body is {len(body)} bytes")
+    assert bytes(raw.body) == body[:limit]
+    assert not intake.events.of("lead.ingested")
+
+
+async def test_a_message_with_a_field_over_its_cap_is_dead_lettered_naming_it(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    source = await intake.source("acme")
+    body = json.dumps({"email": "long@example.com", "vehicle": {"model": "x" * 101}}).encode()
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-long"
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    await connection.close()
+    assert dead.headers["x-forecourt-error"] == (
+        "vehicle.model: String should have at most 100 characters"
+    )
+
+
 async def test_closed_lead_is_not_merged_after_the_window_but_is_while_open(
     intake: Intake, amqp_url: str, topology: Topology
 ) -> None:

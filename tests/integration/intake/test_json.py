@@ -201,3 +201,27 @@ async def test_an_admin_name_with_a_control_character_is_refused(intake: Intake)
     )
     assert r.status_code == 422, r.text
     assert "control characters" in r.text
+
+
+async def test_a_field_over_its_cap_is_422_naming_it_and_kept(intake: Intake) -> None:
+    source = await intake.source("acme")
+    r = await intake.post(
+        source["api_key"],
+        {"email": "long@example.com", "comments": "x" * 10_001, "other_phones": ["1"] * 21},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_payload"
+    reasons = {e["field"]: e["reason"] for e in body["errors"]}
+    assert reasons == {
+        "comments": "String should have at most 10000 characters",
+        "other_phones": "List should have at most 20 items after validation, not 21",
+    }
+    async with intake.app.state.engine.connect() as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM raw_payload WHERE id = :id"),
+                {"id": body["raw_payload_id"]},
+            )
+        ).scalar_one()
+    assert status == "invalid"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from intake.adapters.adf import parse_adf
+from intake.adapters.adf import AdfError, parse_adf
 from intake.adapters.csv_rows import ColumnMapping, rows_from_bytes
 from intake.domain.submission import LeadSubmission
 
@@ -71,3 +71,110 @@ def test_a_tab_delimiter_is_still_allowed() -> None:
     mapping = ColumnMapping(columns={"email": "email"}, delimiter="\t")
     [row] = rows_from_bytes(b"x\temail\n1\tann@example.com\n", mapping)
     assert row.submission is not None and row.submission.email == "ann@example.com"
+
+
+# --- caps ---------------------------------------------------------------------------------------
+
+CAPS = {
+    ("first_name",): 200,
+    ("last_name",): 200,
+    ("full_name",): 200,
+    ("email",): 320,
+    ("phone",): 64,
+    ("dealership_id",): 200,
+    ("source_lead_id",): 200,
+    ("campaign",): 200,
+    ("channel",): 200,
+    ("lead_type",): 200,
+    ("provider",): 200,
+    ("comments",): 10_000,
+    **{("vehicle", name): 100 for name in ("year", "make", "model", "trim", "vin", "stock")},
+    **{("vehicle", name): 100 for name in ("condition", "price", "currency", "odometer")},
+    ("vehicle", "odometer_units"): 100,
+    ("vehicle", "interest"): 100,
+    ("vehicle", "comments"): 10_000,
+}
+
+
+def _with(path: tuple[str, ...], value: object) -> dict[str, object]:
+    return {path[0]: {path[1]: value}} if len(path) == 2 else {path[0]: value}
+
+
+@pytest.mark.parametrize(("path", "cap"), CAPS.items(), ids=[".".join(p) for p in CAPS])
+def test_every_text_field_has_a_cap_named_in_the_error(path: tuple[str, ...], cap: int) -> None:
+    LeadSubmission.model_validate(_with(path, "x" * cap))
+    with pytest.raises(ValidationError) as caught:
+        LeadSubmission.model_validate(_with(path, "x" * (cap + 1)))
+    [error] = caught.value.errors()
+    assert error["loc"] == path
+    assert f"at most {cap} characters" in error["msg"]
+
+
+def test_a_trade_in_field_has_the_vehicle_cap() -> None:
+    with pytest.raises(ValidationError) as caught:
+        LeadSubmission.model_validate({"trade_ins": [{}, {"make": "x" * 101}]})
+    assert caught.value.errors()[0]["loc"] == ("trade_ins", 1, "make")
+
+
+@pytest.mark.parametrize(
+    ("field", "item", "most"),
+    [("other_phones", "+15195550123", 20), ("trade_ins", {"make": "Ford"}, 10)],
+)
+def test_lists_have_a_maximum_length(field: str, item: object, most: int) -> None:
+    LeadSubmission.model_validate({field: [item] * most})
+    with pytest.raises(ValidationError) as caught:
+        LeadSubmission.model_validate({field: [item] * 10_000})
+    [error] = caught.value.errors()
+    assert error["loc"] == (field,)
+    assert f"at most {most} items" in error["msg"]
+    with pytest.raises(ValidationError):
+        LeadSubmission.model_validate({"other_phones": ["1" * 65]})
+
+
+@pytest.mark.parametrize(
+    ("extensions", "reason"),
+    [
+        ({"a": {"b": "x" * 10_001}}, "extensions.a.b: longer than 10000 characters"),
+        ({"a": list(range(101))}, "extensions.a: more than 100 entries"),
+        ({str(i): i for i in range(101)}, "extensions: more than 100 entries"),
+        ({"k" * 201: 1}, "extensions: a key longer than 200 characters"),
+        ({"a": [[[[[[[[[["deep"]]]]]]]]]]}, "nested deeper than 10 levels"),
+    ],
+)
+def test_extensions_are_bounded(extensions: dict[str, object], reason: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        LeadSubmission.model_validate({"extensions": extensions})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("extensions",)
+    assert reason in error["msg"]
+
+
+def test_an_adf_value_over_its_cap_names_the_prospect_and_field() -> None:
+    one = (
+        b"<prospect><customer><contact><name part='first'>%s</name></contact></customer></prospect>"
+    )
+    with pytest.raises(AdfError) as caught:
+        parse_adf(b"<adf>" + one % b"Ann" + one % (b"x" * 201) + b"</adf>")
+    assert caught.value.field == "prospect[1].first_name"
+    assert "at most 200 characters" in caught.value.reason
+    with pytest.raises(AdfError) as caught:
+        parse_adf(b"<adf>" + one % (b"x" * 201) + b"</adf>")
+    assert caught.value.field == "first_name"
+
+
+def test_a_csv_cell_over_its_cap_is_a_bad_row_naming_the_column() -> None:
+    mapping = ColumnMapping(columns={"first_name": "name", "email": "email"})
+    good, bad = rows_from_bytes(
+        b"name,email\nAnn,ann@example.com\n" + b"x" * 201 + b",bob@example.com\n", mapping
+    )
+    assert good.submission is not None
+    assert bad.submission is None and bad.error is not None
+    assert bad.error.field == "first_name"
+    assert "'name'" in bad.error.reason and "at most 200 characters" in bad.error.reason
+
+
+def test_a_csv_mapping_is_bounded() -> None:
+    with pytest.raises(ValidationError):
+        ColumnMapping.model_validate({"columns": {f"extensions.k{i}": i for i in range(201)}})
+    with pytest.raises(ValidationError):
+        ColumnMapping.model_validate({"columns": {"email": "E" * 201}})

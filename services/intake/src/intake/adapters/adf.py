@@ -28,6 +28,8 @@ from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from pydantic import ValidationError
+
 from intake.adapters.adf_text import parse_adf_date
 from intake.adapters.adf_xml import AdfError, load_adf_tree
 from intake.domain.submission import LeadSubmission, VehicleIn
@@ -51,7 +53,17 @@ def parse_adf(body: bytes | str, *, max_bytes: int = 2_000_000) -> list[LeadSubm
     prospects = _children(root, "prospect")
     if not prospects:
         raise AdfError("adf/prospect", "no <prospect> element: nothing to take in")
-    return [_Prospect(element).submission() for element in prospects]
+    submissions = []
+    for index, element in enumerate(prospects):
+        try:
+            submissions.append(_Prospect(element).submission())
+        except ValidationError as exc:  # a value over its cap (or a list over its length)
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "prospect"
+            if len(prospects) > 1:
+                where = f"prospect[{index}].{where}"
+            raise AdfError(where, error["msg"]) from exc
+    return submissions
 
 
 class _Prospect:

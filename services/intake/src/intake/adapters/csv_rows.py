@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from intake.domain import clean
 from intake.domain.model import FieldError
@@ -76,8 +76,8 @@ class ColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     has_header: bool = True
-    columns: dict[str, str | int]
-    date_format: str | None = None  # strptime format for requested_at
+    columns: dict[str, Annotated[str, Field(max_length=200)] | int] = Field(max_length=200)
+    date_format: str | None = Field(default=None, max_length=100)  # strptime, for requested_at
     delimiter: str = ","
     encoding: str = "utf-8"
 
@@ -127,6 +127,8 @@ class ColumnMapping(BaseModel):
 
 
 def _check_column(path: str, column: str | int, has_header: bool) -> None:
+    if len(path) > 200:
+        raise CsvMappingError(path[:50] + "...", "longer than 200 characters")
     # The mapping is stored as JSONB, which refuses \u0000: no control characters in it.
     if clean.has_controls(path) or (isinstance(column, str) and clean.has_controls(column)):
         raise CsvMappingError(clean.one_line(path), "contains control characters")

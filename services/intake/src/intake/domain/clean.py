@@ -40,9 +40,10 @@ def multi_line(value: str) -> str:
 
 
 def deep(value: Any) -> Any:
-    """`one_line` applied to every string (keys included) of a JSON-like value."""
+    """Every string of a JSON-like value cleaned: keys with `one_line`, values with
+    `multi_line` (values kept as sent may be free text, e.g. a navigation history)."""
     if isinstance(value, str):
-        return one_line(value)
+        return multi_line(value)
     if isinstance(value, dict):
         return {one_line(str(k)): deep(v) for k, v in value.items()}
     if isinstance(value, list):

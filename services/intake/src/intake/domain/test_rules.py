@@ -69,7 +69,8 @@ class TestLeadRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rules: list[TestLeadRule] = Field(default_factory=list)
+    # Bounded: every rule runs on every lead.
+    rules: list[TestLeadRule] = Field(default_factory=list, max_length=50)
 
     # (targets, compiled pattern, label) per rule, built once: reading pydantic private
     # attributes per rule and value was a tenth of bulk intake's CPU.

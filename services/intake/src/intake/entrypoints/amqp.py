@@ -10,6 +10,7 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
 from intake.adapters.repository import SourceRow
+from intake.config import IntakeSettings
 from intake.service_layer import lifecycle, sources
 from intake.service_layer.receive import (
     InvalidPayload,
@@ -24,6 +25,7 @@ from shared.messaging.consumer import PoisonMessage, subscribe
 from shared.messaging.topology import Topology
 
 CONSUMER = "intake"
+MAX_KEY_CHARS = 200  # far above a real key: a longer one is not hashed to find out
 CLOSING_EVENTS = (
     "lead.lost.v1",
     "prospect.won.v1",
@@ -48,13 +50,18 @@ def register(
     receiver: Receiver,
     uows: UowFactory,
     keys: sources.SourceKeys,
+    *,
+    max_bytes: int = IntakeSettings.model_fields["max_json_bytes"].default,
 ) -> list[str]:
-    """Subscribe intake's consumers; returns the queue names (for their dead-letter queues)."""
+    """Subscribe intake's consumers; returns the queue names (for their dead-letter queues).
+    A raw lead larger than `max_bytes` is dead-lettered unread, its start kept as invalid."""
 
     async def authenticate(message: RabbitMessage) -> SourceRow:
         key = (message.raw_message.headers or {}).get("x-api-key")
         if not isinstance(key, str) or not key:
             raise PoisonMessage("x-api-key header is required")
+        if len(key) > MAX_KEY_CHARS:
+            raise PoisonMessage("invalid or revoked API key")
         source = await keys.authenticate(key)
         if source is None:
             raise PoisonMessage("invalid or revoked API key")
@@ -67,6 +74,17 @@ def register(
         body, message = received
         source = await authenticate(message)
         raw = message.raw_message
+        if len(body) > max_bytes:  # the limit a JSON lead has over HTTP (INTAKE_MAX_JSON_BYTES)
+            reason = f"body is {len(body)} bytes; the limit is {max_bytes}"
+            await receiver.refuse(
+                source,
+                fmt="amqp",
+                body=body[:max_bytes],
+                content_type=raw.content_type,
+                idempotency_header=raw.message_id,
+                error=f"{reason} (the first {max_bytes} bytes are kept)",
+            )
+            raise PoisonMessage(reason)
         # The message id is the idempotency key: a redelivery after a crash is a no-op.
         try:
             await receiver.receive(

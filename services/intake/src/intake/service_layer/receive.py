@@ -124,6 +124,29 @@ class Receiver:
     def parse(self, fmt: str, body: bytes) -> list[LeadSubmission]:
         return parse_payload(fmt, body, max_adf_bytes=self._max_adf_bytes)
 
+    async def refuse(
+        self,
+        source: SourceRow,
+        *,
+        fmt: Format,
+        body: bytes,
+        content_type: str | None,
+        idempotency_header: str | None,
+        error: str,
+    ) -> None:
+        """Keep a payload refused before reading it (e.g. too large: `body` is its start)."""
+        row = self.raw_row(
+            source,
+            fmt=fmt,
+            body=body,
+            content_type=content_type,
+            idempotency_header=idempotency_header,
+        )
+        row.update(status="invalid", error=error, processed_at=self._clock.now())
+        async with self._uows() as uow:
+            await uow.repo.add_raw(row)
+            await uow.commit()
+
     async def store(
         self,
         source: SourceRow,

@@ -63,7 +63,14 @@ def create_app(
             receiver = Receiver(uow_factory, clock, max_adf_bytes=settings.max_adf_bytes)
             keys = SourceKeys(uow_factory, settings.key_cache_seconds)
             wiring.update(uow_factory=uow_factory, receiver=receiver, source_keys=keys)
-            return amqp.register(runtime.broker, topology, receiver, uow_factory, keys)
+            return amqp.register(
+                runtime.broker,
+                topology,
+                receiver,
+                uow_factory,
+                keys,
+                max_bytes=settings.max_json_bytes,
+            )
 
         async with run_service(
             "intake", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
