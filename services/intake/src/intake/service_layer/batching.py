@@ -160,7 +160,7 @@ class Batcher:
         parsed: list[tuple[_Job, list[IncomingLead]]] = []
         for job in batch:
             try:
-                subs = self._receiver.parse(job.row["format"], job.row["body"])
+                subs = await self._receiver.parse_off_loop(job.row["format"], job.row["body"])
             except InvalidPayload as exc:
                 outcomes[job.raw_id] = exc
                 continue

@@ -60,7 +60,12 @@ def create_app(
             def uow_factory() -> IntakeUnitOfWork:
                 return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.wake_relay)
 
-            receiver = Receiver(uow_factory, clock, max_adf_bytes=settings.max_adf_bytes)
+            receiver = Receiver(
+                uow_factory,
+                clock,
+                max_adf_bytes=settings.max_adf_bytes,
+                max_adf_prospects=settings.max_adf_prospects,
+            )
             keys = SourceKeys(uow_factory, settings.key_cache_seconds)
             wiring.update(uow_factory=uow_factory, receiver=receiver, source_keys=keys)
             return amqp.register(
