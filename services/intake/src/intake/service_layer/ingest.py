@@ -103,6 +103,22 @@ def judge(
     return Verdicts(dealerships, judged)
 
 
+def _shared_keys(items: list[IncomingLead]) -> list[str]:
+    # A bulk row's own key (job and row number) is only ever used by that job's one worker,
+    # and never exists past the job's checkpoint: no lock and no lookup needed for it.
+    keys = [item.idempotency_key for item in items]
+    return [k for k in keys if k and not k.startswith(BULK_KEY_PREFIX)]
+
+
+def lock_keys(source: SourceRow, items: list[IncomingLead], verdicts: Verdicts) -> list[int]:
+    """The advisory locks ingesting these items needs: their idempotency keys and people."""
+    locks = [dedup.idempotency_lock_key(source.id, k) for k in _shared_keys(items)]
+    for verdict in verdicts.judged:
+        if isinstance(verdict, NormalisedLead):
+            locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
+    return locks
+
+
 async def ingest(
     uow: IntakeUnitOfWork,
     source: SourceRow,
@@ -112,23 +128,19 @@ async def ingest(
     now: datetime,
     bulk_job_id: UUID | None = None,
     verdicts: Verdicts | None = None,
+    locked: bool = False,
 ) -> list[IngestResult]:
     """Decide each item's fate and stage rows and events; the caller commits. `verdicts`:
-    the items already judged (`judge()`), else they are judged here."""
+    the items already judged (`judge()`), else they are judged here. `locked`: the caller
+    holds `lock_keys()` already (a transaction ingesting for several sources must take all
+    its locks in one call, or two such transactions deadlock)."""
     if verdicts is None:
         countries = await uow.repo.dealership_countries(source.tenant_id)
         verdicts = judge(items, source, countries, rules)
     dealerships, judged = verdicts.dealerships, verdicts.judged
-
-    keys = [item.idempotency_key for item in items]
-    # A bulk row's own key (job and row number) is only ever used by that job's one worker,
-    # and never exists past the job's checkpoint: no lock and no lookup needed for it.
-    shared_keys = [k for k in keys if k and not k.startswith(BULK_KEY_PREFIX)]
-    locks = [dedup.idempotency_lock_key(source.id, k) for k in shared_keys]
-    for verdict in judged:
-        if isinstance(verdict, NormalisedLead):
-            locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
-    await uow.repo.lock(dedup.sorted_unique(locks))
+    shared_keys = _shared_keys(items)
+    if not locked:
+        await uow.repo.lock(dedup.sorted_unique(lock_keys(source, items, verdicts)))
 
     # Read only after the locks: a concurrent batch's leads are committed or not yet begun.
     earlier = await uow.repo.submissions_by_key(source.id, shared_keys)
