@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
 
 # SQLSTATEs that say "not now" rather than "not this statement": connection exceptions (08...),
 # the server shutting down or starting (57P01-57P03), too many connections, out of resources.
@@ -54,6 +57,31 @@ def database_transient(exc: BaseException) -> bool:
     return database_unavailable(exc) or any(
         _sqlstate(error) in _CONFLICT_SQLSTATES for error in _causes(exc)
     )
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def add_outage_handler(app: FastAPI, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+    """A request that fails because the database is down (or lost a race: a deadlock, a
+    serialization failure) answers 503 with `Retry-After`, not 500: the caller should send it
+    again, and lead providers do on a 503. Any other error stays a 500."""
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not database_transient(exc):
+            raise exc  # a bug: the server error handler answers 500 and logs it
+        log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    # By class, so Starlette's exception middleware answers (and nothing re-raises after the
+    # answer): SQLAlchemy's wrapped driver errors, a refused or timed-out connect, the pool's
+    # timeout.
+    for error in (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, OSError):
+        app.add_exception_handler(error, unavailable)
 
 
 def add_health_routes(app: FastAPI) -> None:

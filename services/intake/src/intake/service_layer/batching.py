@@ -124,6 +124,7 @@ class Batcher:
             outcomes = await self._process(fresh)
         except Exception as exc:
             if database_unavailable(exc):  # each alone would fail the same way: pending, all
+                self._receiver.outage.saw(exc)
                 for job in batch:
                     _settle(job, exc)
                 return

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -33,6 +33,7 @@ from intake.service_layer.ingest import (
     ingest,
     tenant_rules,
 )
+from intake.service_layer.outage import OutageWatch
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock
 from shared.http import database_transient, database_unavailable
@@ -112,6 +113,7 @@ class Receiver:
         self._max_adf_prospects = max_adf_prospects
         # Set by the app when a batcher runs: concurrent payloads then share transactions.
         self.batcher: Batcher | None = None
+        self.outage = OutageWatch()
 
     def raw_row(
         self,
@@ -308,6 +310,7 @@ class Receiver:
                 raise invalid from exc
             except Exception as exc:
                 if database_transient(exc):
+                    self.outage.saw(exc)
                     raise  # an outage, or a lost race: the payload stays pending
                 await uow.rollback()
                 log.exception("raw payload %s could not be processed; marked failed", raw_id)
@@ -346,8 +349,23 @@ class Receiver:
         """Process payloads a crash left pending. Safe with many replicas (SKIP LOCKED). A
         payload that cannot be processed is marked invalid or failed and the sweep goes on; a
         database outage ends the sweep (the next one starts over)."""
+        return await self.sweep_received_before(self._clock.now() - older_than, limit)
+
+    async def recover(self, limit: int = 100) -> int:
+        """After an outage: every payload still pending that was received before now (the
+        ones the outage stranded, here or on another replica), batch after batch."""
+        cutoff = self._clock.now()
+        total = 0
+        for _ in range(1000):  # bounded: rows left pending (a lost race) are claimed again
+            done = await self.sweep_received_before(cutoff, limit)
+            total += done
+            if done < limit:
+                break
+        return total
+
+    async def sweep_received_before(self, cutoff: datetime, limit: int = 100) -> int:
         async with self._uows() as uow:
-            stale = await uow.repo.claim_stale_raw(self._clock.now() - older_than, limit)
+            stale = await uow.repo.claim_stale_raw(cutoff, limit)
             pending = [(r.tenant_id, r.id) for r in stale]
             await uow.rollback()
         done = 0

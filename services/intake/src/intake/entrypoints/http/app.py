@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import intake
 from intake.config import IntakeSettings
@@ -22,7 +24,7 @@ from intake.service_layer.receive import Receiver
 from intake.service_layer.sources import SourceKeys
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
-from shared.http import add_health_routes
+from shared.http import add_health_routes, add_outage_handler
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
 
@@ -31,14 +33,28 @@ log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(intake.__file__).resolve().parents[2] / "alembic.ini"
 
 
-async def _sweep_forever(receiver: Receiver, settings: IntakeSettings) -> None:
+async def _sweep_forever(receiver: Receiver, settings: IntakeSettings, engine: AsyncEngine) -> None:
+    """Every INTAKE_STALE_RAW_SECONDS / 2, the payloads a crash left pending longer than
+    INTAKE_STALE_RAW_SECONDS; and, as soon as the database is back after an outage, every
+    payload the outage left pending."""
+
+    async def probe() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     while True:
-        await asyncio.sleep(settings.stale_raw_seconds / 2)
+        outage = await receiver.outage.wait(settings.stale_raw_seconds / 2)
         try:
-            if n := await receiver.sweep(timedelta(seconds=settings.stale_raw_seconds)):
+            if outage:
+                await receiver.outage.until_over(probe)
+                n = await receiver.recover()
+                log.warning("database back: processed %d raw payloads it had left pending", n)
+            elif n := await receiver.sweep(timedelta(seconds=settings.stale_raw_seconds)):
                 log.warning("processed %d raw payloads a crash had left pending", n)
-        except Exception:
+        except Exception as exc:
+            receiver.outage.saw(exc)
             log.exception("raw payload sweep failed")
+            await asyncio.sleep(1)  # an outage met mid-sweep: do not spin
 
 
 def create_app(
@@ -96,7 +112,7 @@ def create_app(
             app.state.receiver = wiring["receiver"]
             app.state.source_keys = wiring["source_keys"]
             app.state.bulk = jobs
-            runtime.background(_sweep_forever(wiring["receiver"], settings))
+            runtime.background(_sweep_forever(wiring["receiver"], settings, runtime.engine))
             if settings.batch_workers:
                 batcher = Batcher(
                     wiring["receiver"],
@@ -124,4 +140,5 @@ def create_app(
     app.include_router(bulk.router)
     app.include_router(admin.router)
     add_health_routes(app)
+    add_outage_handler(app)
     return app

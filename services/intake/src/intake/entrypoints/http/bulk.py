@@ -95,6 +95,7 @@ def _mapping(raw: str) -> ColumnMapping:
         404: {"description": "`dealership_id` is not a dealership of the caller's group"},
         413: {"description": "the file is over INTAKE_MAX_BULK_BYTES"},
         422: {"description": "the mapping, or the file's header, does not fit"},
+        503: {"description": "the database is unavailable: upload again after `Retry-After`"},
     },
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}

@@ -33,6 +33,11 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"model": Refused, "description": "malformed, or a lead rejected with a reason code"},
     401: {"description": "missing, wrong or revoked API key"},
     413: {"description": "body too large"},
+    503: {
+        "description": "the database is unavailable: send it again after `Retry-After` "
+        "seconds (if the payload was kept, it is processed once the database is back, and "
+        "the resend is a no-op with the same Idempotency-Key)"
+    },
 }
 
 
