@@ -24,7 +24,7 @@ from intake.service_layer.receive import Receiver
 from intake.service_layer.sources import SourceKeys
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
-from shared.http import add_health_routes, add_outage_handler
+from shared.http import HttpLimits, add_health_routes, harden
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
 
@@ -62,6 +62,7 @@ def create_app(
     *,
     topology: Topology | None = None,
     clock: Clock | None = None,
+    http_limits: HttpLimits | None = None,
 ) -> FastAPI:
     settings = settings or IntakeSettings()
     common = settings.common
@@ -140,5 +141,4 @@ def create_app(
     app.include_router(bulk.router)
     app.include_router(admin.router)
     add_health_routes(app)
-    add_outage_handler(app)
-    return app
+    return harden(app, http_limits)  # request limits, 503 during a database outage
