@@ -173,6 +173,13 @@ def test_a_csv_cell_over_its_cap_is_a_bad_row_naming_the_column() -> None:
     assert "'name'" in bad.error.reason and "at most 200 characters" in bad.error.reason
 
 
+def test_a_csv_date_over_its_cap_is_a_bad_row() -> None:
+    mapping = ColumnMapping(columns={"requested_at": "when", "email": "email"})
+    [row] = rows_from_bytes(b"when,email\n2026-03-14" + b"0" * 200 + b",a@example.com\n", mapping)
+    assert row.error is not None and row.error.field == "requested_at"
+    assert "longer than 100 characters" in row.error.reason
+
+
 def test_a_csv_mapping_is_bounded() -> None:
     with pytest.raises(ValidationError):
         ColumnMapping.model_validate({"columns": {f"extensions.k{i}": i for i in range(201)}})

@@ -47,6 +47,7 @@ _QUOTE = '"'
 _FALLBACK_ENCODING = "cp1252"
 _HOST_NAME_CODECS = frozenset({"idna", "punycode"})
 _OTHER_PHONES_SPLIT = re.compile(r"[;|,/]")
+_MAX_DATE_CHARS = 100
 # "07/01/2025 18:44 tt": US order, optional time and AM/PM; a trailing word (the unrendered .NET
 # "tt" placeholder, a zone abbreviation) is tolerated and ignored.
 _US_DATETIME = re.compile(
@@ -419,6 +420,8 @@ def _submission(
 
 def _parse_datetime(value: str, date_format: str | None) -> datetime:
     """Naive results stay naive: the normaliser decides which zone to assume."""
+    if len(value) > _MAX_DATE_CHARS:  # a cell may be 1 MiB: no parser sees that much
+        raise ValueError(f"longer than {_MAX_DATE_CHARS} characters")
     if date_format:
         try:
             return datetime.strptime(value, date_format)
