@@ -56,7 +56,7 @@ async def served(
                 await asyncio.sleep(0.05)
         token = issue_token(common_settings, subject="t", role="admin", tenant="acme")
         admin = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             dealership = await client.post(
                 "/v1/admin/dealerships",
                 json={"name": "d", "country": "CA", "timezone": "America/Toronto"},
