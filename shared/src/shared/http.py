@@ -221,10 +221,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing an oversized request head with 431 as it arrives.
 
     httptools (llhttp) has no limit of its own: uvicorn kept a 1 MB header, or 5,000 of them,
-    and handed them to the app. This counts the head while it is read (a single header still
-    being received included) and answers 431 and closes the connection past
-    `HttpLimits.max_header_bytes` or `max_headers`, before buffering more. (With pipelined
-    requests the tail of the previous body may be counted too: a bound, not an exact size.)
+    and handed them to the app. This counts the head as it is parsed (exactly) and, while it is
+    still arriving, the bytes received for it (a single header not yet complete included: a
+    bound, which with pipelined requests may include the tail of the previous body), and
+    answers 431 and closes the connection past `HttpLimits.max_header_bytes` or `max_headers`,
+    before buffering more.
     """
 
     limits: ClassVar[HttpLimits | None] = None
@@ -237,6 +238,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0  # received while the head was incomplete
         self._fields = 0
+        self._size = 0  # of the head's parts parsed so far
         self._refused: str | None = None
         self._linger: asyncio.TimerHandle | None = None
 
@@ -251,14 +253,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes, self._fields = True, 0, 0
+        self._in_head, self._head_bytes, self._fields, self._size = True, 0, 0, 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._fields += 1
         if self._fields > self._max_fields:
-            self._refused = f"more than {self._max_fields} header fields"
-            raise ValueError(self._refused)  # stops the parser; send_400_response answers
+            self._stop(f"more than {self._max_fields} header fields")
+        self._count(len(name) + len(value) + 4)
         super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        # The parsed head's exact size; a head still arriving is bounded in data_received.
+        self._size += size
+        if self._size > self._max_bytes:
+            self._stop(f"request line and headers over {self._max_bytes} bytes")
+
+    def _stop(self, reason: str) -> None:
+        self._refused = reason
+        raise ValueError(reason)  # stops the parser; send_400_response answers 431
 
     def on_headers_complete(self) -> None:
         self._in_head = False

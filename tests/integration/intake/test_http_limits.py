@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -145,3 +146,39 @@ async def test_the_limits_hold_without_uvicorn_too(intake: Intake) -> None:
     r = await intake.client.get("/healthz", headers={"X-Big": "a" * 40_000})
     assert r.status_code == 431
     assert (await intake.client.get("/healthz")).status_code == 200
+
+
+async def test_uvicorn_itself_refuses_heads_over_the_limits() -> None:
+    """The server layer alone (an app without the middleware): the head is refused before the
+    app sees it, whether it arrives in one piece or never ends."""
+    seen: list[str] = []
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        bare, port=port, log_level="warning", lifespan="off", **server_options()
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(60):
+            while not server.started:
+                await asyncio.sleep(0.05)
+        head = b"GET / HTTP/1.1\r\nHost: x\r\n"
+        for extra in (
+            b"".join(b"X-H%d: 1\r\n" % i for i in range(150)) + b"\r\n",
+            b"X-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+            b"X-Endless: " + b"a" * 1_000_000,
+        ):
+            status, _ = await _exchange(port, head + extra)
+            assert status == 431
+        assert seen == []
+        status, _ = await _exchange(port, head + b"Connection: close\r\n\r\n")
+        assert (status, seen) == (200, ["http"])
+    finally:
+        server.should_exit = True
+        await serving
