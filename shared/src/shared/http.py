@@ -1,13 +1,321 @@
-"""HTTP pieces every service's FastAPI app shares: health routes, and the error bodies the
-services answer with, as models for their OpenAPI documents (`responses=` of each route)."""
+"""HTTP pieces every service shares: limits on requests, 503 during a database outage, health,
+and the error bodies the services answer with, as models for their OpenAPI documents
+(`responses=` of each route).
+
+`harden(app)` puts the limits and the outage handler on an app; `shared.runtime.serve` does it
+for every service and serves it with `server_options()` (uvicorn, whose httptools protocol is
+given a bound on the request head: see `LimitedHttpToolsProtocol`).
+
+Limits (environment, `FORECOURT_HTTP_*`, see `HttpLimits`):
+- the request line and headers together at most `MAX_HEADER_BYTES`, at most `MAX_HEADERS`
+  header fields: past either, 431 and the connection is closed;
+- a body must keep arriving: each piece within `BODY_TIMEOUT_SECONDS` of the last, else 408
+  and the connection is closed (a body that declared 200,000 bytes and sent 9 held its request
+  for ever). Per piece, not per body: a large upload on a slow link is fine while it moves.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import functools
+import json
+import logging
+import os
+from importlib import import_module
+from typing import Any, ClassVar
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger(__name__)
+
+
+class HttpLimits(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FORECOURT_HTTP_", extra="ignore")
+
+    # The request line (with the query string) and every header field, names and values.
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    max_headers: int = Field(default=100, ge=10)
+    # Longest wait for the next piece of a request body.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Retry-After of a 503 answered during a database outage.
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+
+@functools.cache
+def default_limits() -> HttpLimits:
+    return HttpLimits()
+
+
+# SQLSTATEs that say "not now" rather than "not this statement": connection exceptions (08...),
+# the server shutting down or starting (57P01-57P03), too many connections, out of resources.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "53400"})
+# Serialization failure, deadlock detected, lock not available.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (SQLAlchemy's `orig`, `raise ... from`)."""
+    out: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or any(error is seen for seen in out):
+            continue
+        out.append(error)
+        pending += [getattr(error, "orig", None), error.__cause__]
+    return out
+
+
+def _sqlstate(error: BaseException) -> str:
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else ""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached now: down,
+    restarting, the connection lost, the pool exhausted. Such an error is an outage to wait
+    out, never a reason to mark a message or a row as failed."""
+    for error in _causes(exc):
+        if isinstance(error, OSError | TimeoutError | sqlalchemy.exc.TimeoutError):
+            return True  # ConnectionRefusedError, a connect timeout, the pool's timeout
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = _sqlstate(error)
+        if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+            return True
+    return False
+
+
+def database_transient(exc: BaseException) -> bool:
+    """An outage, or a transaction that lost a race (deadlock, serialization failure, lock
+    not available): the same work succeeds when tried again later."""
+    return database_unavailable(exc) or any(
+        _sqlstate(error) in _CONFLICT_SQLSTATES for error in _causes(exc)
+    )
+
+
+def add_outage_handler(app: FastAPI, retry_after: int | None = None) -> None:
+    """A request that fails because the database is down (or lost a race: a deadlock, a
+    serialization failure) answers 503 with `Retry-After`, not 500: the caller should send it
+    again, and lead providers do on a 503. Any other error stays a 500."""
+    seconds = retry_after or default_limits().retry_after_seconds
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        if not database_transient(exc):
+            raise exc  # a bug: the server error handler answers 500 and logs it
+        log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(seconds)},
+        )
+
+    # By class, so Starlette's exception middleware answers (and nothing re-raises after the
+    # answer): SQLAlchemy's wrapped driver errors, a refused or timed-out connect, the pool's
+    # timeout.
+    for error in (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, OSError):
+        app.add_exception_handler(error, unavailable)
+
+
+# --- request limits ---------------------------------------------------------------------------
+
+
+def _too_large(limits: HttpLimits, scope: Scope) -> str | None:
+    headers = scope["headers"]
+    if len(headers) > limits.max_headers:
+        return f"more than {limits.max_headers} header fields"
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    size += sum(len(name) + len(value) + 4 for name, value in headers)  # ": " and CRLF
+    if size > limits.max_header_bytes:
+        return f"request line and headers over {limits.max_header_bytes} bytes"
+    return None
+
+
+def _closing_json(status: int, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+class RequestLimits:
+    """ASGI middleware: 431 past the header limits, 408 when a body stops arriving.
+
+    Whatever the server, so the limits hold behind any of them (and in tests through httpx's
+    ASGI transport); with `server_options()` uvicorn refuses an oversized head before it has
+    buffered it whole."""
+
+    def __init__(self, app: ASGIApp, limits: HttpLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or default_limits()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if (reason := _too_large(self.limits, scope)) is not None:
+            headers, body = _closing_json(431, reason)
+            await send({"type": "http.response.start", "status": 431, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, _BodyDeadline(receive, self.limits.body_timeout_seconds), send)
+
+
+class _BodyDeadline:
+    """`receive`, giving up (408) when the next piece of the body is not there in time. Once
+    the body is complete, `receive` only waits for a disconnect: no deadline then."""
+
+    def __init__(self, receive: Receive, seconds: float) -> None:
+        self._receive = receive
+        self._seconds = seconds
+        self._more = True
+
+    async def __call__(self) -> Message:
+        if not self._more:
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), self._seconds)
+        except TimeoutError:
+            raise HTTPException(
+                408,
+                f"the request body stopped arriving: nothing for {self._seconds:g} s",
+                headers={"Connection": "close"},
+            ) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._more = False
+        return message
+
+
+def harden(app: FastAPI, limits: HttpLimits | None = None) -> FastAPI:
+    """The request limits and the 503 outage handler, once (a second call does nothing)."""
+    if any(getattr(m, "cls", None) is RequestLimits for m in app.user_middleware):
+        return app
+    limits = limits or default_limits()
+    app.add_middleware(RequestLimits, limits=limits)
+    add_outage_handler(app, limits.retry_after_seconds)
+    return app
+
+
+APP_FACTORY_ENV = "FORECOURT_APP_FACTORY"
+
+
+def hardened_app() -> Any:
+    """uvicorn's app factory when a service runs several worker processes: builds the app
+    named in FORECOURT_APP_FACTORY (`module:function`) and hardens it."""
+    module, _, name = os.environ[APP_FACTORY_ENV].partition(":")
+    return harden(getattr(import_module(module), name)())
+
+
+LINGER_SECONDS = 10.0
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing an oversized request head with 431 as it arrives.
+
+    httptools (llhttp) has no limit of its own: uvicorn kept a 1 MB header, or 5,000 of them,
+    and handed them to the app. This counts the head as it is parsed (exactly) and, while it is
+    still arriving, the bytes received for it (a single header not yet complete included: a
+    bound, which with pipelined requests may include the tail of the previous body), and
+    answers 431 and closes the connection past `HttpLimits.max_header_bytes` or `max_headers`,
+    before buffering more.
+    """
+
+    limits: ClassVar[HttpLimits | None] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits = type(self).limits or default_limits()
+        self._max_bytes = limits.max_header_bytes
+        self._max_fields = limits.max_headers
+        self._in_head = False
+        self._head_bytes = 0  # received while the head was incomplete
+        self._fields = 0
+        self._size = 0  # of the head's parts parsed so far
+        self._refused: str | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return
+        super().data_received(data)
+        if self._in_head and self._refused is None:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_bytes:
+                self._refuse(f"request line and headers over {self._max_bytes} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes, self._fields, self._size = True, 0, 0, 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        if self._fields > self._max_fields:
+            self._stop(f"more than {self._max_fields} header fields")
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        # The parsed head's exact size; a head still arriving is bounded in data_received.
+        self._size += size
+        if self._size > self._max_bytes:
+            self._stop(f"request line and headers over {self._max_bytes} bytes")
+
+    def _stop(self, reason: str) -> None:
+        self._refused = reason
+        raise ValueError(reason)  # stops the parser; send_400_response answers 431
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused is not None:
+            self._refuse(self._refused)
+        else:
+            super().send_400_response(msg)
+
+    def _refuse(self, reason: str) -> None:
+        self._refused = reason
+        self.logger.warning("refused a request head: %s", reason)
+        headers, body = _closing_json(431, reason)
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n" + head)
+        self.transport.write(b"\r\n" + body)
+        # A lingering close: closing with the rest of the head unread would reset the
+        # connection, and the client could lose the 431 before reading it. Send FIN, read and
+        # drop what still comes, close when the client does or after LINGER_SECONDS.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+        super().connection_lost(exc)
+
+
+def server_options(limits: HttpLimits | None = None) -> dict[str, Any]:
+    """uvicorn options every service runs with (see the module's docstring)."""
+    limits = limits or default_limits()
+    return {
+        "http": "shared.http:LimitedHttpToolsProtocol",
+        # Should anyone choose http="h11" instead: its own bound on an incomplete head.
+        "h11_max_incomplete_event_size": limits.max_header_bytes,
+    }
 
 
 class ErrorOut(BaseModel):
@@ -66,6 +374,13 @@ INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
 # text is a 422 json_invalid).
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
     400: answer(ErrorOut, "the body cannot be parsed (not UTF-8 text)"),
+}
+
+
+# Routes that write: the database down (or a lost race) answers 503 with Retry-After
+# (`add_outage_handler`).
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: answer(ErrorOut, "the database is unavailable: send it again after `Retry-After` seconds"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import create_engine, migrate, session_factory
+from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
@@ -140,8 +142,11 @@ def serve(create_app: Callable[[Any], Any], settings: ServiceSettings, factory: 
         "port": settings.http_port,
         "log_level": settings.common.log_level.lower(),
         "proxy_headers": True,
+        **server_options(),  # request head limits
     }
+    # Every service gets the request limits (431, 408) and the 503 of a database outage.
     if settings.workers > 1:
-        uvicorn.run(factory, factory=True, workers=settings.workers, **options)
+        os.environ[APP_FACTORY_ENV] = factory  # each worker builds its own app from it
+        uvicorn.run("shared.http:hardened_app", factory=True, workers=settings.workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(harden(create_app(settings)), **options)

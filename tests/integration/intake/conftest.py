@@ -136,7 +136,8 @@ def intake_settings(database_url: str, common: CommonSettings, **kw: Any) -> Int
     # A relay thread starts with the app, not a process to spawn per test; the relay process
     # (intake's default) is covered by tests/e2e/test_processes.py.
     kw.setdefault("relay_mode", "thread")
-    return IntakeSettings(database_url=database_url, common=common, stale_raw_seconds=2, **kw)
+    kw.setdefault("stale_raw_seconds", 2)
+    return IntakeSettings(database_url=database_url, common=common, **kw)
 
 
 @pytest.fixture

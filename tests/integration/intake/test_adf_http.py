@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 
+from intake.service_layer import receive as receive_module
 from tests.integration.intake.conftest import Intake
 from tests.paths import ADF_DIR, needs_fixtures
 
@@ -145,3 +148,66 @@ async def test_unsafe_or_broken_xml_gets_a_clear_4xx(intake: Intake) -> None:
         headers={"X-Api-Key": source["api_key"]},
     )
     assert r.status_code == 413
+
+
+def _prospects(n: int, comments: str = "") -> bytes:
+    one = (
+        "<prospect><customer><contact><email>p{i}@example.com</email></contact>"
+        "<comments>{comments}</comments></customer></prospect>"
+    )
+    return (
+        "<adf>" + "".join(one.format(i=i, comments=comments) for i in range(n)) + "</adf>"
+    ).encode()
+
+
+async def _post_adf(intake: Intake, key: str, body: bytes) -> Any:
+    return await intake.client.post(
+        "/v1/leads/adf", content=body, headers={"X-Api-Key": key, "Content-Type": "application/xml"}
+    )
+
+
+async def test_a_document_with_too_many_prospects_is_422_and_kept(intake: Intake) -> None:
+    source = await intake.source("acme")
+    r = await _post_adf(intake, source["api_key"], _prospects(101))
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "adf/prospect"
+    assert "at most 100 per document" in error["reason"]
+    assert not intake.events.of("lead.ingested")
+
+
+async def test_a_large_document_is_parsed_while_other_requests_are_served(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic: parsing waits until /healthz has been answered. Parsed on the event loop,
+    the wait would hold the loop, /healthz could not be answered, and the wait gives up."""
+    healthz_answered = threading.Event()
+    on_the_loop: list[bool] = []
+    original = receive_module.parse_adf
+
+    def parse_adf(body: bytes | str, **kw: Any) -> Any:
+        on_the_loop.append(_loop_running())
+        if not healthz_answered.wait(timeout=30):
+            raise AssertionError("the event loop was held while parsing")
+        return original(body, **kw)
+
+    monkeypatch.setattr(receive_module, "parse_adf", parse_adf)
+    source = await intake.source("acme")
+    body = _prospects(10, comments="x" * 5_000)  # 50 KB: over the threshold for a thread
+    posted = asyncio.create_task(_post_adf(intake, source["api_key"], body))
+    while not on_the_loop:  # parsing has begun
+        await asyncio.sleep(0.01)
+    assert (await intake.client.get("/healthz")).status_code == 200
+    healthz_answered.set()
+    r = await posted
+    assert r.status_code == 202, r.text
+    assert len(r.json()["leads"]) == 10
+    assert on_the_loop == [False]
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

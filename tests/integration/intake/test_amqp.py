@@ -6,11 +6,14 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aio_pika
 import pytest
 from sqlalchemy import text
 
+from intake.domain.submission import LeadSubmission
+from intake.service_layer import ingest as ingest_module
 from shared.contracts import LeadLostV1, LeadReactivatedV1, new_envelope
 from shared.messaging.topology import Topology
 from tests.integration.intake.conftest import Intake
@@ -48,6 +51,59 @@ async def test_lead_pushed_on_the_raw_queue_is_ingested_once(
     assert event["payload"]["person"]["email"] == "ann.amqp@example.com"
     events = await intake.events.settle()
     assert len([e for e in events if e["event_type"] in ("lead.ingested", "lead.duplicate")]) == 1
+    assert await _raw_rows(intake, "m-1") == [("processed", None)]  # one row per message
+
+
+async def _raw_rows(intake: Intake, message_id: str) -> list[tuple[str, str | None]]:
+    async with intake.app.state.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT status, error FROM raw_payload WHERE idempotency_key = :m"),
+            {"m": message_id},
+        )
+        return [(r.status, r.error) for r in rows]
+
+
+async def test_a_message_with_nul_bytes_is_ingested_without_them(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    source = await intake.source("acme")
+    body = b'{"first_name": "N\\u0000ul", "email": "nul.amqp@example.com\\u0000"}'
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-nul"
+    )
+    [event] = await intake.events.wait_for("lead.ingested")
+    assert event["payload"]["person"]["first_name"] == "Nul"
+    assert event["payload"]["person"]["email"] == "nul.amqp@example.com"
+    assert await _raw_rows(intake, "m-nul") == [("processed", None)]
+
+
+async def test_a_message_that_cannot_be_processed_is_dead_lettered_with_its_error_once(
+    intake: Intake, amqp_url: str, topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not an outage, not a bad field: a bug. Retrying it only burned the delivery limit (and
+    left a pending raw row per delivery) before the broker dead-lettered it without a reason."""
+    original = ingest_module.normalise
+
+    def normalise(sub: LeadSubmission, **kw: Any) -> Any:
+        if sub.email == "boom@example.com":
+            raise RuntimeError("boom")
+        return original(sub, **kw)
+
+    monkeypatch.setattr(ingest_module, "normalise", normalise)
+    source = await intake.source("acme")
+    body = b'{"email": "boom@example.com"}'
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-bug"
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    await connection.close()
+    assert dead.body == body
+    assert dead.headers["x-forecourt-error"] == "RuntimeError: boom"
+    assert "x-delivery-count" not in (dead.headers or {})  # dead-lettered at its first delivery
+    assert await _raw_rows(intake, "m-bug") == [("failed", "RuntimeError: boom")]
 
 
 @pytest.mark.parametrize(
@@ -72,6 +128,53 @@ async def test_poison_message_reaches_the_dlq_with_its_reason(
     assert dead.body == body
     assert reason in str(dead.headers["x-forecourt-error"])
     await connection.close()
+
+
+async def test_a_message_over_the_body_limit_is_dead_lettered_and_its_start_kept(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    """The HTTP body limit holds on AMQP too: a 20 MB message became a lead with a 20 MB
+    comment."""
+    source = await intake.source("acme")
+    limit = intake.app.state.settings.max_json_bytes
+    body = json.dumps({"email": "big@example.com", "comments": "x" * limit}).encode()
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-big"
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    await connection.close()
+    assert dead.headers["x-forecourt-error"] == f"body is {len(body)} bytes; the limit is {limit}"
+    async with intake.app.state.engine.connect() as conn:
+        raw = (
+            await conn.execute(
+                text("SELECT status, error, body FROM raw_payload WHERE idempotency_key = 'm-big'")
+            )
+        ).one()
+    assert raw.status == "invalid"
+    assert raw.error.startswith(f"body is {len(body)} bytes")
+    assert bytes(raw.body) == body[:limit]
+    assert not intake.events.of("lead.ingested")
+
+
+async def test_a_message_with_a_field_over_its_cap_is_dead_lettered_naming_it(
+    intake: Intake, amqp_url: str, topology: Topology
+) -> None:
+    source = await intake.source("acme")
+    body = json.dumps({"email": "long@example.com", "vehicle": {"model": "x" * 101}}).encode()
+    await _push(
+        amqp_url, topology.intake_raw_queue_name, body, key=source["api_key"], message_id="m-long"
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dlq = await channel.get_queue(topology.dead_letter_queue_name(topology.intake_raw_queue_name))
+    [dead] = await collect(dlq, 1)
+    await connection.close()
+    assert dead.headers["x-forecourt-error"] == (
+        "vehicle.model: String should have at most 100 characters"
+    )
 
 
 async def test_closed_lead_is_not_merged_after_the_window_but_is_while_open(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,11 @@ from tests.integration.intake.conftest import Intake
 from tests.paths import OTHER_DIR, needs_fixtures
 
 pytestmark = pytest.mark.integration
+
+
+class Killed(BaseException):
+    """A process dying mid-job: not an error the worker could catch and record."""
+
 
 MAPPING = {
     "columns": {
@@ -108,6 +114,14 @@ async def test_streamed_upload_reports_every_row(intake: Intake) -> None:
     assert {row["outcome"] for row in rows2} == {"resent"}
 
 
+async def test_rows_done_counts_the_data_rows_not_the_header(intake: Intake) -> None:
+    source = await intake.source("acme")
+    data = _csv(20).replace(b"\n", b"\n\n", 3)  # and blank lines, which are no rows either
+    r = await _upload(intake, source["api_key"], data, MAPPING)
+    job = await _finished(intake, source["api_key"], r.json()["job_id"])
+    assert (job["status"], job["rows_done"], job["accepted"]) == ("done", 20, 20)
+
+
 async def test_mapping_errors_are_4xx_naming_the_field(intake: Intake) -> None:
     source = await intake.source("acme")
     r = await _upload(intake, source["api_key"], b"a,b\n1,2\n", {"columns": {"email": "E-mail"}})
@@ -115,7 +129,20 @@ async def test_mapping_errors_are_4xx_naming_the_field(intake: Intake) -> None:
     assert r.json()["detail"][0]["field"] == "mapping.columns.email"
     r = await _upload(intake, source["api_key"], b"a\n", {"columns": {"shoe_size": "a"}})
     assert r.status_code == 422
-    assert "shoe_size" in json.dumps(r.json())
+    assert r.json()["detail"][0]["field"] == "mapping.columns.shoe_size"
+
+
+@pytest.mark.parametrize("encoding", ["rot_13", "zlib_codec", "base64_codec", "hex_codec"])
+async def test_an_encoding_that_is_not_a_text_encoding_is_422_naming_it(
+    intake: Intake, encoding: str
+) -> None:
+    source = await intake.source("acme")
+    mapping = {"columns": {"email": "E-mail"}, "encoding": encoding}
+    r = await _upload(intake, source["api_key"], b"E-mail\na@example.com\n", mapping)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["field"] == "mapping.encoding"
+    assert "not a text encoding" in error["reason"]
 
 
 @needs_fixtures
@@ -164,22 +191,23 @@ async def test_job_resumes_from_its_checkpoint_after_a_crash(intake: Intake) -> 
         nonlocal calls
         calls += 1
         if calls == 2:
-            raise RuntimeError("killed")
+            raise Killed  # the process dies: nothing of it runs on
         await original_commit(*args)
 
     jobs._commit_batch = die_after_first_batch
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Killed):
         await jobs.run_once()
     job = (
         await intake.client.get(
             f"/v1/leads/bulk/{job_id}", headers={"X-Api-Key": source["api_key"]}
         )
     ).json()
-    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", batch + 1, batch)
+    assert (job["status"], job["rows_done"], job["accepted"]) == ("processing", batch, batch)
     jobs._commit_batch = original_commit
     assert await jobs.run_once()
     job = await _finished(intake, source["api_key"], job_id)
     assert (job["accepted"], job["merged"], job["rejected"]) == (3 * batch, 0, 0)
+    assert job["rows_done"] == 3 * batch  # the resumed job counts each row once
     async with intake.app.state.engine.connect() as conn:
         leads = (await conn.execute(text("SELECT count(*) FROM lead"))).scalar_one()
     assert leads == 3 * batch
@@ -221,3 +249,74 @@ async def test_next_batch_is_judged_while_the_last_is_written_and_batches_commit
     # i=4 is row 6, the first of the second batch: merged into the lead of row 5 (i=3).
     assert rows[6]["outcome"] == "merged"
     assert rows[6]["lead_id"] == rows[5]["lead_id"]
+
+
+async def test_upload_for_a_dealership_outside_the_tenant_is_404(intake: Intake) -> None:
+    source = await intake.source("acme")
+    other_tenants = await intake.dealership("globex")
+    for dealership_id in (other_tenants, str(uuid.uuid4())):
+        r = await intake.client.post(
+            "/v1/leads/bulk",
+            params={"mapping": json.dumps(MAPPING), "dealership_id": dealership_id},
+            content=_csv(3),
+            headers={"X-Api-Key": source["api_key"], "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 404, r.text
+    async with intake.app.state.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM bulk_job"))).scalar_one() == 0
+
+
+async def test_bad_rows_are_rejected_rows_and_the_job_finishes(intake: Intake) -> None:
+    source = await intake.source("acme")
+    other_tenants = await intake.dealership("globex")
+    mapping = {"columns": {"email": "E-mail", "first_name": "First", "dealership_id": "Where"}}
+    data = (
+        "E-mail,First,Where\n"
+        "a@example.com,Ann,\n"
+        f"b@example.com,Bob,{other_tenants}\n"
+        "c@example.com,Cat,not-a-uuid\n"
+        "d@example.com,D\x00an,\n"
+    ).encode()
+    r = await _upload(intake, source["api_key"], data, mapping)
+    assert r.status_code == 202, r.text
+    job = await _finished(intake, source["api_key"], r.json()["job_id"])
+    assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 2)
+    rows = {row["row_number"]: row for row in await _rows(intake, source["api_key"], job["job_id"])}
+    assert [rows[n]["outcome"] for n in (2, 3, 4, 5)] == [
+        "ingested",
+        "rejected",
+        "rejected",
+        "ingested",
+    ]
+    assert rows[3]["errors"][0]["field"] == "dealership_id"
+    assert rows[4]["errors"][0]["field"] == "dealership_id"
+    async with intake.app.state.engine.connect() as conn:
+        name = (
+            await conn.execute(
+                text("SELECT first_name FROM lead WHERE id = :id"), {"id": rows[5]["lead_id"]}
+            )
+        ).scalar_one()
+    assert name == "Dan"
+
+
+async def test_a_job_that_keeps_failing_is_failed_and_the_others_go_on(intake: Intake) -> None:
+    jobs = intake.app.state.bulk
+    jobs._max_attempts = 2
+    original = jobs._commit_batch
+
+    async def commit(job: Any, judged: Any) -> None:
+        if job.tenant_id == "initech":
+            raise RuntimeError("boom")
+        await original(job, judged)
+
+    jobs._commit_batch = commit
+    failing = await intake.source("initech")
+    fine = await intake.source("acme")
+    first = await _upload(intake, failing["api_key"], _csv(5), MAPPING)
+    second = await _upload(intake, fine["api_key"], _csv(5), MAPPING)
+    done = await _finished(intake, fine["api_key"], second.json()["job_id"])
+    assert (done["status"], done["accepted"]) == ("done", 5)
+    failed = await _finished(intake, failing["api_key"], first.json()["job_id"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == "gave up after 2 tries; last error: RuntimeError: boom"
+    assert failed["accepted"] == 0

@@ -153,3 +153,75 @@ async def test_resent_lead_is_a_no_op(intake: Intake) -> None:
     events = await intake.events.settle()
     assert len([e for e in events if e["event_type"] == "lead.ingested"]) == 2
     assert not [e for e in events if e["event_type"] == "lead.duplicate"]
+
+
+async def test_control_characters_never_reach_the_database(intake: Intake) -> None:
+    source = await intake.source("acme")
+    # Written by hand: a NUL byte in every kind of field (PostgreSQL refuses it in text and
+    # jsonb, which answered 500 and left the raw payload pending for ever).
+    body = (
+        b'{"first_name": "A\\u0000nn", "last_name": "Roe\\u0007",'
+        b' "email": "ann.nul@example.com\\u0000", "source_lead_id": "N\\u0000-1",'
+        b' "comments": "first\\u0000 line\\n\\tsecond", "campaign": "c\\u0000",'
+        b' "vehicle": {"make": "Vol\\u0000vo", "comments": "x\\u0000"},'
+        b' "extensions": {"k\\u0000": "v\\u0000"}}'
+    )
+    r = await intake.client.post(
+        "/v1/leads",
+        content=body,
+        headers={"X-Api-Key": source["api_key"], "Content-Type": "application/json"},
+    )
+    assert r.status_code == 202, r.text
+    async with intake.app.state.engine.connect() as conn:
+        lead = (
+            await conn.execute(
+                text("SELECT * FROM lead WHERE id = :id"), {"id": r.json()["lead_id"]}
+            )
+        ).one()
+        raw = (
+            await conn.execute(
+                text("SELECT status, body FROM raw_payload WHERE id = :id"),
+                {"id": r.json()["raw_payload_id"]},
+            )
+        ).one()
+    assert (lead.first_name, lead.last_name, lead.email) == ("Ann", "Roe", "ann.nul@example.com")
+    assert lead.source_lead_id == "N-1"
+    assert lead.comments == "first line\n\tsecond"
+    assert lead.vehicle["make"] == "Volvo"
+    assert lead.extensions == {"k": "v"}
+    assert raw.status == "processed"
+    assert raw.body == body  # the raw payload is kept exactly as received
+
+
+async def test_an_admin_name_with_a_control_character_is_refused(intake: Intake) -> None:
+    r = await intake.client.post(
+        "/v1/admin/dealerships",
+        json={"name": "Acme\u0000Volvo", "country": "CA", "timezone": "America/Toronto"},
+        headers=intake.staff("acme"),
+    )
+    assert r.status_code == 422, r.text
+    assert "control characters" in r.text
+
+
+async def test_a_field_over_its_cap_is_422_naming_it_and_kept(intake: Intake) -> None:
+    source = await intake.source("acme")
+    r = await intake.post(
+        source["api_key"],
+        {"email": "long@example.com", "comments": "x" * 10_001, "other_phones": ["1"] * 21},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_payload"
+    reasons = {e["field"]: e["reason"] for e in body["errors"]}
+    assert reasons == {
+        "comments": "String should have at most 10000 characters",
+        "other_phones": "List should have at most 20 items after validation, not 21",
+    }
+    async with intake.app.state.engine.connect() as conn:
+        status = (
+            await conn.execute(
+                text("SELECT status FROM raw_payload WHERE id = :id"),
+                {"id": body["raw_payload_id"]},
+            )
+        ).scalar_one()
+    assert status == "invalid"

@@ -231,6 +231,12 @@ async def test_a_header_missing_from_the_file_is_a_mapping_error() -> None:
         ({"has_header": False, "columns": {"email": "Email"}}, "email"),
         ({"columns": {}, "delimiter": ";;"}, "delimiter"),
         ({"columns": {}, "encoding": "klingon"}, "encoding"),
+        # Codecs, but not bytes to text: they failed mid-read (a 500) before.
+        ({"columns": {}, "encoding": "rot_13"}, "encoding"),
+        ({"columns": {}, "encoding": "zlib_codec"}, "encoding"),
+        ({"columns": {}, "encoding": "base64_codec"}, "encoding"),
+        ({"columns": {}, "encoding": "hex_codec"}, "encoding"),
+        ({"columns": {}, "encoding": "punycode"}, "encoding"),
     ],
 )
 def test_bad_mappings_are_refused_at_construction(mapping: dict[str, object], field: str) -> None:

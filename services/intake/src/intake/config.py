@@ -21,6 +21,8 @@ class IntakeSettings(ServiceSettings):
     relay_mode: Literal["thread", "process", "loop"] = "process"
     max_json_bytes: int = Field(default=256_000, ge=1024)
     max_adf_bytes: int = Field(default=2_000_000, ge=1024)
+    # <prospect>s per ADF document: each is a lead judged on the event loop.
+    max_adf_prospects: int = Field(default=100, ge=1)
     max_bulk_bytes: int = Field(default=1_000_000_000, ge=1024)
     max_bulk_rows: int = Field(default=1_000_000, ge=1)
     # Rows per bulk transaction. Measured against 500 (40,000 rows, alternating runs): 1,000 gave
@@ -29,6 +31,8 @@ class IntakeSettings(ServiceSettings):
     # person would wait out.
     bulk_batch_size: int = Field(default=1000, ge=1)
     run_bulk_worker: bool = True
+    # Failed tries of a bulk job (database outages not counted) before it is marked failed.
+    bulk_max_attempts: int = Field(default=5, ge=1)
     # Concurrent leads share transactions (see service_layer/batching.py); 0 workers: one by one.
     batch_workers: int = Field(default=2, ge=0)
     max_batch: int = Field(default=200, ge=1)

@@ -28,6 +28,8 @@ from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from pydantic import ValidationError
+
 from intake.adapters.adf_text import parse_adf_date
 from intake.adapters.adf_xml import AdfError, load_adf_tree
 from intake.domain.submission import LeadSubmission, VehicleIn
@@ -39,11 +41,17 @@ _NAME_PARTS = frozenset({"first", "middle", "suffix", "last", "full"})
 _LEAD_TYPE = "leadtype"
 
 
-def parse_adf(body: bytes | str, *, max_bytes: int = 2_000_000) -> list[LeadSubmission]:
+MAX_PROSPECTS = 100  # per document; INTAKE_MAX_ADF_PROSPECTS
+
+
+def parse_adf(
+    body: bytes | str, *, max_bytes: int = 2_000_000, max_prospects: int = MAX_PROSPECTS
+) -> list[LeadSubmission]:
     """Parse an ADF document into one `LeadSubmission` per `<prospect>`.
 
     Raises `AdfError` for a body that is too large, not XML, unsafe (DOCTYPE, too deep or too
-    many elements), not rooted at `<adf>` or without a `<prospect>`.
+    many elements), not rooted at `<adf>`, without a `<prospect>` or with more than
+    `max_prospects`, or with a value over its cap.
     """
     root = load_adf_tree(body, max_bytes=max_bytes)
     if root.tag != "adf":
@@ -51,7 +59,23 @@ def parse_adf(body: bytes | str, *, max_bytes: int = 2_000_000) -> list[LeadSubm
     prospects = _children(root, "prospect")
     if not prospects:
         raise AdfError("adf/prospect", "no <prospect> element: nothing to take in")
-    return [_Prospect(element).submission() for element in prospects]
+    if len(prospects) > max_prospects:
+        raise AdfError(
+            "adf/prospect",
+            f"{len(prospects)} prospects; at most {max_prospects} per document "
+            "(send the others in further documents)",
+        )
+    submissions = []
+    for index, element in enumerate(prospects):
+        try:
+            submissions.append(_Prospect(element).submission())
+        except ValidationError as exc:  # a value over its cap (or a list over its length)
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "prospect"
+            if len(prospects) > 1:
+                where = f"prospect[{index}].{where}"
+            raise AdfError(where, error["msg"]) from exc
+    return submissions
 
 
 class _Prospect:
@@ -138,13 +162,13 @@ class _Prospect:
     def _phones(self, contact: Element | None) -> tuple[str | None, list[str]]:
         # First number with digits is primary; a fax is no way to reach a buyer, so it stays
         # in extensions. Identical numbers (one per time of day) are listed once.
-        numbers: list[str] = []
+        found: dict[str, None] = {}  # an ordered set: de-duplicating stays linear
         for phone in _children(contact, "phone"):
             text = _text(phone)
             if text and any(c.isdigit() for c in text) and _attr(phone, "type") != "fax":
                 self._use(phone)
-                if text not in numbers:
-                    numbers.append(text)
+                found[text] = None
+        numbers = list(found)
         return (numbers[0] if numbers else None), numbers[1:]
 
     def _lead_id(self) -> str | None:

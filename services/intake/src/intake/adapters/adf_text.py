@@ -23,7 +23,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # XML declarations, processing instructions and comments before the root element. `[^>]*`
 # also matches the spec PDF's curly quotes and a missing `?` before the closing `>`.
 _PROLOG = re.compile(r"(?:\s*(?:<\?[^>]*>|<!--.*?-->))*\s*", re.DOTALL)
-_CDATA = re.compile(r"(<!\[CDATA\[.*?\]\]>)", re.DOTALL)
+_CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>\"']*)>", re.IGNORECASE)
 _BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
 
@@ -72,11 +72,24 @@ def _drop_prolog(text: str) -> str:
 
 def _unwrap_autolinks(text: str) -> str:
     # A markdown autolinker turns `https://x` into `<https://x>`, a bogus tag. Inside CDATA it
-    # is harmless text and stays as written; `split` with a group puts CDATA at odd indexes.
-    parts = _CDATA.split(text)
-    return "".join(
-        part if index % 2 else _AUTOLINK.sub(_unwrapped, part) for index, part in enumerate(parts)
-    )
+    # is harmless text and stays as written. CDATA is found with str.find, one pass: a regex
+    # split (`<!\[CDATA\[.*?\]\]>`) rescanned to the end from every unclosed `<![CDATA[`,
+    # and 40,000 of them (360 KB) took 7 minutes.
+    out: list[str] = []
+    pos = 0
+    while (start := text.find(_CDATA_OPEN, pos)) >= 0:
+        end = text.find(_CDATA_CLOSE, start + len(_CDATA_OPEN))
+        out.append(_AUTOLINK.sub(_unwrapped, text[pos:start]))
+        if end < 0:  # unclosed: the rest is CDATA (the parser will refuse it)
+            pos = start
+            break
+        pos = end + len(_CDATA_CLOSE)
+        out.append(text[start:pos])
+    else:
+        out.append(_AUTOLINK.sub(_unwrapped, text[pos:]))
+        return "".join(out)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _unwrapped(match: re.Match[str]) -> str:

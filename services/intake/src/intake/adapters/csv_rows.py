@@ -14,10 +14,11 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from intake.domain import clean
 from intake.domain.model import FieldError
 from intake.domain.submission import ConsentIn, LeadSubmission, VehicleIn
 
@@ -44,7 +45,9 @@ _EXTENSION_PREFIX = "extensions."  # "extensions.<key>": kept as sent under that
 MAX_RECORD_CHARS = 1 << 20
 _QUOTE = '"'
 _FALLBACK_ENCODING = "cp1252"
+_HOST_NAME_CODECS = frozenset({"idna", "punycode"})
 _OTHER_PHONES_SPLIT = re.compile(r"[;|,/]")
+_MAX_DATE_CHARS = 100
 # "07/01/2025 18:44 tt": US order, optional time and AM/PM; a trailing word (the unrendered .NET
 # "tt" placeholder, a zone abbreviation) is tolerated and ignored.
 _US_DATETIME = re.compile(
@@ -74,8 +77,8 @@ class ColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     has_header: bool = True
-    columns: dict[str, str | int]
-    date_format: str | None = None  # strptime format for requested_at
+    columns: dict[str, Annotated[str, Field(max_length=200)] | int] = Field(max_length=200)
+    date_format: str | None = Field(default=None, max_length=100)  # strptime, for requested_at
     delimiter: str = ","
     encoding: str = "utf-8"
 
@@ -85,10 +88,22 @@ class ColumnMapping(BaseModel):
             _check_column(path, column, self.has_header)
         if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
             raise CsvMappingError("delimiter", "must be one character, not a quote or newline")
+        if self.delimiter != "\t" and clean.has_controls(self.delimiter):
+            raise CsvMappingError("delimiter", "a control character other than tab")
+        if self.date_format is not None and clean.has_controls(self.date_format):
+            raise CsvMappingError("date_format", "contains control characters")
         try:
-            codecs.getincrementaldecoder(self.encoding)
+            codec = codecs.lookup(self.encoding)
         except LookupError as exc:
             raise CsvMappingError("encoding", "unknown encoding") from exc
+        # rot_13, zlib_codec, base64_codec...: codecs, but not from bytes to text; idna and
+        # punycode encode host names, not files.
+        if (
+            not codec._is_text_encoding
+            or codec.incrementaldecoder is None
+            or codec.name in _HOST_NAME_CODECS
+        ):
+            raise CsvMappingError("encoding", f"{self.encoding!r} is not a text encoding")
         return self
 
     def resolve(self, header: list[str] | None) -> list[_Column]:
@@ -113,6 +128,11 @@ class ColumnMapping(BaseModel):
 
 
 def _check_column(path: str, column: str | int, has_header: bool) -> None:
+    if len(path) > 200:
+        raise CsvMappingError(path[:50] + "...", "longer than 200 characters")
+    # The mapping is stored as JSONB, which refuses \u0000: no control characters in it.
+    if clean.has_controls(path) or (isinstance(column, str) and clean.has_controls(column)):
+        raise CsvMappingError(clean.one_line(path), "contains control characters")
     if path not in FIELD_PATHS and not (
         path.startswith(_EXTENSION_PREFIX) and len(path) > len(_EXTENSION_PREFIX)
     ):
@@ -245,7 +265,7 @@ class _Parser:
     def _decode(self, block: bytes, final: bool = False) -> str:
         try:
             return self._decoder.decode(block, final)
-        except UnicodeDecodeError:
+        except UnicodeError:  # idna and punycode raise the base class
             pass
         # Some line is not valid in the declared encoding: read that line as cp1252 instead
         # of failing the whole file (exports often mix in a Windows-1252 byte or two).
@@ -256,7 +276,7 @@ class _Parser:
             line = part if i == len(parts) - 1 else part + b"\n"
             try:
                 out.append(self._decoder.decode(line, final and i == len(parts) - 1))
-            except UnicodeDecodeError:
+            except UnicodeError:
                 self._decoder.reset()
                 out.append(line.decode(_FALLBACK_ENCODING, errors="replace"))
         return "".join(out)
@@ -400,6 +420,8 @@ def _submission(
 
 def _parse_datetime(value: str, date_format: str | None) -> datetime:
     """Naive results stay naive: the normaliser decides which zone to assume."""
+    if len(value) > _MAX_DATE_CHARS:  # a cell may be 1 MiB: no parser sees that much
+        raise ValueError(f"longer than {_MAX_DATE_CHARS} characters")
     if date_format:
         try:
             return datetime.strptime(value, date_format)

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.adapters.tables import (
@@ -120,8 +121,19 @@ class IntakeRepository:
         return (row.dedup_window_days, row.test_rules) if row else (30, None)
 
     # --- raw payloads -----------------------------------------------------------------
-    async def add_raw(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(raw_payload).values(**values))
+    async def add_raws(self, rows: list[dict[str, Any]]) -> set[UUID]:
+        """Insert raw payloads; returns the ids inserted. A row whose AMQP message id the
+        source used before is not inserted (that message's first row stands for it)."""
+        inserted = await self.session.execute(
+            pg_insert(raw_payload)
+            .on_conflict_do_nothing(index_elements=["source_id", "message_id"])
+            .returning(raw_payload.c.id),
+            rows,
+        )
+        return set(inserted.scalars())
+
+    async def add_raw(self, values: dict[str, Any]) -> bool:
+        return bool(await self.add_raws([values]))
 
     async def lock_raw(self, tenant_id: str, raw_id: UUID) -> Any:
         return (
@@ -131,6 +143,58 @@ class IntakeRepository:
                 .with_for_update()
             )
         ).first()
+
+    async def lock_pending_raw(self, ids: list[UUID]) -> set[UUID]:
+        """Lock these raw rows (in one order: by id) and return those still pending."""
+        if not ids:
+            return set()
+        rows = await self.session.execute(
+            select(raw_payload.c.id, raw_payload.c.status)
+            .where(raw_payload.c.id.in_(ids))
+            .order_by(raw_payload.c.id)
+            .with_for_update()
+        )
+        return {r.id for r in rows if r.status == "pending"}
+
+    async def raw_outcome(self, tenant_id: str, raw_id: UUID) -> tuple[Any, list[Any]]:
+        """A processed payload's row (status, error) and its submissions."""
+        raw = (
+            await self.session.execute(
+                select(raw_payload.c.status, raw_payload.c.error).where(
+                    raw_payload.c.tenant_id == tenant_id, raw_payload.c.id == raw_id
+                )
+            )
+        ).one()
+        subs = await self.session.execute(
+            select(submission)
+            .where(submission.c.tenant_id == tenant_id, submission.c.raw_payload_id == raw_id)
+            .order_by(submission.c.idempotency_key, submission.c.id)
+        )
+        return raw, list(subs)
+
+    async def raw_of_message(self, tenant_id: str, source_id: UUID, message_id: str) -> Any:
+        """The raw row an AMQP message got at its first delivery, if any."""
+        return (
+            await self.session.execute(
+                select(raw_payload.c.id, raw_payload.c.status).where(
+                    raw_payload.c.tenant_id == tenant_id,
+                    raw_payload.c.source_id == source_id,
+                    raw_payload.c.message_id == message_id,
+                )
+            )
+        ).first()
+
+    async def reopen_raw(self, tenant_id: str, raw_id: UUID) -> None:
+        """An invalid or failed payload back to pending: its message came again (a replay)."""
+        await self.session.execute(
+            update(raw_payload)
+            .where(
+                raw_payload.c.tenant_id == tenant_id,
+                raw_payload.c.id == raw_id,
+                raw_payload.c.status.in_(("invalid", "failed")),
+            )
+            .values(status="pending", processed_at=None)
+        )
 
     async def claim_stale_raw(self, older_than: datetime, limit: int) -> list[Any]:
         rows = await self.session.execute(

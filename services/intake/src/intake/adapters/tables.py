@@ -86,12 +86,16 @@ raw_payload = Table(
     Column("content_type", Text, nullable=True),
     Column("body", LargeBinary, nullable=False),
     Column("idempotency_key", Text, nullable=True),
+    Column("message_id", Text, nullable=True),  # an AMQP message's id (format amqp only)
     Column("dealership_id", UUID(as_uuid=True), nullable=True),
+    # pending | processed | invalid (unreadable as a lead) | failed (processing failed)
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("error", Text, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("processed_at", DateTime(timezone=True), nullable=True),
     Index("ix_raw_payload_pending", "received_at", postgresql_where=text("status = 'pending'")),
+    # One row per AMQP message of a source, however often it is delivered.
+    UniqueConstraint("source_id", "message_id", name="uq_raw_payload_message"),
 )
 
 lead = Table(
@@ -153,6 +157,11 @@ submission = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
+    Index(
+        "ix_submission_raw_payload",
+        "raw_payload_id",
+        postgresql_where=text("raw_payload_id IS NOT NULL"),
+    ),
 )
 
 bulk_job = Table(
@@ -166,13 +175,18 @@ bulk_job = Table(
     Column("status", Text, nullable=False, server_default=text("'receiving'")),
     Column("bytes", BigInteger, nullable=False, server_default=text("0")),
     Column("chunks", Integer, nullable=False, server_default=text("0")),
-    # Checkpoint: rows up to here are done, committed with their results in one transaction.
+    # Data rows reported (the header is not one), and the checkpoint: records of the file up to
+    # this number are done, committed with their results in one transaction.
     Column("rows_done", Integer, nullable=False, server_default=text("0")),
+    Column("last_row", Integer, nullable=False, server_default=text("0")),
     Column("accepted", Integer, nullable=False, server_default=text("0")),
     Column("merged", Integer, nullable=False, server_default=text("0")),
     Column("rejected", Integer, nullable=False, server_default=text("0")),
     Column("resent", Integer, nullable=False, server_default=text("0")),
     Column("error", Text, nullable=True),
+    # Tries that failed (not counting database outages); failed for good at the limit.
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("retry_at", DateTime(timezone=True), nullable=True),  # not tried again before
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("finished_at", DateTime(timezone=True), nullable=True),
 )

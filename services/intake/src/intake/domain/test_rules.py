@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from intake.domain import clean
 from intake.domain.model import FieldError
 
 RuleField = Literal[
@@ -35,6 +36,11 @@ class TestLeadRule(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
     _regex: re.Pattern[str] = PrivateAttr()
+
+    @field_validator("pattern", "description")
+    @classmethod
+    def _no_controls(cls, value: str | None) -> str | None:
+        return clean.refuse_controls(value) if value is not None else None
 
     @field_validator("pattern")
     @classmethod
@@ -63,7 +69,8 @@ class TestLeadRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rules: list[TestLeadRule] = Field(default_factory=list)
+    # Bounded: every rule runs on every lead.
+    rules: list[TestLeadRule] = Field(default_factory=list, max_length=50)
 
     # (targets, compiled pattern, label) per rule, built once: reading pydantic private
     # attributes per rule and value was a tenth of bulk intake's CPU.

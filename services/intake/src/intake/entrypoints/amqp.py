@@ -10,13 +10,22 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
 from intake.adapters.repository import SourceRow
+from intake.config import IntakeSettings
 from intake.service_layer import lifecycle, sources
-from intake.service_layer.receive import Receiver, UowFactory
+from intake.service_layer.receive import (
+    InvalidPayload,
+    ProcessingFailed,
+    Receiver,
+    UowFactory,
+    describe,
+)
 from shared.contracts import Envelope, parse_envelope
+from shared.http import database_transient
 from shared.messaging.consumer import PoisonMessage, subscribe
 from shared.messaging.topology import Topology
 
 CONSUMER = "intake"
+MAX_KEY_CHARS = 200  # far above a real key: a longer one is not hashed to find out
 CLOSING_EVENTS = (
     "lead.lost.v1",
     "prospect.won.v1",
@@ -41,13 +50,18 @@ def register(
     receiver: Receiver,
     uows: UowFactory,
     keys: sources.SourceKeys,
+    *,
+    max_bytes: int = IntakeSettings.model_fields["max_json_bytes"].default,
 ) -> list[str]:
-    """Subscribe intake's consumers; returns the queue names (for their dead-letter queues)."""
+    """Subscribe intake's consumers; returns the queue names (for their dead-letter queues).
+    A raw lead larger than `max_bytes` is dead-lettered unread, its start kept as invalid."""
 
     async def authenticate(message: RabbitMessage) -> SourceRow:
         key = (message.raw_message.headers or {}).get("x-api-key")
         if not isinstance(key, str) or not key:
             raise PoisonMessage("x-api-key header is required")
+        if len(key) > MAX_KEY_CHARS:
+            raise PoisonMessage("invalid or revoked API key")
         source = await keys.authenticate(key)
         if source is None:
             raise PoisonMessage("invalid or revoked API key")
@@ -60,15 +74,37 @@ def register(
         body, message = received
         source = await authenticate(message)
         raw = message.raw_message
+        if len(body) > max_bytes:  # the limit a JSON lead has over HTTP (INTAKE_MAX_JSON_BYTES)
+            reason = f"body is {len(body)} bytes; the limit is {max_bytes}"
+            await receiver.refuse(
+                source,
+                fmt="amqp",
+                body=body[:max_bytes],
+                content_type=raw.content_type,
+                idempotency_header=raw.message_id,
+                error=f"{reason} (the first {max_bytes} bytes are kept)",
+            )
+            raise PoisonMessage(reason)
         # The message id is the idempotency key: a redelivery after a crash is a no-op.
-        await receiver.receive(
-            source,
-            fmt="amqp",
-            body=body,
-            content_type=raw.content_type,
-            idempotency_header=raw.message_id,
-            correlation_id=raw.correlation_id,
-        )
+        try:
+            await receiver.receive(
+                source,
+                fmt="amqp",
+                body=body,
+                content_type=raw.content_type,
+                idempotency_header=raw.message_id,
+                correlation_id=raw.correlation_id,
+            )
+        except (InvalidPayload, PoisonMessage):
+            raise  # dead-lettered with its field errors
+        except ProcessingFailed as exc:  # marked failed; retrying would fail the same way
+            raise PoisonMessage(exc.error) from exc
+        except Exception as exc:
+            if database_transient(exc):
+                raise  # transient: retried
+            # Redelivering it would fail the same way, delivery after delivery: dead-letter it
+            # now, with the error that a person can act on.
+            raise PoisonMessage(describe(exc)) from exc
 
     raw_queue = topology.intake_raw_queue()
     subscribe(broker, broker, topology, raw_queue, parse=read, handle=on_raw_lead)

@@ -16,28 +16,32 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.adapters.csv_rows import ColumnMapping, CsvMappingError, CsvRow, iter_rows, read_rows
 from intake.adapters.repository import SourceRow
 from intake.adapters.tables import bulk_chunk, bulk_job, bulk_row
-from intake.domain import dedup
-from intake.domain.model import shallow_dict
+from intake.domain import clean, dedup
+from intake.domain.model import FieldError, shallow_dict
 from intake.service_layer.ingest import (
     IncomingLead,
     TenantRules,
+    UnknownDealership,
     Verdicts,
+    dealership_of,
     idempotency_key,
     ingest,
     judge,
     tenant_rules,
 )
-from intake.service_layer.receive import UowFactory
+from intake.service_layer.receive import UowFactory, describe
 from shared.clock import Clock
+from shared.http import database_transient, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,19 @@ async def _coalesce(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[by
         yield bytes(buffer)
 
 
+def _check_dealership(row: CsvRow, source: SourceRow, countries: dict[UUID, str]) -> CsvRow:
+    """A row naming a dealership outside the tenant is a rejected row, not a failed batch."""
+    if row.submission is None:
+        return row
+    try:
+        dealership_of(row.submission, source, countries)
+    except UnknownDealership as exc:
+        return dataclasses.replace(
+            row, submission=None, error=FieldError("dealership_id", str(exc))
+        )
+    return row
+
+
 class BulkJobs:
     def __init__(
         self,
@@ -88,12 +105,14 @@ class BulkJobs:
         *,
         batch_size: int = 1000,
         max_rows: int = 1_000_000,
+        max_attempts: int = 5,
     ) -> None:
         self._engine = engine
         self._uows = uows
         self._clock = clock
         self._batch_size = batch_size
         self._max_rows = max_rows
+        self._max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -108,6 +127,10 @@ class BulkJobs:
     ) -> UUID:
         job_id = uuid4()
         async with self._uows() as uow:
+            if dealership_id is not None and dealership_id not in (
+                await uow.repo.dealership_countries(source.tenant_id)
+            ):
+                raise UnknownDealership(str(dealership_id))
             await uow.session.execute(
                 insert(bulk_job).values(
                     id=job_id,
@@ -189,12 +212,19 @@ class BulkJobs:
             yield bytes(data)
 
     async def run_once(self) -> bool:
-        """Process one waiting job, if any replica has not taken it. True if it did work."""
+        """Process one waiting job, if any replica has not taken it. True if it did work.
+
+        A job that fails is tried again later (after 1, 2, 4... s, at most a minute), and
+        marked failed with its error after `max_attempts` tries; meanwhile the worker goes on
+        with the other jobs. A database outage or a lost race is not counted as a try."""
         async with self._engine.connect() as lock_conn:
             candidates = (
                 await lock_conn.execute(
                     select(bulk_job.c.id)
-                    .where(bulk_job.c.status.in_(("queued", "processing")))
+                    .where(
+                        bulk_job.c.status.in_(("queued", "processing")),
+                        or_(bulk_job.c.retry_at.is_(None), bulk_job.c.retry_at <= func.now()),
+                    )
                     .order_by(bulk_job.c.created_at)
                     .limit(20)
                 )
@@ -207,11 +237,48 @@ class BulkJobs:
                     continue
                 try:
                     await self._process(job_id)
+                except Exception as exc:
+                    if database_unavailable(exc):
+                        raise  # every job would fail alike: run() waits and tries again
+                    await self._failed_try(job_id, exc)
                 finally:
                     await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     await lock_conn.commit()
                 return True
         return False
+
+    async def _failed_try(self, job_id: UUID, exc: Exception) -> None:
+        counted = not database_transient(exc)
+        log.error("bulk job %s failed (%s)", job_id, describe(exc), exc_info=counted)
+        async with self._engine.begin() as conn:
+            attempts = await conn.scalar(
+                update(bulk_job)
+                .where(bulk_job.c.id == job_id)
+                .values(
+                    attempts=bulk_job.c.attempts + (1 if counted else 0),
+                    error=clean.one_line(f"a try failed: {describe(exc)}"),
+                )
+                .returning(bulk_job.c.attempts)
+            )
+            if attempts is not None and attempts >= self._max_attempts:
+                await conn.execute(
+                    update(bulk_job)
+                    .where(bulk_job.c.id == job_id)
+                    .values(
+                        status="failed",
+                        error=clean.one_line(
+                            f"gave up after {attempts} tries; last error: {describe(exc)}"
+                        ),
+                        finished_at=func.now(),
+                    )
+                )
+            else:
+                delay = min(2 ** (attempts or 0), 60)
+                await conn.execute(
+                    update(bulk_job)
+                    .where(bulk_job.c.id == job_id)
+                    .values(retry_at=func.now() + timedelta(seconds=delay))
+                )
 
     async def _process(self, job_id: UUID) -> None:
         async with self._engine.connect() as conn:
@@ -222,8 +289,17 @@ class BulkJobs:
         mapping = ColumnMapping.model_validate(job.mapping)
         async with self._uows() as uow:
             source = await uow.repo.source(job.tenant_id, job.source_id)
+            countries = await uow.repo.dealership_countries(job.tenant_id)
         assert source is not None
         if job.dealership_id is not None:
+            if job.dealership_id not in countries:  # a job queued before uploads checked it
+                await self._set(
+                    job_id,
+                    status="failed",
+                    error=str(UnknownDealership(str(job.dealership_id))),
+                    finished_at=func.now(),
+                )
+                return
             source = dataclasses.replace(source, dealership_id=job.dealership_id)
         batch: list[CsvRow] = []
         data_rows = 0
@@ -237,7 +313,7 @@ class BulkJobs:
                         error=f"stopped after {self._max_rows} rows, the limit per upload",
                     )
                     break
-                if row.number <= job.rows_done:
+                if row.number <= job.last_row:
                     continue  # done before a crash
                 batch.append(row)
                 if len(batch) % YIELD_EVERY == 0:
@@ -278,6 +354,10 @@ class BulkJobs:
         return asyncio.create_task(self._commit_batch(job, judged))
 
     async def _judge(self, job: Any, source: SourceRow, rows: list[CsvRow]) -> _Judged:
+        async with self._uows() as uow:
+            rules = await tenant_rules(uow, source.tenant_id)
+            countries = await uow.repo.dealership_countries(source.tenant_id)
+        rows = [_check_dealership(row, source, countries) for row in rows]
         good = [r for r in rows if r.submission is not None]
         items = [
             IncomingLead(
@@ -291,9 +371,6 @@ class BulkJobs:
             for r in good
             if r.submission is not None
         ]
-        async with self._uows() as uow:
-            rules = await tenant_rules(uow, source.tenant_id)
-            countries = await uow.repo.dealership_countries(source.tenant_id)
         verdicts = Verdicts()
         for start in range(0, len(items), YIELD_EVERY):
             verdicts.extend(judge(items[start : start + YIELD_EVERY], source, countries, rules))
@@ -351,7 +428,10 @@ class BulkJobs:
                 update(bulk_job)
                 .where(bulk_job.c.id == job.id)
                 .values(
-                    rows_done=rows[-1].number,
+                    # Data rows reported so far; the checkpoint is the last one's record number
+                    # (the header, blank lines and the rows before a resume are not counted).
+                    rows_done=bulk_job.c.rows_done + len(rows),
+                    last_row=rows[-1].number,
                     accepted=bulk_job.c.accepted + counts["ingested"],
                     merged=bulk_job.c.merged + counts["merged"],
                     rejected=bulk_job.c.rejected + counts["rejected"],

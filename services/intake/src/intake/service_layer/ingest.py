@@ -95,12 +95,28 @@ def judge(
 ) -> Verdicts:
     """The part of ingesting that needs no database and no lock, so a bulk job can judge its
     next batch while the last one is being written."""
-    dealerships = [_dealership(item.submission, source, countries) for item in items]
+    dealerships = [dealership_of(item.submission, source, countries) for item in items]
     judged: list[NormalisedLead | Rejection] = [
         normalise(item.submission, country=countries[d], rules=rules.test_rules)
         for item, d in zip(items, dealerships, strict=True)
     ]
     return Verdicts(dealerships, judged)
+
+
+def _shared_keys(items: list[IncomingLead]) -> list[str]:
+    # A bulk row's own key (job and row number) is only ever used by that job's one worker,
+    # and never exists past the job's checkpoint: no lock and no lookup needed for it.
+    keys = [item.idempotency_key for item in items]
+    return [k for k in keys if k and not k.startswith(BULK_KEY_PREFIX)]
+
+
+def lock_keys(source: SourceRow, items: list[IncomingLead], verdicts: Verdicts) -> list[int]:
+    """The advisory locks ingesting these items needs: their idempotency keys and people."""
+    locks = [dedup.idempotency_lock_key(source.id, k) for k in _shared_keys(items)]
+    for verdict in verdicts.judged:
+        if isinstance(verdict, NormalisedLead):
+            locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
+    return locks
 
 
 async def ingest(
@@ -112,23 +128,19 @@ async def ingest(
     now: datetime,
     bulk_job_id: UUID | None = None,
     verdicts: Verdicts | None = None,
+    locked: bool = False,
 ) -> list[IngestResult]:
     """Decide each item's fate and stage rows and events; the caller commits. `verdicts`:
-    the items already judged (`judge()`), else they are judged here."""
+    the items already judged (`judge()`), else they are judged here. `locked`: the caller
+    holds `lock_keys()` already (a transaction ingesting for several sources must take all
+    its locks in one call, or two such transactions deadlock)."""
     if verdicts is None:
         countries = await uow.repo.dealership_countries(source.tenant_id)
         verdicts = judge(items, source, countries, rules)
     dealerships, judged = verdicts.dealerships, verdicts.judged
-
-    keys = [item.idempotency_key for item in items]
-    # A bulk row's own key (job and row number) is only ever used by that job's one worker,
-    # and never exists past the job's checkpoint: no lock and no lookup needed for it.
-    shared_keys = [k for k in keys if k and not k.startswith(BULK_KEY_PREFIX)]
-    locks = [dedup.idempotency_lock_key(source.id, k) for k in shared_keys]
-    for verdict in judged:
-        if isinstance(verdict, NormalisedLead):
-            locks += dedup.person_lock_keys(source.tenant_id, verdict.contact)
-    await uow.repo.lock(dedup.sorted_unique(locks))
+    shared_keys = _shared_keys(items)
+    if not locked:
+        await uow.repo.lock(dedup.sorted_unique(lock_keys(source, items, verdicts)))
 
     # Read only after the locks: a concurrent batch's leads are committed or not yet begun.
     earlier = await uow.repo.submissions_by_key(source.id, shared_keys)
@@ -164,8 +176,12 @@ async def ingest(
     return results
 
 
-def _dealership(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+def dealership_of(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+    """The lead's dealership: its own `dealership_id`, else the source's. UnknownDealership
+    unless it is one of the tenant's (`countries`)."""
     if not sub.dealership_id:
+        if source.dealership_id not in countries:  # a bulk job's override, checked at upload
+            raise UnknownDealership(str(source.dealership_id))
         return source.dealership_id
     try:
         wanted = UUID(sub.dealership_id)

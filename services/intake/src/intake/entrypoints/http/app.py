@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import intake
 from intake.config import IntakeSettings
@@ -22,7 +24,7 @@ from intake.service_layer.receive import Receiver
 from intake.service_layer.sources import SourceKeys
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
-from shared.http import add_health_routes
+from shared.http import HttpLimits, add_health_routes, harden
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
 
@@ -31,14 +33,28 @@ log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(intake.__file__).resolve().parents[2] / "alembic.ini"
 
 
-async def _sweep_forever(receiver: Receiver, settings: IntakeSettings) -> None:
+async def _sweep_forever(receiver: Receiver, settings: IntakeSettings, engine: AsyncEngine) -> None:
+    """Every INTAKE_STALE_RAW_SECONDS / 2, the payloads a crash left pending longer than
+    INTAKE_STALE_RAW_SECONDS; and, as soon as the database is back after an outage, every
+    payload the outage left pending."""
+
+    async def probe() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     while True:
-        await asyncio.sleep(settings.stale_raw_seconds / 2)
+        outage = await receiver.outage.wait(settings.stale_raw_seconds / 2)
         try:
-            if n := await receiver.sweep(timedelta(seconds=settings.stale_raw_seconds)):
+            if outage:
+                await receiver.outage.until_over(probe)
+                n = await receiver.recover()
+                log.warning("database back: processed %d raw payloads it had left pending", n)
+            elif n := await receiver.sweep(timedelta(seconds=settings.stale_raw_seconds)):
                 log.warning("processed %d raw payloads a crash had left pending", n)
-        except Exception:
+        except Exception as exc:
+            receiver.outage.saw(exc)
             log.exception("raw payload sweep failed")
+            await asyncio.sleep(1)  # an outage met mid-sweep: do not spin
 
 
 def create_app(
@@ -46,6 +62,7 @@ def create_app(
     *,
     topology: Topology | None = None,
     clock: Clock | None = None,
+    http_limits: HttpLimits | None = None,
 ) -> FastAPI:
     settings = settings or IntakeSettings()
     common = settings.common
@@ -60,10 +77,22 @@ def create_app(
             def uow_factory() -> IntakeUnitOfWork:
                 return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.wake_relay)
 
-            receiver = Receiver(uow_factory, clock, max_adf_bytes=settings.max_adf_bytes)
+            receiver = Receiver(
+                uow_factory,
+                clock,
+                max_adf_bytes=settings.max_adf_bytes,
+                max_adf_prospects=settings.max_adf_prospects,
+            )
             keys = SourceKeys(uow_factory, settings.key_cache_seconds)
             wiring.update(uow_factory=uow_factory, receiver=receiver, source_keys=keys)
-            return amqp.register(runtime.broker, topology, receiver, uow_factory, keys)
+            return amqp.register(
+                runtime.broker,
+                topology,
+                receiver,
+                uow_factory,
+                keys,
+                max_bytes=settings.max_json_bytes,
+            )
 
         async with run_service(
             "intake", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
@@ -74,6 +103,7 @@ def create_app(
                 clock,
                 batch_size=settings.bulk_batch_size,
                 max_rows=settings.max_bulk_rows,
+                max_attempts=settings.bulk_max_attempts,
             )
             app.state.settings = settings
             app.state.common_settings = common
@@ -83,7 +113,7 @@ def create_app(
             app.state.receiver = wiring["receiver"]
             app.state.source_keys = wiring["source_keys"]
             app.state.bulk = jobs
-            runtime.background(_sweep_forever(wiring["receiver"], settings))
+            runtime.background(_sweep_forever(wiring["receiver"], settings, runtime.engine))
             if settings.batch_workers:
                 batcher = Batcher(
                     wiring["receiver"],
@@ -111,4 +141,4 @@ def create_app(
     app.include_router(bulk.router)
     app.include_router(admin.router)
     add_health_routes(app)
-    return app
+    return harden(app, http_limits)  # request limits, 503 during a database outage

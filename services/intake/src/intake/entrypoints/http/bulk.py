@@ -6,14 +6,16 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from intake.adapters.csv_rows import ColumnMapping, CsvMappingError
 from intake.entrypoints.http.deps import Source
 from intake.entrypoints.http.schemas import FieldErrorOut
 from intake.service_layer.bulk import BulkJobs, UploadTooLarge
+from intake.service_layer.ingest import UnknownDealership
 from shared.http import (
     INVALID_REQUEST,
+    UNAVAILABLE,
     ErrorOut,
     FieldErrorsOut,
     InvalidRequestOut,
@@ -33,7 +35,7 @@ class JobOut(BaseModel):
     job_id: UUID
     status: str
     bytes: int
-    rows_done: int
+    rows_done: int = Field(description="data rows reported so far (not the header)")
     accepted: int
     merged: int
     rejected: int
@@ -75,16 +77,27 @@ def _job_out(job: dict[str, Any]) -> JobOut:
     )
 
 
+def _mapping_error(error: Any) -> dict[str, str]:
+    """One error of the mapping as {"field", "reason"}: a CsvMappingError names its own field
+    (`mapping.encoding`, `mapping.columns.email`), pydantic's others by their location."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, CsvMappingError):
+        field = cause.field if cause.field in _MAPPING_OPTIONS else f"columns.{cause.field}"
+        return {"field": f"mapping.{field}", "reason": cause.reason}
+    where = ".".join(str(p) for p in error["loc"])
+    return {"field": f"mapping.{where}" if where else "mapping", "reason": error["msg"]}
+
+
+_MAPPING_OPTIONS = frozenset(ColumnMapping.model_fields)
+
+
 def _mapping(raw: str) -> ColumnMapping:
     try:
         return ColumnMapping.model_validate_json(raw)
     except ValidationError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {"field": "mapping." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
-                for e in exc.errors()
-            ],
+            detail=[_mapping_error(e) for e in exc.errors()],
         ) from exc
 
 
@@ -97,9 +110,10 @@ def _mapping(raw: str) -> ColumnMapping:
         413: answer(ErrorOut, "the file is over the size limit"),
         422: answer(
             FieldErrorsOut | InvalidRequestOut,
-            "the mapping does not fit the file, or is not valid (the fields named); or a "
-            "parameter does not fit the route (FastAPI's validation body)",
+            "the mapping, or the file's header, does not fit, or is not valid (the fields "
+            "named); or a parameter does not fit the route (FastAPI's validation body)",
         ),
+        **UNAVAILABLE,
     },
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -115,10 +129,14 @@ async def upload(
             '"phone": "Phone", "vehicle.make": "Make"}, "has_header": true}'
         ),
     ],
-    dealership_id: UUID | None = None,
+    dealership_id: Annotated[
+        UUID | None,
+        Query(description="the rows' dealership (one of the caller's), else the source's"),
+    ] = None,
 ) -> Any:
     """Stream a CSV file (up to 1,000,000 rows). Answers at once with a job id; the rows are
-    processed in the background and reported one by one at `report_url`."""
+    processed in the background and reported one by one at `report_url`. A row naming a
+    dealership outside the caller's group is a rejected row."""
     column_mapping = _mapping(mapping)
     jobs = _jobs(request)
     settings = request.app.state.settings
@@ -137,6 +155,8 @@ async def upload(
         ) from exc
     except UploadTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    except UnknownDealership as exc:  # another tenant's, or none: the same answer
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dealership") from exc
     job = await jobs.job(source.tenant_id, job_id)
     assert job is not None
     return _job_out(job)

@@ -39,6 +39,12 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
         "rejected (`rejected`, with its reason code): both kept, under `raw_payload_id`; or a "
         "header does not fit the route (FastAPI's validation body)",
     ),
+    503: answer(
+        ErrorOut,
+        "the database is unavailable: send it again after `Retry-After` seconds (if the payload "
+        "was kept, it is processed once the database is back, and the resend is a no-op with "
+        "the same Idempotency-Key)",
+    ),
 }
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import zoneinfo
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import phonenumbers
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from intake.domain import clean
 from intake.domain.model import FieldError
 from intake.domain.test_rules import TestLeadRules
 from intake.service_layer.ingest import IngestResult
 
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean.refuse_controls)]
 SourceKind = Literal["website", "marketplace", "oem", "chat", "phone", "event", "list"]
 
 
@@ -64,7 +66,7 @@ class Refused(BaseModel):
 
 
 class DealershipIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     country: str = Field(description="ISO 3166-1 alpha-2, e.g. CA, US, DE")
     timezone: str = Field(description="IANA time zone, e.g. America/Toronto")
 
@@ -89,7 +91,7 @@ class DealershipOut(DealershipIn):
 
 
 class SourceIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     kind: SourceKind
     dealership_id: UUID
     cost_per_lead: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
