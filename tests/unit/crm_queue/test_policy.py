@@ -163,3 +163,8 @@ def test_long_closures_that_end_are_accepted() -> None:
     policy = Policy.from_json({"hours": hours})
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     assert policy.hours.next_opening(start) == start + timedelta(weeks=40)
+
+
+def test_a_duration_beyond_any_calendar_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="sla: .* longer than any calendar"):
+        parse_duration("P99999999999D", "sla")

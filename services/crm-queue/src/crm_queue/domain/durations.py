@@ -22,13 +22,16 @@ def parse_duration(value: Any, field: str) -> timedelta:
     if match is None:
         raise ValueError(f"{field}: {value!r} is not an ISO 8601 duration such as 'PT15M' or 'P1D'")
     parts = match.groupdict()
-    return timedelta(
-        weeks=int(parts["weeks"] or 0),
-        days=int(parts["days"] or 0),
-        hours=int(parts["hours"] or 0),
-        minutes=int(parts["minutes"] or 0),
-        seconds=float(parts["seconds"] or 0),
-    )
+    try:
+        return timedelta(
+            weeks=int(parts["weeks"] or 0),
+            days=int(parts["days"] or 0),
+            hours=int(parts["hours"] or 0),
+            minutes=int(parts["minutes"] or 0),
+            seconds=float(parts["seconds"] or 0),
+        )
+    except OverflowError:  # beyond any calendar (timedelta holds 999,999,999 days)
+        raise ValueError(f"{field}: {value!r} is longer than any calendar") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -163,17 +163,22 @@ async def lose(lead_id: UUID, body: LoseIn, actor: Agent, unit: Uow, clock: Now)
     )
 
 
+# Filters are ids and names: no control characters (PostgreSQL refuses NUL in text: a 500).
+FILTER_TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
 @router.get("/leads", response_model=list[TaskOut], responses=INVALID_REQUEST)
 async def manager_view(
     actor: Manager,
     unit: Uow,
     clock: Now,
     state: Annotated[str | None, Query(pattern="^(open|pool|qualified|lost)$")] = None,
-    agent: str | None = None,
-    source: str | None = None,
+    agent: Annotated[str | None, Query(max_length=200, pattern=FILTER_TEXT)] = None,
+    source: Annotated[str | None, Query(max_length=200, pattern=FILTER_TEXT)] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
-    offset: Annotated[int, Query(ge=0, description="leads to skip (paging)")] = 0,
+    # Capped below PostgreSQL's bigint: a larger OFFSET is an error there, not an empty page.
+    offset: Annotated[int, Query(ge=0, le=10**9, description="leads to skip (paging)")] = 0,
 ) -> Any:
     """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones."""
     async with unit:
