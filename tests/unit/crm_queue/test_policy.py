@@ -166,5 +166,5 @@ def test_long_closures_that_end_are_accepted() -> None:
 
 
 def test_a_duration_beyond_any_calendar_is_refused_naming_the_field() -> None:
-    with pytest.raises(ValueError, match="sla: .* longer than any calendar"):
+    with pytest.raises(ValueError, match=r"sla: .* longer than any calendar"):
         parse_duration("P99999999999D", "sla")
