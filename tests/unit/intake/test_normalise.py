@@ -540,3 +540,22 @@ def test_aware_requested_at_is_kept() -> None:
         2015, 5, 4, 13, 3, 2, tzinfo=timezone(-timedelta(hours=5))
     )
     assert result.warnings == ()
+
+
+def test_a_tenant_pattern_that_backtracks_in_re_runs_in_linear_time() -> None:
+    """`^(a+)+$` takes exponential time in Python's `re` on 'aaa...!'; RE2 answers at once.
+    Without RE2 this test would not finish."""
+    from intake.domain.test_rules import TestLeadRule
+
+    rule = TestLeadRule(field="comments", pattern="^(a+)+$")
+    assert rule.matches("a" * 5_000 + "!") is False
+    assert rule.matches("aaaa") is True
+
+
+def test_a_pattern_re2_cannot_read_is_refused_with_its_reason() -> None:
+    from pydantic import ValidationError
+
+    from intake.domain.test_rules import TestLeadRule
+
+    with pytest.raises(ValidationError, match=r"not a valid regular expression \(RE2\)"):
+        TestLeadRule(field="comments", pattern=r"(a)\1")
