@@ -1,0 +1,96 @@
+"""After the load: drain (bounded), then read back everything the accounting needs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from forecourt_chaos.adapters import broker
+from forecourt_chaos.adapters.databases import bulk_jobs, outbox_backlog, raw_payloads
+from forecourt_chaos.domain.accounting import Observed
+from forecourt_chaos.service_layer.stack import Stack
+
+QUIET_CHECKS = 2  # consecutive empty looks before the system counts as drained
+
+
+def _is_work_queue(name: str, stack: Stack) -> bool:
+    return not (name.endswith(".dlq") or name in (stack.topology.unrouted_name, broker.AUDIT_QUEUE))
+
+
+async def backlog(stack: Stack) -> dict[str, int]:
+    """Work not done yet: messages in work queues, unpublished outbox rows, intake's pending
+    raw payloads and open bulk jobs."""
+    left = {
+        f"queue {name}": n
+        for name, n in (await stack.queue_depths()).items()
+        if n and _is_work_queue(name, stack)
+    }
+    for service, reader in stack.readers():
+        conn = await stack.connect(service)
+        try:
+            if n := await outbox_backlog(conn):
+                left[f"{service.name} outbox"] = n
+            if reader is not None:
+                for kind, n in (await reader.backlog(conn)).items():
+                    if n:
+                        left[f"{service.name} {kind}"] = n
+        finally:
+            await conn.close()
+    return left
+
+
+@dataclass
+class Drain:
+    seconds: float
+    complete: bool
+    left: dict[str, int] = field(default_factory=dict)
+
+
+async def drain(stack: Stack, wait_s: float, poll_s: float = 3.0) -> Drain:
+    started = time.monotonic()
+    quiet = 0
+    left: dict[str, int] = {}
+    while True:
+        try:
+            left = await backlog(stack)
+        except Exception as exc:  # a dependency still coming back
+            left = {f"unreadable: {type(exc).__name__}": 1}
+        quiet = 0 if left else quiet + 1
+        elapsed = time.monotonic() - started
+        if quiet >= QUIET_CHECKS:
+            return Drain(round(elapsed, 1), True)
+        if elapsed > wait_s:
+            return Drain(round(elapsed, 1), False, left)
+        await asyncio.sleep(poll_s)
+
+
+@dataclass
+class Readback:
+    observed: Observed
+    queues: dict[str, int]
+    raw_payloads: dict[str, int]
+    bulk_jobs: dict[str, int]
+
+
+async def read_back(stack: Stack) -> Readback:
+    observed = Observed(broker=[])
+    raw: dict[str, int] = {}
+    jobs: dict[str, int] = {}
+    for service, reader in stack.readers():
+        if reader is None:
+            continue
+        conn = await stack.connect(service)
+        try:
+            await reader.observe(conn, observed)
+            if service.name == "intake":
+                raw, jobs = await raw_payloads(conn), await bulk_jobs(conn)
+        finally:
+            await conn.close()
+    queues = await stack.queue_depths()
+    dlqs = sorted(n for n, count in queues.items() if n.endswith(".dlq") and count)
+    url = stack.rabbit.amqp_url
+    letters = await broker.read_all(url, dlqs)
+    observed.dead_letters = broker.dead_letters(letters, stack.topology.intake_raw_queue_name)
+    observed.broker = broker.audit_events(await broker.read_all(url, [broker.AUDIT_QUEUE]))
+    return Readback(observed, queues, raw, jobs)
