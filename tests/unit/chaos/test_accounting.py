@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from datetime import UTC, datetime
 
 from forecourt_chaos.domain.accounting import (
     Accounting,
@@ -126,9 +127,16 @@ def test_enquiries_tell_a_duplicate_event_applied_twice_or_never() -> None:
     assert stages(account(sent, seen)) == {("duplicated", "crm-queue: event applied twice")}
     # lead.duplicate arrived first, then lead.ingested overwrote what it counted.
     seen.tasks[0] = dataclasses.replace(task, enquiries=1)
+    ingested, duplicate = seen.outbox
+    seen.consumed = {duplicate.event_id: datetime(2026, 1, 1, 9, 0, 0, tzinfo=UTC)}
+    seen.consumed[ingested.event_id] = datetime(2026, 1, 1, 9, 0, 1, tzinfo=UTC)
     result = account(sent, seen)
     assert stages(result) == {("lost", "crm-queue: lead.duplicate not applied")}
-    assert "enquiries 1, expected 2" in result.of("lost")[0].detail
+    detail = result.of("lost")[0].detail
+    assert "enquiries 1, expected 2" in detail
+    assert "consumed in order: lead.duplicate, lead.ingested" in detail
+    del seen.consumed[duplicate.event_id]
+    assert "never consumed: lead.duplicate" in account(sent, seen).of("lost")[0].detail
 
 
 def test_a_redelivered_event_is_not_a_duplicate_but_a_second_event_is() -> None:

@@ -82,6 +82,10 @@ class CrmQueueReader:
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
         rows = await conn.fetch("SELECT lead_id::text, tenant_id, ingested, enquiries FROM task")
         into.tasks = [Task(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = await conn.fetch(
+            "SELECT event_id::text, received_at FROM inbox_message WHERE consumer = 'crm-queue'"
+        )
+        into.consumed = {r[0]: r[1] for r in rows}
 
     async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
         return {}

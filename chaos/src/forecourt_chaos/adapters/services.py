@@ -57,6 +57,7 @@ class Exit:
     replica: str
     code: int | None
     at: float
+    when: str = ""  # "at start", "while running"
 
 
 @dataclass

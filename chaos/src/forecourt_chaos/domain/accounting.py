@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -94,6 +95,8 @@ class Observed:
     outbox: list[Event] = field(default_factory=list)  # intake's lead events
     broker: list[Event] | None = None  # the same events as read back from the broker
     tasks: list[Task] | None = None  # None: crm-queue did not run
+    # crm-queue's inbox: event id -> when it was consumed (in order), to say why a count is off
+    consumed: dict[str, datetime] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -184,7 +187,7 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
     if observed.broker is not None:
         _broker(problem, observed.outbox, observed.broker)
     if observed.tasks is not None:
-        _tasks(problem, observed.tasks, leads, merges)
+        _tasks(problem, observed, leads, merges)
     return result
 
 
@@ -287,17 +290,24 @@ def _broker(problem: _Reporter, outbox: list[Event], broker: list[Event]) -> Non
 
 
 def _tasks(
-    problem: _Reporter, observed: list[Task], leads: dict[str, Lead], merges: Counter[str]
+    problem: _Reporter, observed: Observed, leads: dict[str, Lead], merges: Counter[str]
 ) -> None:
     """A crm-queue task per lead that saw its lead.ingested and each lead.duplicate once."""
-    tasks = {t.lead_id: t for t in observed}
+    assert observed.tasks is not None
+    tasks = {t.lead_id: t for t in observed.tasks}
+    events: dict[str, list[Event]] = defaultdict(list)
+    for event in observed.outbox:
+        events[event.lead_id].append(event)
     for lead_id in leads:
         task = tasks.get(lead_id)
         expected = 1 + merges[lead_id]
-        seen = f"enquiries {task.enquiries}, expected {expected}" if task else ""
         if task is None:
             problem("lost", "crm-queue: no task", lead_id)
-        elif not task.ingested:
+            continue
+        seen = f"enquiries {task.enquiries}, expected {expected}"
+        if task.enquiries != expected and observed.consumed:
+            seen += "; " + _consumption(events[lead_id], observed.consumed)
+        if not task.ingested:
             problem("lost", "crm-queue: task never got lead.ingested", lead_id, seen)
         elif task.enquiries < expected:
             problem("lost", "crm-queue: lead.duplicate not applied", lead_id, seen)
@@ -305,3 +315,16 @@ def _tasks(
             problem("duplicated", "crm-queue: event applied twice", lead_id, seen)
     for lead_id in tasks.keys() - leads.keys():
         problem("unexpected", "crm-queue: task of no intake lead", lead_id)
+
+
+def _consumption(events: list[Event], consumed: dict[str, datetime]) -> str:
+    """The lead's events in the order crm-queue consumed them, e.g.
+    "consumed: lead.duplicate, lead.ingested" or "never consumed: lead.duplicate"."""
+    taken = sorted((consumed[e.event_id], e.event_type) for e in events if e.event_id in consumed)
+    missing = [e.event_type for e in events if e.event_id not in consumed]
+    parts = []
+    if taken:
+        parts.append("consumed in order: " + ", ".join(kind for _, kind in taken))
+    if missing:
+        parts.append("never consumed: " + ", ".join(missing))
+    return "; ".join(parts)

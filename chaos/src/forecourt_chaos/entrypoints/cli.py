@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import warnings
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
@@ -100,6 +101,7 @@ def _execute(
     # harness expects those and reports what matters itself.
     for noisy in ("aiormq", "aio_pika"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="coroutine 'Connection.close' was never awaited")
     for stale in sweep_stale():
         console.print(f"removed what a dead earlier run left: {stale}")
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: cancel, then clean up
@@ -138,7 +140,8 @@ def _execute(
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the clean-up
         console.print("cleaning up: services, proxies, broker node, database cluster")
-        keep = out / (result.run_id if result else "failed") if (keep_logs or code != 0) else None
+        folder = result.run_id if result else cleanup.workdir.name
+        keep = out / folder if (keep_logs or code != 0) else None
         for problem in cleanup.run(keep=keep):
             console.print(f"[red]clean-up: {problem}[/red]")
         if keep is not None:

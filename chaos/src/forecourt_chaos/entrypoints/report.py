@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forecourt_chaos import repo
+from forecourt_chaos.adapters.services import Exit
 from forecourt_chaos.service_layer.injector import FaultRecord
 from forecourt_chaos.service_layer.runs import Result
 
@@ -126,6 +127,10 @@ def _answers(result: Result) -> Table:
     return table
 
 
+def _exits(exits: list[Exit]) -> str:
+    return ", ".join(f"{e.replica} {e.when} (exit code {e.code})" for e in exits) or "none"
+
+
 def _run(result: Result) -> Table:
     table = Table(title="Run", show_header=True)
     table.add_column("what")
@@ -137,7 +142,7 @@ def _run(result: Result) -> Table:
         ("phases", ", ".join(f"{k} {v:.0f}s" for k, v in result.phases_s.items())),
         ("drain", drain),
         ("peak RSS per replica", ", ".join(f"{k} {v:.0f} MiB" for k, v in peaks.items())),
-        ("exited by themselves", ", ".join(f"{e.replica} ({e.code})" for e in exits) or "none"),
+        ("exited by themselves", _exits(exits)),
         ("bulk jobs", _join(result.readback.bulk_jobs) or "none"),
         ("raw payloads", _join(result.readback.raw_payloads)),
     ]

@@ -128,6 +128,8 @@ class Stack:
                 )
 
     async def wait_healthy(self, replicas: list[Replica], wait_s: float = 180.0) -> None:
+        """Until every replica answers /healthz. One that exits meanwhile is noted (an exit by
+        itself is a finding) and started again."""
         deadline = time.monotonic() + wait_s
         pending = list(replicas)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
@@ -136,13 +138,18 @@ class Stack:
                     names = ", ".join(r.name for r in pending)
                     raise RuntimeError(f"not healthy after {wait_s:.0f}s: {names}")
                 for replica in list(pending):
-                    if not replica.running():
-                        raise RuntimeError(
-                            f"{replica.name} exited at start; its log: {replica.logs}"
-                        )
-                    if await replica.healthy(http):
+                    exit_ = replica.exited()
+                    if exit_ is not None:
+                        self._note_exit(exit_, "at start")
+                        replica.start()
+                    elif await replica.healthy(http):
                         pending.remove(replica)
                 await asyncio.sleep(0.5)
+
+    def _note_exit(self, exit_: Exit, when: str) -> None:
+        exit_.when = when
+        self.exits.append(exit_)
+        self.say(f"[red]{exit_.replica} exited by itself {when} (code {exit_.code})[/red]")
 
     def stop_replicas(self) -> None:
         for task in self._tasks:
@@ -189,8 +196,7 @@ class Stack:
                     continue
                 exit_ = replica.exited()
                 if exit_ is not None:
-                    self.exits.append(exit_)
-                    self.say(f"[red]{replica.name} exited by itself (code {exit_.code})[/red]")
+                    self._note_exit(exit_, "while running")
                     await self.restart(replica, 1.0)
 
     async def _sample_memory(self) -> None:
