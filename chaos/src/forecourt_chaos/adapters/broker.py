@@ -98,9 +98,9 @@ class Letter:
     headers: dict[str, Any]
 
 
-async def read_all(amqp_url: str, names: Iterable[str], idle_s: float = 2.0) -> list[Letter]:
-    """Every message of the queues `names`, taken off them: read until none came for
-    `idle_s`, acked in groups (one ack with `multiple` per group)."""
+async def read_all(amqp_url: str, names: Iterable[str], idle_s: float = 5.0) -> list[Letter]:
+    """Every message of the queues `names` (nothing consumes them), taken off them and acked
+    in groups; a queue is done when all it held are read, or nothing came for `idle_s`."""
     out: list[Letter] = []
     connection = await aio_pika.connect(amqp_url)
     try:
@@ -108,9 +108,11 @@ async def read_all(amqp_url: str, names: Iterable[str], idle_s: float = 2.0) -> 
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=_READ_PREFETCH)
             queue = await channel.declare_queue(name, passive=True)
+            held = queue.declaration_result.message_count or 0
             last: AbstractIncomingMessage | None = None
+            read = 0
             async with queue.iterator() as messages:
-                while True:
+                while read < held:
                     try:
                         message = await asyncio.wait_for(anext(messages), idle_s)
                     except TimeoutError:
@@ -118,8 +120,9 @@ async def read_all(amqp_url: str, names: Iterable[str], idle_s: float = 2.0) -> 
                     out.append(
                         Letter(name, message.body, message.message_id, dict(message.headers))
                     )
+                    read += 1
                     last = message
-                    if len(out) % (_READ_PREFETCH // 2) == 0:
+                    if read % (_READ_PREFETCH // 2) == 0:
                         await message.ack(multiple=True)
                         last = None
                 if last is not None:

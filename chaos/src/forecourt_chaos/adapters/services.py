@@ -153,15 +153,18 @@ class Replica:
             self.popen.wait(10)
         return family[0].pid, family[1:]
 
-    def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM to the replica's group, SIGKILL after `grace` seconds."""
+    def terminate(self) -> None:
+        """SIGTERM to the replica's group: it begins a graceful stop."""
+        self.killing = True
+        if self.popen is not None and self.popen.poll() is None:
+            kill_group(self.popen.pid, signal.SIGTERM)
+
+    def stop(self, deadline: float) -> None:
+        """Wait for a terminated replica until `deadline` (monotonic), then SIGKILL its group."""
         if self.popen is None:
             return
-        self.killing = True
-        if self.popen.poll() is None:
-            kill_group(self.popen.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(grace)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(max(deadline - time.monotonic(), 0.0))
         kill_group(self.popen.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)

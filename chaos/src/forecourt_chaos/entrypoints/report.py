@@ -210,6 +210,7 @@ def write(result: Result, out: Path, command: str, config: Any) -> Path:
         "passed": result.passed,
         "seed": result.seed,
         "run_id": result.run_id,
+        "private": result.private,
         "leads": {
             "planned": result.planned,
             "sent": a.sent,

@@ -93,6 +93,7 @@ class Result:
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     trends: list[Trend] = field(default_factory=list)
     planned: int = 0
+    private: dict[str, str] = field(default_factory=dict)  # what the run made for itself
 
     @property
     def passed(self) -> bool:
@@ -117,6 +118,13 @@ class Session:
         self.tenants: dict[str, Tenant] = {}
         self.t0 = time.monotonic()
         self.phases: dict[str, float] = {}
+
+    def private(self) -> dict[str, str]:
+        return {
+            "workdir": str(self.stack.cleanup.workdir),
+            "rabbitmq_node": self.stack.rabbit.node,
+            "postgres_cluster": f"{self.stack.pg.version}/{self.stack.pg.name}",
+        }
 
     def mark(self, phase: str, since: float) -> float:
         now = time.monotonic()
@@ -232,6 +240,7 @@ async def run_chaos(
         phases_s=session.phases,
         faults=injector.records,
         planned=generator.progress.planned,
+        private=session.private(),
     )
 
 
@@ -321,4 +330,5 @@ async def run_soak(
         samples=samples,
         trends=trends,
         planned=generator.progress.planned,
+        private=session.private(),
     )

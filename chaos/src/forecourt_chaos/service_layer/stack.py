@@ -155,9 +155,10 @@ class Stack:
         for task in self._tasks:
             task.cancel()
         for replica in self.replicas:
-            replica.killing = True
+            replica.terminate()
+        deadline = time.monotonic() + 3.0  # the run is over: no graceful drain to wait out
         for replica in self.replicas:
-            replica.stop()
+            replica.stop(deadline)
 
     # -- looking at it ----------------------------------------------------------------------
 
