@@ -90,6 +90,25 @@ async def declare_audit(amqp_url: str, topology: Topology) -> None:
         await connection.close()
 
 
+async def ready_counts(amqp_url: str, names: Iterable[str]) -> dict[str, int]:
+    """Messages ready in each queue (a passive declare: cheap, unlike rabbitmqctl, but blind
+    to messages a consumer holds unacknowledged)."""
+    counts = {}
+    connection = await asyncio.wait_for(aio_pika.connect(amqp_url), 10)
+    try:
+        channel = await connection.channel()
+        for name in names:
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:  # gone: the channel closes with it
+                channel = await connection.channel()
+                continue
+            counts[name] = queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+    return counts
+
+
 @dataclass(frozen=True)
 class Letter:
     queue: str

@@ -38,6 +38,18 @@ async def outbox_backlog(conn: asyncpg.Connection) -> int:
         return 0
 
 
+async def relay_lags(conn: asyncpg.Connection) -> list[float]:
+    """Seconds from commit to broker confirm of every published outbox row."""
+    try:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM published_at - created_at)::float8 FROM outbox_message"
+            " WHERE published_at IS NOT NULL"
+        )
+    except asyncpg.UndefinedTableError:
+        return []
+    return [float(r[0]) for r in rows]
+
+
 class Reader(Protocol):
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None: ...
 

@@ -37,12 +37,14 @@ def _s(value: float | None) -> str:
 
 def recovery(records: list[FaultRecord]) -> dict[str, Any]:
     times = [r.recovery_s for r in records if r.recovery_s is not None]
+    intake = [r.intake_s for r in records if r.intake_s is not None]
     return {
         "faults": len(records),
         "recovered": len(times),
         "p50": percentile(times, 50),
         "p95": percentile(times, 95),
         "max": max(times) if times else None,
+        "intake_max": max(intake) if intake else None,
     }
 
 
@@ -95,7 +97,8 @@ def _faults(result: Result) -> Table | None:
     if not result.faults:
         return None
     table = Table(title="Faults and recovery (heal -> probe lead in crm-queue)", show_header=True)
-    for column in ("kind", "count", "p50", "p95", "max", "not recovered", "errors"):
+    columns = ("kind", "count", "p50", "p95", "max", "of it intake", "not recovered", "errors")
+    for column in columns:
         table.add_column(column, justify="right" if column != "kind" else "left")
     by_kind: dict[str, list[FaultRecord]] = defaultdict(list)
     for record in result.faults:
@@ -109,6 +112,7 @@ def _faults(result: Result) -> Table | None:
             _s(r["p50"]),
             _s(r["p95"]),
             _s(r["max"]),
+            _s(r["intake_max"]),
             str(r["faults"] - r["recovered"]),
             str(errors),
         )
@@ -127,6 +131,23 @@ def _answers(result: Result) -> Table:
     return table
 
 
+def _spread(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(values, default=None),
+    }
+
+
+def _lags(lags: Mapping[str, list[float]]) -> str:
+    shown = []
+    for service, values in lags.items():
+        if values:
+            p50, p95 = percentile(values, 50), percentile(values, 95)
+            shown.append(f"{service} p50 {_s(p50)} p95 {_s(p95)} max {_s(max(values))}")
+    return ", ".join(shown) or "-"
+
+
 def _exits(exits: list[Exit]) -> str:
     return ", ".join(f"{e.replica} {e.when} (exit code {e.code})" for e in exits) or "none"
 
@@ -139,12 +160,14 @@ def _run(result: Result) -> Table:
     peaks, exits = result.peaks_mib, result.exits
     rows = [
         ("seed", str(result.seed)),
+        ("baseline (probe lead end to end, no fault)", _s(result.baseline_s)),
         ("phases", ", ".join(f"{k} {v:.0f}s" for k, v in result.phases_s.items())),
         ("drain", drain),
         ("peak RSS per replica", ", ".join(f"{k} {v:.0f} MiB" for k, v in peaks.items())),
         ("exited by themselves", _exits(exits)),
         ("bulk jobs", _join(result.readback.bulk_jobs) or "none"),
         ("raw payloads", _join(result.readback.raw_payloads)),
+        ("relay lag (commit -> confirm)", _lags(result.readback.relay_lag_s)),
     ]
     orphans = [o for f in result.faults for o in f.orphans]
     if orphans:
@@ -227,9 +250,11 @@ def write(result: Result, out: Path, command: str, config: Any) -> Path:
         "problems": _plain(a.problems),
         "dead_letters": _plain(result.readback.observed.dead_letters),
         "faults": [
-            _plain(f) | {"kind": f.kind.value, "recovery_s": f.recovery_s} for f in result.faults
+            _plain(f) | {"kind": f.kind.value, "recovery_s": f.recovery_s, "intake_s": f.intake_s}
+            for f in result.faults
         ],
         "recovery": recovery(result.faults),
+        "baseline_s": result.baseline_s,
         "answers": _plain(result.tally.attempts),
         "error_samples": _plain(result.tally.samples),
         "drain": _plain(result.drain),
@@ -238,6 +263,7 @@ def write(result: Result, out: Path, command: str, config: Any) -> Path:
         "phases_s": result.phases_s,
         "bulk_jobs": result.readback.bulk_jobs,
         "raw_payloads": result.readback.raw_payloads,
+        "relay_lag_s": {s: _spread(v) for s, v in result.readback.relay_lag_s.items()},
         "queues_at_end": result.readback.queues,
         "samples": _plain(result.samples),
         "trends": _plain(result.trends),

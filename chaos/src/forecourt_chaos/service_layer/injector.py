@@ -1,8 +1,7 @@
 """Faults, one after another: inject, hold, heal, then measure the recovery with a probe lead.
 
-Recovery is the time from the heal (the dependency is back, the replica restarted) until a lead
-posted after it is visible at the end of the funnel (crm-queue's task for it, with
-`lead.ingested` applied; for a service without a reader, intake's answer is enough).
+Recovery is the time from the heal (the dependency is back, the replica restarted) until a
+probe lead posted after it is visible at the end of the funnel (see `probe`).
 """
 
 from __future__ import annotations
@@ -16,12 +15,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from forecourt_chaos.adapters.databases import Reader
-from forecourt_chaos.adapters.services import Service
-from forecourt_chaos.domain.accounting import SentLead
 from forecourt_chaos.domain.faults import FaultKind, PlannedFault, Timing, schedule
-from forecourt_chaos.domain.plan import Batch, Plan
-from forecourt_chaos.service_layer.load import Sender
+from forecourt_chaos.service_layer.probe import Prober
 from forecourt_chaos.service_layer.stack import AMQP, POSTGRES, Stack
 
 ORPHAN_GRACE_S = 5.0  # a relay process must stop this soon after its service is killed
@@ -42,7 +37,8 @@ class FaultRecord:
     target: str
     started: float  # seconds since the run started
     healed: float | None = None
-    recovered: float | None = None
+    accepted: float | None = None  # intake took the probe lead (202)
+    recovered: float | None = None  # every service has it
     detail: str = ""
     error: str | None = None
     orphans: list[str] = field(default_factory=list)  # processes that outlived a killed service
@@ -53,14 +49,19 @@ class FaultRecord:
             return None
         return round(self.recovered - self.healed, 3)
 
+    @property
+    def intake_s(self) -> float | None:
+        """The part of the recovery until intake took the probe."""
+        if self.healed is None or self.accepted is None:
+            return None
+        return round(self.accepted - self.healed, 3)
+
 
 class Injector:
     def __init__(
         self,
         stack: Stack,
-        sender: Sender,
-        plan: Plan,
-        tenants: Sequence[str],
+        prober: Prober,
         *,
         seed: int,
         kinds: Sequence[FaultKind],
@@ -70,16 +71,12 @@ class Injector:
         say: Callable[[str], None],
     ) -> None:
         self._stack = stack
-        self._sender = sender
-        self._plan = plan
-        self._tenants = list(tenants)
-        self._rng = random.Random(seed)
         self._schedule = schedule(random.Random(seed + 1), kinds, timing)
         self._recovery_wait_s = recovery_wait_s
         self._t0 = t0
         self._say = say
+        self._prober = prober
         self.records: list[FaultRecord] = []
-        self.probes: list[SentLead] = []
         self._orphan_checks: list[asyncio.Task[None]] = []
 
     def _now(self) -> float:
@@ -178,37 +175,14 @@ class Injector:
         await proxies.heal(link)
 
     async def recover(self, record: FaultRecord) -> None:
-        """Post a probe lead and wait until every reader sees it."""
-        lead = self._plan.probe(self._rng.choice(self._tenants))
-        deadline = time.monotonic() + self._recovery_wait_s
-        sent, answer = await self._sender.send(Batch("probe", lead.tenant, (lead,)))
-        self.probes.extend(sent)
-        if answer.kind != "ok":
-            record.error = (record.error or "") + f" probe not accepted ({answer.label})"
-            return
-        lead_id = str(answer.body["lead_id"])
-        readers = [(s, r) for s, r in self._stack.readers() if r is not None]
-        while time.monotonic() < deadline:
-            if await self._seen_everywhere(readers, lead_id):
-                record.recovered = self._now()
-                return
-            await asyncio.sleep(0.25)
-
-    async def _seen_everywhere(self, readers: list[tuple[Service, Reader]], lead_id: str) -> bool:
-        for service, reader in readers:
-            try:
-                conn = await self._stack.connect(service)
-            except Exception:
-                return False
-            try:
-                seen = await reader.has_lead(conn, lead_id)
-            except Exception:
-                seen = False
-            finally:
-                await conn.close()
-            if seen is False:
-                return False
-        return True
+        """A probe lead, posted after the heal, seen everywhere: the recovery."""
+        seen = await self._prober.probe(self._recovery_wait_s)
+        if seen.error:
+            record.error = f"{record.error or ''} {seen.error}".strip()
+        if seen.visible_at is not None:
+            record.recovered = round(seen.visible_at - self._t0, 3)
+        if seen.accepted_at is not None:
+            record.accepted = round(seen.accepted_at - self._t0, 3)
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from forecourt_chaos.adapters import broker
-from forecourt_chaos.adapters.databases import bulk_jobs, outbox_backlog, raw_payloads
+from forecourt_chaos.adapters.databases import (
+    bulk_jobs,
+    outbox_backlog,
+    raw_payloads,
+    relay_lags,
+)
 from forecourt_chaos.domain.accounting import Observed
 from forecourt_chaos.service_layer.stack import Stack
 
@@ -18,14 +24,10 @@ def _is_work_queue(name: str, stack: Stack) -> bool:
     return not (name.endswith(".dlq") or name in (stack.topology.unrouted_name, broker.AUDIT_QUEUE))
 
 
-async def backlog(stack: Stack) -> dict[str, int]:
-    """Work not done yet: messages in work queues, unpublished outbox rows, intake's pending
-    raw payloads and open bulk jobs."""
-    left = {
-        f"queue {name}": n
-        for name, n in (await stack.queue_depths()).items()
-        if n and _is_work_queue(name, stack)
-    }
+async def _inside(stack: Stack) -> dict[str, int]:
+    """Work inside the services: unpublished outbox rows, intake's pending raw payloads and
+    open bulk jobs."""
+    left = {}
     for service, reader in stack.readers():
         conn = await stack.connect(service)
         try:
@@ -40,6 +42,20 @@ async def backlog(stack: Stack) -> dict[str, int]:
     return left
 
 
+async def backlog(stack: Stack, queues: list[str] | None = None) -> dict[str, int]:
+    """Work not done yet: in the services, and messages in work queues. With `queues`, their
+    ready messages are read cheaply first, and rabbitmqctl (ready and unacknowledged, but a
+    second of CPU a call) is asked only once all else looks done."""
+    left = await _inside(stack)
+    if queues:
+        ready = await broker.ready_counts(stack.rabbit.amqp_url, queues)
+        left |= {f"queue {name}": n for name, n in ready.items() if n}
+    if not left:
+        depths = await stack.queue_depths()
+        left = {f"queue {n}": c for n, c in depths.items() if c and _is_work_queue(n, stack)}
+    return left
+
+
 @dataclass
 class Drain:
     seconds: float
@@ -47,17 +63,24 @@ class Drain:
     left: dict[str, int] = field(default_factory=dict)
 
 
-async def drain(stack: Stack, wait_s: float, poll_s: float = 3.0) -> Drain:
+async def drain(
+    stack: Stack, wait_s: float, poll_s: float = 1.0, say: Callable[[str], None] | None = None
+) -> Drain:
     started = time.monotonic()
     quiet = 0
     left: dict[str, int] = {}
+    queues: list[str] | None = None
     while True:
         try:
-            left = await backlog(stack)
+            if queues is None:
+                queues = [n for n in await stack.queue_depths() if _is_work_queue(n, stack)]
+            left = await backlog(stack, queues)
         except Exception as exc:  # a dependency still coming back
             left = {f"unreadable: {type(exc).__name__}": 1}
         quiet = 0 if left else quiet + 1
         elapsed = time.monotonic() - started
+        if say is not None and left:
+            say(f"  draining, {elapsed:.0f}s: " + ", ".join(f"{k} {v}" for k, v in left.items()))
         if quiet >= QUIET_CHECKS:
             return Drain(round(elapsed, 1), True)
         if elapsed > wait_s:
@@ -71,17 +94,20 @@ class Readback:
     queues: dict[str, int]
     raw_payloads: dict[str, int]
     bulk_jobs: dict[str, int]
+    relay_lag_s: dict[str, list[float]]  # per service: commit -> broker confirm, per event
 
 
 async def read_back(stack: Stack) -> Readback:
     observed = Observed(broker=[])
     raw: dict[str, int] = {}
     jobs: dict[str, int] = {}
+    lags: dict[str, list[float]] = {}
     for service, reader in stack.readers():
-        if reader is None:
-            continue
         conn = await stack.connect(service)
         try:
+            lags[service.name] = await relay_lags(conn)
+            if reader is None:
+                continue
             await reader.observe(conn, observed)
             if service.name == "intake":
                 raw, jobs = await raw_payloads(conn), await bulk_jobs(conn)
@@ -93,4 +119,4 @@ async def read_back(stack: Stack) -> Readback:
     letters = await broker.read_all(url, dlqs)
     observed.dead_letters = broker.dead_letters(letters, stack.topology.intake_raw_queue_name)
     observed.broker = broker.audit_events(await broker.read_all(url, [broker.AUDIT_QUEUE]))
-    return Readback(observed, queues, raw, jobs)
+    return Readback(observed, queues, raw, jobs, lags)

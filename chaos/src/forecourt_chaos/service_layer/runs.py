@@ -24,6 +24,7 @@ from forecourt_chaos.domain.trend import Trend, trend
 from forecourt_chaos.service_layer.injector import FaultRecord, Injector
 from forecourt_chaos.service_layer.load import Generator, Progress, Sender, Tally
 from forecourt_chaos.service_layer.observe import Drain, Readback, drain, read_back
+from forecourt_chaos.service_layer.probe import Prober
 from forecourt_chaos.service_layer.stack import Stack, StackConfig
 
 repo.importable()
@@ -93,6 +94,7 @@ class Result:
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     trends: list[Trend] = field(default_factory=list)
     planned: int = 0
+    baseline_s: float | None = None  # a probe lead end to end before any fault
     private: dict[str, str] = field(default_factory=dict)  # what the run made for itself
 
     @property
@@ -168,7 +170,7 @@ class Session:
         if fixed:
             self.say(f"put right before the drain: {', '.join(fixed)}")
         self.say("draining")
-        drained = await drain(self.stack, drain_wait_s)
+        drained = await drain(self.stack, drain_wait_s, say=self.say)
         since = self.mark("drain", since)
         readback = await read_back(self.stack)
         return drained, readback, self.mark("read back", since)
@@ -196,11 +198,14 @@ async def run_chaos(
         sender = session.sender(http, publisher)
         generator = Generator(sender, config.load.rate, config.load.in_flight)
         end = time.monotonic() + config.minutes * 60
+        prober = Prober(session.stack, sender, plan, list(session.tenants), config.seed)
+        # One lead end to end before anything else: the pipeline is warm (relay processes
+        # take a while to start), and the baseline the recoveries compare with.
+        warm = await prober.probe(config.recovery_wait_s)
+        say(f"baseline: a probe lead reached every service in {warm.seconds}s {warm.error or ''}")
         injector = Injector(
             session.stack,
-            sender,
-            plan,
-            list(session.tenants),
+            prober,
             seed=config.seed,
             kinds=config.kinds,
             timing=config.timing,
@@ -231,7 +236,7 @@ async def run_chaos(
     return Result(
         run_id=session.run_id,
         seed=config.seed,
-        accounting=account(generator.sent + injector.probes, readback.observed),
+        accounting=account(generator.sent + prober.sent, readback.observed),
         tally=sender.tally,
         drain=drained,
         readback=readback,
@@ -239,6 +244,7 @@ async def run_chaos(
         exits=session.stack.exits,
         phases_s=session.phases,
         faults=injector.records,
+        baseline_s=warm.seconds,
         planned=generator.progress.planned,
         private=session.private(),
     )
@@ -298,6 +304,9 @@ async def run_soak(
     connector = aiohttp.TCPConnector(limit=config.load.in_flight * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
         sender = session.sender(http, publisher)
+        prober = Prober(session.stack, sender, plan, list(session.tenants), config.seed)
+        warm = await prober.probe(config.drain_wait_s)
+        say(f"baseline: a probe lead reached every service in {warm.seconds}s {warm.error or ''}")
         generator = Generator(sender, config.load.rate, config.load.in_flight)
         tasks = [
             asyncio.create_task(sampler()),
@@ -320,7 +329,7 @@ async def run_soak(
     return Result(
         run_id=session.run_id,
         seed=config.seed,
-        accounting=account(generator.sent, readback.observed),
+        accounting=account(generator.sent + prober.sent, readback.observed),
         tally=sender.tally,
         drain=drained,
         readback=readback,
@@ -329,6 +338,7 @@ async def run_soak(
         phases_s=session.phases,
         samples=samples,
         trends=trends,
+        baseline_s=warm.seconds,
         planned=generator.progress.planned,
         private=session.private(),
     )

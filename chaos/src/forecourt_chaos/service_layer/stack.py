@@ -84,14 +84,16 @@ class Stack:
         self.say(f"private PostgreSQL cluster {self.pg.name} on :{self.pg.port}")
         self.say(f"private RabbitMQ node {self.rabbit.node} on :{self.rabbit.port}")
         self.rabbit.start()
+        # The proxies know their targets' ports already: they start while the targets boot.
+        self.cleanup.push("proxies", self.proxies.stop)
+        proxies = asyncio.create_task(self.proxies.start())
         await self.pg.create()
         await self.pg.start()
         await self.pg.wait_ready()
         self.say(f"  PostgreSQL ready after {time.monotonic() - started:.0f}s")
         await self.rabbit.wait_ready()
         self.say(f"  RabbitMQ ready after {time.monotonic() - started:.0f}s")
-        self.cleanup.push("proxies", self.proxies.stop)
-        await self.proxies.start()
+        await proxies
         self._make_replicas()
         self.cleanup.push("service replicas", self.stop_replicas)
         for replica in self.replicas:
@@ -130,7 +132,8 @@ class Stack:
     async def wait_healthy(self, replicas: list[Replica], wait_s: float = 180.0) -> None:
         """Until every replica answers /healthz. One that exits meanwhile is noted (an exit by
         itself is a finding) and started again."""
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
         pending = list(replicas)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
             while pending:
@@ -144,6 +147,7 @@ class Stack:
                         replica.start()
                     elif await replica.healthy(http):
                         pending.remove(replica)
+                        self.say(f"  {replica.name} healthy in {time.monotonic() - started:.0f}s")
                 await asyncio.sleep(0.5)
 
     def _note_exit(self, exit_: Exit, when: str) -> None:
