@@ -70,7 +70,8 @@ def test_a_chaos_run_loses_nothing_duplicates_nothing_and_leaves_nothing(tmp_pat
     assert [f for f in faults if f["recovery_s"] is None] == []
     leads = summary["leads"]
     assert leads["planned"] == 1000
-    assert leads["sent"] == 1000 + len(faults)  # every lead, and a probe after each fault
+    # every lead, a probe lead before the faults and one after each
+    assert leads["sent"] == 1000 + 1 + len(faults)
     assert set(leads["ways"]) == {"json", "adf", "csv", "amqp", "probe"}
     assert leads["lost"] == 0, _explain(summary)
     assert leads["duplicated"] == 0, _explain(summary)
