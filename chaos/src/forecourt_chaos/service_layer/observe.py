@@ -20,7 +20,7 @@ from forecourt_chaos.service_layer.stack import Stack
 QUIET_CHECKS = 2  # consecutive empty looks before the system counts as drained
 
 
-def _is_work_queue(name: str, stack: Stack) -> bool:
+def is_work_queue(name: str, stack: Stack) -> bool:
     return not (name.endswith(".dlq") or name in (stack.topology.unrouted_name, broker.AUDIT_QUEUE))
 
 
@@ -52,7 +52,7 @@ async def backlog(stack: Stack, queues: list[str] | None = None) -> dict[str, in
         left |= {f"queue {name}": n for name, n in ready.items() if n}
     if not left:
         depths = await stack.queue_depths()
-        left = {f"queue {n}": c for n, c in depths.items() if c and _is_work_queue(n, stack)}
+        left = {f"queue {n}": c for n, c in depths.items() if c and is_work_queue(n, stack)}
     return left
 
 
@@ -73,7 +73,7 @@ async def drain(
     while True:
         try:
             if queues is None:
-                queues = [n for n in await stack.queue_depths() if _is_work_queue(n, stack)]
+                queues = [n for n in await stack.queue_depths() if is_work_queue(n, stack)]
             left = await backlog(stack, queues)
         except Exception as exc:  # a dependency still coming back
             left = {f"unreadable: {type(exc).__name__}": 1}

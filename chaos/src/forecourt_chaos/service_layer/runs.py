@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from forecourt_chaos import repo
+from forecourt_chaos.adapters import broker
 from forecourt_chaos.adapters.broker import RawPublisher
 from forecourt_chaos.adapters.cleanup import Cleanup
 from forecourt_chaos.adapters.databases import outbox_backlog
@@ -23,7 +25,13 @@ from forecourt_chaos.domain.plan import DEFAULT_MIX, Plan
 from forecourt_chaos.domain.trend import Trend, trend
 from forecourt_chaos.service_layer.injector import FaultRecord, Injector
 from forecourt_chaos.service_layer.load import Generator, Progress, Sender, Tally
-from forecourt_chaos.service_layer.observe import Drain, Readback, drain, read_back
+from forecourt_chaos.service_layer.observe import (
+    Drain,
+    Readback,
+    drain,
+    is_work_queue,
+    read_back,
+)
 from forecourt_chaos.service_layer.probe import Prober
 from forecourt_chaos.service_layer.stack import Stack, StackConfig
 
@@ -250,7 +258,7 @@ async def run_chaos(
     )
 
 
-async def _sample(stack: Stack) -> dict[str, float]:
+async def _sample(stack: Stack, queues: list[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for service in stack.services:
         replicas = stack.of(service.name)
@@ -261,10 +269,9 @@ async def _sample(stack: Stack) -> dict[str, float]:
             values[f"{service.name} outbox backlog"] = float(await outbox_backlog(conn))
         finally:
             await conn.close()
-    depths = await stack.queue_depths()
-    values["queued messages"] = float(
-        sum(n for name, n in depths.items() if not name.endswith(".dlq"))
-    )
+    # Ready messages of the work queues over AMQP: a rabbitmqctl call costs seconds of CPU.
+    depths = await broker.ready_counts(stack.rabbit.amqp_url, queues)
+    values["queued messages"] = float(sum(depths.values()))
     return values
 
 
@@ -294,12 +301,14 @@ async def run_soak(
     end = time.monotonic() + config.minutes * 60
 
     async def sampler() -> None:
-        while True:
-            values = await _sample(session.stack)
-            samples.append((round(time.monotonic() - since, 1), values))
+        queues = [n for n in await session.stack.queue_depths() if is_work_queue(n, session.stack)]
+        first = time.monotonic()
+        for n in itertools.count(1):
+            values = await _sample(session.stack, queues)
+            samples.append((round(time.monotonic() - first, 1), values))
             shown = ", ".join(f"{k} {v:g}" for k, v in values.items())
             say(f"sample at {samples[-1][0]:.0f}s: {shown}")
-            await asyncio.sleep(config.sample_s)
+            await asyncio.sleep(max(first + n * config.sample_s - time.monotonic(), 0.0))
 
     connector = aiohttp.TCPConnector(limit=config.load.in_flight * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
