@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -58,6 +59,9 @@ async def _serve(routes: list[Route], conn: Connection) -> None:
 
 
 def _main(routes: list[Route], conn: Connection) -> None:
+    # A Ctrl-C at the terminal reaches the whole process group: the harness stops the proxies
+    # itself, after the services, so they must not go first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     uvloop.run(_serve(routes, conn))
 
 
