@@ -169,6 +169,13 @@ def _run(result: Result) -> Table:
         ("raw payloads", _join(result.readback.raw_payloads)),
         ("relay lag (commit -> confirm)", _lags(result.readback.relay_lag_s)),
     ]
+    if result.harness_errors:
+        rows.append(
+            (
+                "[red]harness errors (leads counted indeterminate)[/red]",
+                _join(result.harness_errors, " x"),
+            )
+        )
     orphans = [o for f in result.faults for o in f.orphans]
     if orphans:
         rows.append(("processes outliving a killed service", ", ".join(orphans)))
@@ -255,6 +262,7 @@ def write(result: Result, out: Path, command: str, config: Any) -> Path:
         ],
         "recovery": recovery(result.faults),
         "baseline_s": result.baseline_s,
+        "harness_errors": result.harness_errors,
         "answers": _plain(result.tally.attempts),
         "error_samples": _plain(result.tally.samples),
         "drain": _plain(result.drain),

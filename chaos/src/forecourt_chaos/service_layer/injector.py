@@ -90,7 +90,11 @@ class Injector:
                 break
             record = await self.inject(planned)
             self.records.append(record)
-            fixed = await self._stack.heal_all()
+            try:
+                fixed = await self._stack.heal_all()
+            except Exception as exc:  # noted; the drain's heal tries again
+                record.error = f"{record.error or ''} heal failed: {exc!r}"[:400].strip()
+                fixed = []
             if fixed:
                 record.detail += f" (then: {', '.join(fixed)})"
             await self.recover(record)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
-from aio_pika.exceptions import AMQPError, DeliveryError
+from aio_pika.exceptions import DeliveryError
 
 from forecourt_chaos import repo
 from forecourt_chaos.adapters.broker import RawPublisher
@@ -111,7 +111,7 @@ class Sender:
             answer = Answer("retry", "timeout")
         except DeliveryError:
             answer = Answer("retry", "returned or nacked")
-        except (AMQPError, OSError, ConnectionError) as exc:
+        except Exception as exc:  # a closed channel, a lost connection: it may or may not be in
             answer = Answer("retry", type(exc).__name__)
         self.tally.add("amqp", answer)
         return answer
@@ -169,11 +169,19 @@ class Generator:
         self._rate = rate
         self._slots = asyncio.Semaphore(in_flight)
         self.sent: list[SentLead] = []
+        self.errors: Counter[str] = Counter()  # sends the harness itself failed
         self.progress = Progress()
 
     async def _one(self, batch: Batch) -> None:
         try:
-            sent, _ = await self._sender.send(batch)
+            try:
+                sent, _ = await self._sender.send(batch)
+            except Exception as exc:  # a harness bug must not drop leads from the accounting
+                self.errors[type(exc).__name__] += 1
+                sent = [
+                    SentLead(x.key, x.tenant, x.email, batch.way, Ack.INDETERMINATE)
+                    for x in batch.leads
+                ]
             self.sent.extend(sent)
             self.progress.answered.update(s.ack.value for s in sent)
         finally:

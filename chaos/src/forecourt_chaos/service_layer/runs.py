@@ -103,6 +103,7 @@ class Result:
     trends: list[Trend] = field(default_factory=list)
     planned: int = 0
     baseline_s: float | None = None  # a probe lead end to end before any fault
+    harness_errors: dict[str, int] = field(default_factory=dict)  # sends that raised
     private: dict[str, str] = field(default_factory=dict)  # what the run made for itself
 
     @property
@@ -253,6 +254,7 @@ async def run_chaos(
         phases_s=session.phases,
         faults=injector.records,
         baseline_s=warm.seconds,
+        harness_errors=dict(generator.errors),
         planned=generator.progress.planned,
         private=session.private(),
     )
@@ -348,6 +350,7 @@ async def run_soak(
         samples=samples,
         trends=trends,
         baseline_s=warm.seconds,
+        harness_errors=dict(generator.errors),
         planned=generator.progress.planned,
         private=session.private(),
     )
