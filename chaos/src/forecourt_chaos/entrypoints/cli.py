@@ -26,15 +26,9 @@ from forecourt_chaos.adapters.cleanup import Cleanup, sweep_stale
 from forecourt_chaos.domain.faults import FaultKind, Timing
 from forecourt_chaos.entrypoints import report
 from forecourt_chaos.service_layer import load
-from forecourt_chaos.service_layer.runs import (
-    ChaosConfig,
-    LoadConfig,
-    Result,
-    SoakConfig,
-    SoakLimits,
-    run_chaos,
-    run_soak,
-)
+from forecourt_chaos.service_layer.chaos_run import ChaosConfig, run_chaos
+from forecourt_chaos.service_layer.session import LoadConfig, Result
+from forecourt_chaos.service_layer.soak_run import SoakConfig, SoakLimits, run_soak
 from forecourt_chaos.service_layer.stack import StackConfig
 
 app = typer.Typer(

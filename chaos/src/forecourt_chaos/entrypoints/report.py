@@ -15,7 +15,7 @@ from rich.table import Table
 from forecourt_chaos import repo
 from forecourt_chaos.adapters.services import Exit
 from forecourt_chaos.service_layer.injector import FaultRecord
-from forecourt_chaos.service_layer.runs import Result
+from forecourt_chaos.service_layer.session import Result
 
 repo.importable()
 from bench.common.stats import percentile  # noqa: E402
