@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import sys
 import warnings
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -90,7 +91,8 @@ def _execute(
     out: Path,
     keep_logs: bool,
 ) -> int:
-    console = Console()
+    # Written to a file or a pipe, rich would wrap the tables at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=132)
     # aio-pika logs every refused connection while the private node boots or is down: the
     # harness expects those and reports what matters itself.
     for noisy in ("aiormq", "aio_pika"):

@@ -76,6 +76,7 @@ class Stack:
         self.peaks = Peaks()
         self._tasks: list[asyncio.Task[None]] = []
         self._restarting: set[str] = set()
+        self.t0 = time.monotonic()
 
     # -- building -------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class Stack:
 
     def _note_exit(self, exit_: Exit, when: str) -> None:
         exit_.when = when
+        exit_.at = round(exit_.at - self.t0, 1)  # seconds since the stack began
         self.exits.append(exit_)
         self.say(f"[red]{exit_.replica} exited by itself {when} (code {exit_.code})[/red]")
 
