@@ -59,6 +59,11 @@ class Cleanup:
         """Environment for every process this run starts."""
         return {MARKER: str(self.workdir)}
 
+    def mark_this_process(self) -> None:
+        """Every child started from here on carries the mark, those of multiprocessing (the
+        proxy process) too: the sweep finds them if this process is killed."""
+        os.environ[MARKER] = str(self.workdir)
+
     def push(self, what: str, undo: Callable[[], None]) -> None:
         """Undo `what` at the end (last pushed, first undone)."""
         self._undo.append((what, undo))
@@ -94,11 +99,18 @@ def _copy_logs(workdir: Path, keep: Path) -> None:
 
 
 def kill_marked(workdir: Path) -> list[str]:
-    """SIGKILL every process started for the run of `workdir`; returns them (name and pid)."""
+    """SIGKILL every process started for the run of `workdir`; returns them (name and pid).
+    The calling process and its multiprocessing resource tracker are spared."""
+    me = psutil.Process()
+    spared = {me.pid}
+    for child in me.children():
+        with contextlib.suppress(psutil.Error):
+            if "multiprocessing.resource_tracker" in " ".join(child.cmdline()):
+                spared.add(child.pid)
     killed = []
     for process in psutil.process_iter(["name", "pid"]):
         with contextlib.suppress(psutil.Error):
-            if process.info["name"] in SHARED_PROCESSES or process.pid == os.getpid():
+            if process.info["name"] in SHARED_PROCESSES or process.pid in spared:
                 continue
             if process.environ().get(MARKER) == str(workdir):
                 process.kill()

@@ -34,7 +34,15 @@ async def _serve(routes: list[Route], conn: Connection) -> None:
     conn.send({name: p.port for name, p in proxies.items()})
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[Any] = asyncio.Queue()
-    loop.add_reader(conn.fileno(), lambda: commands.put_nowait(conn.recv()))
+
+    def receive() -> None:
+        try:
+            commands.put_nowait(conn.recv())
+        except (EOFError, OSError):  # the harness is gone: so are we
+            loop.remove_reader(conn.fileno())
+            commands.put_nowait(("stop", "", None))
+
+    loop.add_reader(conn.fileno(), receive)
     while True:
         command, name, arg = await commands.get()
         if command == "stop":
@@ -55,7 +63,8 @@ async def _serve(routes: list[Route], conn: Connection) -> None:
     loop.remove_reader(conn.fileno())
     for proxy in proxies.values():
         await proxy.close()
-    conn.send(None)
+    with contextlib.suppress(OSError):
+        conn.send(None)
 
 
 def _main(routes: list[Route], conn: Connection) -> None:

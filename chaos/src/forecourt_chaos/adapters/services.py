@@ -22,7 +22,7 @@ import aiohttp
 import psutil
 
 from forecourt_chaos import repo
-from forecourt_chaos.adapters.cleanup import kill_group
+from forecourt_chaos.adapters.cleanup import MARKER, kill_group
 from shared.testing.ports import free_port
 
 repo.importable()
@@ -37,11 +37,7 @@ __all__ = ["MIB", "Replica", "Service", "select"]
 
 def _clean_environment(services: list[Service]) -> dict[str, str]:
     prefixes = _FOREIGN_PREFIXES + tuple(s.env_prefix for s in services)
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(prefixes) or k == "FORECOURT_CHAOS_WORKDIR"
-    }
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes) or k == MARKER}
 
 
 def executable(command: str) -> str:

@@ -102,6 +102,7 @@ def _execute(
         console.print(f"removed what a dead earlier run left: {stale}")
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: cancel, then clean up
     cleanup = Cleanup()
+    cleanup.mark_this_process()
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -235,6 +236,17 @@ def soak(
         keep_logs=keep_logs,
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def sweep() -> None:
+    """Remove what runs whose harness was killed (kill -9) left behind: their broker node,
+    database cluster, processes and work folders. Every run does this first, too."""
+    removed = sweep_stale()
+    for workdir in removed:
+        Console().print(f"removed {workdir}")
+    if not removed:
+        Console().print("nothing left behind by a dead run")
 
 
 def main() -> None:
