@@ -160,10 +160,15 @@ class PrivateRabbit:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        self._pid_file.unlink(missing_ok=True)
+        return pid
+
+    async def crash(self) -> int | None:
+        """`kill()`, then wait (without blocking the load) for the start script to go too."""
+        pid = self.kill()
         if self._server is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._server.wait(30)  # the start script goes with its VM
-        self._pid_file.unlink(missing_ok=True)
+                await asyncio.to_thread(self._server.wait, 30)
         return pid
 
     async def queues(self) -> dict[str, int]:
@@ -192,3 +197,5 @@ class PrivateRabbit:
             self._server.wait(10)
         kill_group(self._server.pid)
         self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._server.wait(10)

@@ -123,7 +123,7 @@ class Injector:
                 await self._stack.rabbit.start_app()
             elif kind is FaultKind.BROKER_KILL:
                 record.target = self._stack.rabbit.node
-                record.detail = f"pid {self._stack.rabbit.kill()}"
+                record.detail = f"pid {await self._stack.rabbit.crash()}"
                 await asyncio.sleep(planned.hold)
                 self._stack.rabbit.start()
                 waited = await self._stack.rabbit.wait_ready()
