@@ -169,6 +169,8 @@ def _run(result: Result) -> Table:
         ("raw payloads", _join(result.readback.raw_payloads)),
         ("relay lag (commit -> confirm)", _lags(result.readback.relay_lag_s)),
     ]
+    for service, found in result.readback.log_signals.items():
+        rows.append((f"{service} logs", _join(found, " x")))
     if result.harness_errors:
         rows.append(
             (
@@ -272,6 +274,7 @@ def write(result: Result, out: Path, command: str, config: Any) -> Path:
         "bulk_jobs": result.readback.bulk_jobs,
         "raw_payloads": result.readback.raw_payloads,
         "relay_lag_s": {s: _spread(v) for s, v in result.readback.relay_lag_s.items()},
+        "log_signals": result.readback.log_signals,
         "queues_at_end": result.readback.queues,
         "samples": _plain(result.samples),
         "trends": _plain(result.trends),

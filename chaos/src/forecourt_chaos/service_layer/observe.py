@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from forecourt_chaos.adapters import broker
+from forecourt_chaos.adapters import broker, logs
 from forecourt_chaos.adapters.databases import (
     bulk_jobs,
     outbox_backlog,
@@ -95,6 +95,7 @@ class Readback:
     raw_payloads: dict[str, int]
     bulk_jobs: dict[str, int]
     relay_lag_s: dict[str, list[float]]  # per service: commit -> broker confirm, per event
+    log_signals: dict[str, dict[str, int]]  # per service: deadlocks, failed starts, errors
 
 
 async def read_back(stack: Stack) -> Readback:
@@ -119,4 +120,5 @@ async def read_back(stack: Stack) -> Readback:
     letters = await broker.read_all(url, dlqs)
     observed.dead_letters = broker.dead_letters(letters, stack.topology.intake_raw_queue_name)
     observed.broker = broker.audit_events(await broker.read_all(url, [broker.AUDIT_QUEUE]))
-    return Readback(observed, queues, raw, jobs, lags)
+    found = logs.signals(stack.cleanup.workdir / "services")
+    return Readback(observed, queues, raw, jobs, lags, found)
