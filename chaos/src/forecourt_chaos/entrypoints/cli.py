@@ -69,6 +69,12 @@ def _env(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _services(names: list[str] | None) -> list[str] | None:
+    if names and "intake" not in names:
+        raise typer.BadParameter("intake is the way in: it must be one of the services")
+    return names
+
+
 def _kinds(text: str) -> tuple[FaultKind, ...]:
     try:
         return tuple(FaultKind(k.strip()) for k in text.split(",") if k.strip())
@@ -181,7 +187,7 @@ def chaos(
         recovery_wait_s=recovery_wait,
         drain_wait_s=drain_wait,
         load=LoadConfig(leads=leads, rate=rate, tenants=tenants, repeat_ratio=repeat_ratio),
-        stack=StackConfig(services=service, replicas=replicas, env=_env(env)),
+        stack=StackConfig(services=_services(service), replicas=replicas, env=_env(env)),
     )
     Console().print(f"forecourt chaos: seed {config.seed}")
     code = _execute(
@@ -223,7 +229,7 @@ def soak(
         limits=SoakLimits(max_rss_growth, max_files_growth, max_queue_growth, max_outbox_growth),
         drain_wait_s=drain_wait,
         load=LoadConfig(leads=0, rate=rate, tenants=tenants),
-        stack=StackConfig(services=service, replicas=replicas, env=_env(env)),
+        stack=StackConfig(services=_services(service), replicas=replicas, env=_env(env)),
     )
     Console().print(f"forecourt soak: seed {config.seed}")
     code = _execute(
