@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from forecourt_chaos import repo
 from forecourt_chaos.adapters.cleanup import Cleanup, sweep_stale
+from forecourt_chaos.adapters.services import select
 from forecourt_chaos.domain.faults import FaultKind, Timing
 from forecourt_chaos.entrypoints import report
 from forecourt_chaos.service_layer import load
@@ -70,6 +71,10 @@ def _env(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _services(names: list[str] | None) -> list[str] | None:
+    try:
+        select(names)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if names and "intake" not in names:
         raise typer.BadParameter("intake is the way in: it must be one of the services")
     return names
