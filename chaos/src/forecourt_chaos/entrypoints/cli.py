@@ -1,4 +1,8 @@
-"""`forecourt chaos` and `forecourt soak` (typer).
+"""`forecourt chaos`, `forecourt soak` and `forecourt sweep`.
+
+typer builds the subcommands and their options from type hints (the repository's CLI library
+already: scripts/up.py, forecourt-token); rich draws the live progress bars and the summary
+tables (typer's own dependency, and what the benchmarks print with).
 
 Exit codes: 0 nothing lost or duplicated (and, for soak, no steady growth); 1 a loss, a
 duplicate, an unfinished drain or steady growth; 2 the harness itself failed; 130 interrupted.
