@@ -13,7 +13,7 @@ RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: help install lint test up down bench contracts docs docs-check
+.PHONY: help install lint test up down bench chaos soak contracts docs docs-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ down: ## stop a `make up` running in another shell or in the background
 
 bench: install ## benchmarks (figures, not pass/fail)
 	$(RUN) python -m bench.intake $(ARGS)
+
+chaos: install ## forecourt chaos: faults while leads pour in, every lead accounted for (ARGS=...)
+	$(RUN) forecourt chaos $(ARGS)
+
+soak: install ## forecourt soak: a steady load, failing on steady growth (ARGS=...)
+	$(RUN) forecourt soak $(ARGS)
 
 contracts: install ## regenerate the JSON-Schema snapshots of the event contracts
 	$(RUN) python -m shared.contracts.snapshot

@@ -1,0 +1,185 @@
+"""The chaos harness's accounting: sent leads against what intake, the broker and crm-queue hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import UTC, datetime
+
+from forecourt_chaos.domain.accounting import (
+    Accounting,
+    Ack,
+    DeadLetter,
+    Event,
+    Lead,
+    Observed,
+    SentLead,
+    Submission,
+    Task,
+    account,
+)
+
+_ids = itertools.count(1)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+def healthy(sent: list[SentLead]) -> Observed:
+    """What a correct system holds after `sent`: each person one lead, later keys merged into it,
+    each event once in the outbox and on the broker, each task with every enquiry."""
+    seen: Observed = Observed(broker=[], tasks=[])
+    lead_of: dict[tuple[str, str], str] = {}
+    enquiries: dict[str, int] = {}
+    for s in sent:
+        if s.ack is Ack.FAILED:
+            continue
+        person = (s.tenant, s.person)
+        if person in lead_of:
+            lead_id, outcome, event_type = lead_of[person], "merged", "lead.duplicate"
+        else:
+            lead_id, outcome, event_type = _id("lead"), "ingested", "lead.ingested"
+            lead_of[person] = lead_id
+            seen.leads.append(Lead(lead_id, s.tenant, s.person))
+        enquiries[lead_id] = enquiries.get(lead_id, 0) + 1
+        seen.submissions.append(Submission(s.key, s.tenant, outcome, lead_id))
+        event = Event(_id("event"), event_type, lead_id)
+        seen.outbox.append(event)
+        assert seen.broker is not None
+        seen.broker.append(event)
+    assert seen.tasks is not None
+    for lead in seen.leads:
+        seen.tasks.append(Task(lead.lead_id, lead.tenant, True, enquiries[lead.lead_id]))
+    return seen
+
+
+def lead(key: str, person: str = "", ack: Ack = Ack.OK, way: str = "json") -> SentLead:
+    return SentLead(key, "t1", person or f"{key}@example.com", way, ack)
+
+
+def stages(result: Accounting) -> set[tuple[str, str]]:
+    return set(result.by_stage())
+
+
+def test_a_healthy_run_passes_with_every_lead_counted() -> None:
+    sent = [lead("a"), lead("b"), lead("c", person="a@example.com"), lead("d", ack=Ack.FAILED)]
+    result = account(sent, healthy(sent))
+    assert result.passed
+    assert result.problems == []
+    assert (result.sent, result.leads, result.merges) == (4, 2, 1)
+    assert result.acks == {"ok": 3, "failed": 1}
+
+
+def test_an_acknowledged_lead_intake_does_not_hold_is_lost_and_its_dead_letter_named() -> None:
+    sent = [lead("a", way="amqp"), lead("b")]
+    seen = healthy(sent[1:])
+    seen.dead_letters.append(DeadLetter("forecourt.intake.raw.dlq", "delivery_limit", key="a"))
+    result = account(sent, seen)
+    assert not result.passed
+    assert result.lost == 1
+    [problem] = result.of("lost")
+    assert (problem.stage, problem.subject) == ("intake: no submission", "a")
+    assert "dead-lettered in forecourt.intake.raw.dlq (delivery_limit)" in problem.detail
+    assert result.dead_letters == {"forecourt.intake.raw.dlq": 1}
+
+
+def test_an_indeterminate_lead_may_be_missing_but_once_recorded_must_go_all_the_way() -> None:
+    sent = [lead("a", ack=Ack.INDETERMINATE), lead("b", ack=Ack.INDETERMINATE)]
+    seen = healthy(sent[1:])  # "a" never reached intake: allowed
+    assert account(sent, seen).passed
+    assert account(sent, seen).indeterminate_recorded == 1
+    assert seen.tasks is not None
+    seen.tasks.clear()  # "b" reached intake but crm-queue never heard of it
+    result = account(sent, seen)
+    assert stages(result) == {("lost", "crm-queue: no task")}
+
+
+def test_a_lead_refused_with_4xx_but_kept_is_unexpected() -> None:
+    sent = [lead("a", ack=Ack.FAILED)]
+    seen = healthy([dataclasses.replace(sent[0], ack=Ack.OK)])
+    result = account(sent, seen)
+    assert stages(result) == {("unexpected", "intake: kept a lead it refused")}
+    assert result.passed  # not a loss or a duplicate, but shown
+
+
+def test_two_leads_for_one_person_are_a_duplicate() -> None:
+    sent = [lead("a", person="p@example.com"), lead("b", person="q@example.com")]
+    seen = healthy(sent)
+    # A retry that de-duplication missed: the same person got a second lead.
+    twin = Lead(_id("lead"), "t1", "p@example.com")
+    seen.leads.append(twin)
+    seen.outbox.append(Event(_id("event"), "lead.ingested", twin.lead_id))
+    assert seen.tasks is not None and seen.broker is not None
+    seen.broker.append(seen.outbox[-1])
+    seen.tasks.append(Task(twin.lead_id, "t1", True, 1))
+    result = account(sent, seen)
+    assert result.duplicated == 1
+    assert stages(result) == {("duplicated", "intake: two leads for one person")}
+
+
+def test_enquiries_tell_a_duplicate_event_applied_twice_or_never() -> None:
+    sent = [lead("a", person="p@example.com"), lead("b", person="p@example.com")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    [task] = seen.tasks
+    seen.tasks[0] = dataclasses.replace(task, enquiries=3)
+    assert stages(account(sent, seen)) == {("duplicated", "crm-queue: event applied twice")}
+    # lead.duplicate arrived first, then lead.ingested overwrote what it counted.
+    seen.tasks[0] = dataclasses.replace(task, enquiries=1)
+    ingested, duplicate = seen.outbox
+    seen.consumed = {duplicate.event_id: datetime(2026, 1, 1, 9, 0, 0, tzinfo=UTC)}
+    seen.consumed[ingested.event_id] = datetime(2026, 1, 1, 9, 0, 1, tzinfo=UTC)
+    result = account(sent, seen)
+    assert stages(result) == {("lost", "crm-queue: lead.duplicate not applied")}
+    detail = result.of("lost")[0].detail
+    assert "enquiries 1, expected 2" in detail
+    assert "consumed in order: lead.duplicate, lead.ingested" in detail
+    del seen.consumed[duplicate.event_id]
+    assert "never consumed: lead.duplicate" in account(sent, seen).of("lost")[0].detail
+
+
+def test_a_redelivered_event_is_not_a_duplicate_but_a_second_event_is() -> None:
+    sent = [lead("a")]
+    seen = healthy(sent)
+    assert seen.broker is not None
+    seen.broker.append(seen.broker[0])  # at-least-once: the same event id again
+    assert account(sent, seen).passed
+    seen.outbox.append(Event(_id("event"), "lead.ingested", seen.leads[0].lead_id))
+    seen.broker.append(seen.outbox[-1])
+    result = account(sent, seen)
+    assert stages(result) == {("duplicated", "intake: two lead.ingested for one lead")}
+
+
+def test_events_stuck_in_the_outbox_or_missing_on_the_broker_are_lost() -> None:
+    sent = [lead("a"), lead("b")]
+    seen = healthy(sent)
+    assert seen.broker is not None
+    seen.outbox[0] = dataclasses.replace(seen.outbox[0], published=False)
+    seen.broker.pop(1)  # confirmed to intake, never routed to the audit queue
+    result = account(sent, seen)
+    assert stages(result) == {
+        ("lost", "intake: event stuck in the outbox"),
+        ("lost", "broker: confirmed event not delivered"),
+    }
+    assert result.lost == 2
+
+
+def test_a_task_without_lead_ingested_is_lost_and_a_task_of_nobody_unexpected() -> None:
+    sent = [lead("a")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], ingested=False)
+    seen.tasks.append(Task("stranger", "t1", True, 1))
+    result = account(sent, seen)
+    assert stages(result) == {
+        ("lost", "crm-queue: task never got lead.ingested"),
+        ("unexpected", "crm-queue: task of no intake lead"),
+    }
+
+
+def test_without_crm_queue_or_broker_read_back_those_stages_are_skipped() -> None:
+    sent = [lead("a")]
+    seen = healthy(sent)
+    seen.tasks, seen.broker = None, None
+    assert account(sent, seen).problems == []
