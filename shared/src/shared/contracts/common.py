@@ -10,6 +10,10 @@ from pydantic import Field
 from shared.contracts.base import WireModel
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164 phone number")]
+# A person's name or address on the wire: one line, capped (intake caps them the same way), so a
+# consumer refuses (dead-letters) an event whose text its database would refuse or choke on.
+PersonText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+EmailText = Annotated[str, Field(max_length=320, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 Channel = Literal["call", "email", "sms", "whatsapp"]
 ContactOutcome = Literal["no_answer", "voicemail", "reached", "wrong_number", "bounced"]
@@ -20,9 +24,9 @@ Origin = Literal["lead", "prospect"]
 
 
 class PersonV1(WireModel):
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = Field(default=None, description="Validated, domain lower-cased")
+    first_name: PersonText | None = None
+    last_name: PersonText | None = None
+    email: EmailText | None = Field(default=None, description="Validated, domain lower-cased")
     phone: E164 | None = None
     other_phones: tuple[E164, ...] = ()
 

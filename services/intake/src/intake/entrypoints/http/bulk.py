@@ -176,7 +176,8 @@ async def get_rows(
     source: Source,
     job_id: UUID,
     outcome: Literal["ingested", "merged", "rejected", "resent"] | None = None,
-    after: Annotated[int, Query(ge=0, description="row number to continue after")] = 0,
+    # Capped below PostgreSQL's bigint (a larger number was a 500); no file has more rows.
+    after: Annotated[int, Query(ge=0, le=10**12, description="row number to continue after")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Any:
     jobs = _jobs(request)
