@@ -53,7 +53,9 @@ async def ensure_database(url: str) -> bool:
     """Create the database named in `url` if it does not exist. Returns True if it created it.
 
     Each service owns its database and creates it at start, so a fresh machine needs no manual
-    step. Two replicas starting at once may race: the loser sees DuplicateDatabaseError.
+    step. Two replicas starting at once may race: the loser sees DuplicateDatabaseError, or,
+    when both passed the catalogue check together, a unique violation on pg_database's name
+    index (found by the chaos harness: the replica exited at start).
     """
     parsed = make_url(url)
     name = parsed.database
@@ -68,7 +70,7 @@ async def ensure_database(url: str) -> bool:
         try:
             # Identifiers cannot be parameters; quote it ourselves.
             await conn.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
-        except asyncpg.DuplicateDatabaseError:
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
             return False
         return True
     finally:
