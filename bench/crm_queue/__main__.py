@@ -28,6 +28,9 @@ def main(
         int, typer.Option(help="events published at a steady rate (0: no latency phase)")
     ] = DEFAULTS.latency_leads,
     rate: Annotated[float, typer.Option(help="events/s of the latency phase")] = DEFAULTS.rate,
+    raw_messages: Annotated[
+        int, typer.Option(help="messages of the raw broker ceiling (0: not measured)")
+    ] = DEFAULTS.raw_messages,
     poll_ms: Annotated[float, typer.Option(help="ms between GET /v1/leads/{id} polls")] = (
         DEFAULTS.poll_ms
     ),
@@ -59,6 +62,7 @@ def main(
         in_flight=in_flight,
         backlog_timeout=backlog_timeout,
         latency_leads=latency_leads,
+        raw_messages=raw_messages,
         rate=rate,
         poll_ms=poll_ms,
         sample_every=sample_every,

@@ -125,8 +125,14 @@ def table(results: dict[str, Any]) -> Table:
     )
     for column in ("phase", "measure", "figure", "note"):
         t.add_column(column)
+    ceiling = get(results, "raw", "broker", "consumed_per_s")
+    if ceiling is not None:
+        t.add_row("raw", "publish → consumed (ceiling)", fmt(ceiling, " msg/s"), "")
     if "backlog" in results:
         _backlog_rows(t, results["backlog"])
+        tasks_per_s = get(results, "backlog", "drain", "tasks_per_s")
+        if ceiling and tasks_per_s is not None:
+            t.add_row("", "tasks/s ÷ raw ceiling", fmt(tasks_per_s / ceiling), "aim ≥ 0.3")
     if "latency" in results:
         _latency_rows(t, results["latency"])
     common.rss_rows(t, SERVICE, results.get("rss_peak_mib") or {})

@@ -30,6 +30,7 @@ from bench.crm_queue.service import (
     ingested_queue,
     staff_headers,
 )
+from bench.intake import raw
 from shared.messaging.topology import Topology
 
 SERVICE = "crm-queue"
@@ -47,6 +48,7 @@ class BenchConfig:
     rate: float = 20.0
     poll_ms: float = 5.0
     sample_every: int = 10
+    raw_messages: int = 10_000  # the raw broker ceiling's messages (0: not measured)
     results_dir: Path = Path(__file__).resolve().parents[1] / "results"
 
 
@@ -275,8 +277,22 @@ async def measure_latency(
     return latency.summarise(seen, plan, achieved)
 
 
+async def raw_ceiling(run: Run) -> dict[str, Any]:
+    """The broker's ceiling on this machine now (bench/intake's: plain aio-pika, confirms,
+    quorum queue): crm-queue's tasks/s is compared with it, as intake's rows/s is."""
+    queue = f"{run.namespace}raw-ceiling"
+    run.console.print(f"raw broker ceiling: {run.config.raw_messages:,} messages")
+    try:
+        found = await raw.broker_ceiling(run.config.amqp_url, queue, run.config.raw_messages)
+    finally:
+        await cleanup.delete_broker_names(run.config.amqp_url, run.namespace, [queue])
+    return {"broker": dataclasses.asdict(found)}
+
+
 async def phases(run: Run) -> None:
     cfg = run.config
+    if cfg.raw_messages > 0:
+        run.results["raw"] = await raw_ceiling(run)
     run.results["first_start"] = await declare_once(run)
     async with AsyncExitStack() as stack:
         watcher = QueueWatcher(cfg.amqp_url, ingested_queue(run.namespace))

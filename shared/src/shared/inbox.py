@@ -6,6 +6,7 @@ event was already handled (a redelivery or a duplicate), and the handler does no
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from sqlalchemy import text
@@ -17,7 +18,24 @@ _CLAIM = text(
 )
 
 
+_CLAIM_MANY = text(
+    "INSERT INTO inbox_message (consumer, event_id) "
+    "SELECT :consumer, unnest(CAST(:event_ids AS uuid[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
 async def claim(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
     """True if this consumer sees `event_id` for the first time (in this transaction)."""
     result = await session.execute(_CLAIM, {"consumer": consumer, "event_id": event_id})
     return result.scalar() is not None
+
+
+async def claim_many(session: AsyncSession, consumer: str, event_ids: Iterable[UUID]) -> set[UUID]:
+    """The ids of `event_ids` this consumer sees for the first time, claimed in one statement
+    (an id given twice is claimed once)."""
+    ids = sorted(set(event_ids))  # sorted: two replicas' batches take the keys in one order
+    if not ids:
+        return set()
+    result = await session.execute(_CLAIM_MANY, {"consumer": consumer, "event_ids": ids})
+    return set(result.scalars())

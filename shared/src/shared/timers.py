@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -54,6 +54,14 @@ _SCHEDULE = text(
     "attempts = 0, last_error = NULL"
 )
 _CANCEL = text("DELETE FROM timer WHERE kind = :kind AND key = :key AND fired_at IS NULL")
+_CANCEL_MANY = text(
+    "DELETE FROM timer WHERE (kind, key) IN "
+    "(SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]))) AND fired_at IS NULL"
+)
+_CANCEL_MANY_ALL = text(
+    "DELETE FROM timer WHERE (kind, key) IN "
+    "(SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[])))"
+)
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 _CLAIM = text(
     "SELECT id, kind, key, tenant_id, due_at, payload, attempts FROM timer "
@@ -98,6 +106,55 @@ async def schedule(
 
 async def cancel(session: AsyncSession, *, kind: str, key: str) -> None:
     await session.execute(_CANCEL, {"kind": kind, "key": key})
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """One timer of `schedule_many`: `schedule`'s arguments."""
+
+    kind: str
+    key: str
+    tenant_id: str
+    due_at: datetime
+    payload: Mapping[str, Any]
+
+
+async def schedule_many(session: AsyncSession, wanted: Sequence[Scheduled]) -> None:
+    """`schedule` for many timers in one statement and one NOTIFY; (kind, key) at most once."""
+    if not wanted:
+        return
+    if len({(t.kind, t.key) for t in wanted}) != len(wanted):
+        raise ValueError("schedule_many: a (kind, key) given twice")
+    if any(t.due_at.tzinfo is None for t in wanted):
+        raise ValueError("due_at must be timezone-aware")
+    ordered = sorted(wanted, key=lambda t: (t.kind, t.key))  # one lock order across replicas
+    await session.execute(
+        _SCHEDULE,
+        [
+            {
+                "kind": t.kind,
+                "key": t.key,
+                "tenant_id": t.tenant_id,
+                "due_at": t.due_at,
+                "payload": json.dumps(dict(t.payload), default=str),
+            }
+            for t in ordered
+        ],
+    )
+    await session.execute(_NOTIFY)
+
+
+async def cancel_many(
+    session: AsyncSession, keys: Iterable[tuple[str, str]], *, fired_too: bool = False
+) -> None:
+    """`cancel` for many (kind, key) in one statement; `fired_too` deletes fired ones as well."""
+    rows = sorted(set(keys))
+    if not rows:
+        return
+    query = _CANCEL_MANY_ALL if fired_too else _CANCEL_MANY
+    await session.execute(
+        query, {"kinds": [kind for kind, _ in rows], "keys": [key for _, key in rows]}
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:

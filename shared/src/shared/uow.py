@@ -8,7 +8,7 @@ neither. Services subclass it to add their repositories.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -59,6 +59,10 @@ class UnitOfWork:
     async def claim(self, consumer: str, event_id: UUID) -> bool:
         """Inbox claim: False means this consumer already handled the event."""
         return await inbox.claim(self.session, consumer, event_id)
+
+    async def claim_many(self, consumer: str, event_ids: Iterable[UUID]) -> set[UUID]:
+        """Inbox claim of a batch: the ids not handled by this consumer before."""
+        return await inbox.claim_many(self.session, consumer, event_ids)
 
     async def commit(self) -> None:
         events = self._events

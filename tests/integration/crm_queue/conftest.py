@@ -191,19 +191,18 @@ class Handled:
 
 @pytest.fixture
 def handled(monkeypatch: pytest.MonkeyPatch) -> Handled:
-    """Tells when the real lead.ingested/lead.duplicate handlers are done with an event: a
+    """Tells when the real lead.ingested/lead.duplicate handler is done with an event: a
     redelivery that changes nothing leaves nothing else to wait for."""
     record = Handled([])
-    for name in ("on_lead_ingested", "on_lead_duplicate"):
-        real = getattr(handlers, name)
+    real = handlers.on_lead_events
 
-        async def spy(uow: Any, envelope: Any, now: datetime, real: Any = real) -> None:
-            try:
-                await real(uow, envelope, now)
-            finally:
-                record.done.append(envelope.event_id)
+    async def spy(uow: Any, envelopes: Any, now: datetime) -> None:
+        try:
+            await real(uow, envelopes, now)
+        finally:
+            record.done.extend(e.event_id for e in envelopes)
 
-        monkeypatch.setattr(handlers, name, spy)
+    monkeypatch.setattr(handlers, "on_lead_events", spy)
     return record
 
 

@@ -15,3 +15,6 @@ class CrmQueueSettings(ServiceSettings):
     http_port: int = 8002
     run_timers: bool = True
     timer_max_sleep_seconds: float = Field(default=30.0, gt=0)
+    # lead.ingested / lead.duplicate events handled per transaction (at most FORECOURT_PREFETCH,
+    # the deliveries a consumer holds); 1 handles each on its own.
+    max_batch: int = Field(default=50, ge=1)

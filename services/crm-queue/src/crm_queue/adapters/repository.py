@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,12 @@ class CrmRepository:
         )
         return found is not None
 
+    async def note_dealerships(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """`note_dealership` for many (tenant, dealership) pairs in one statement."""
+        rows = [{"tenant_id": t, "dealership_id": d} for t, d in sorted(set(pairs))]
+        if rows:
+            await self.session.execute(pg_insert(dealership).on_conflict_do_nothing(), rows)
+
     async def policy(self, tenant_id: str, dealership_id: str) -> Policy:
         data = await self.session.scalar(
             select(dealership_policy.c.policy).where(
@@ -60,6 +66,29 @@ class CrmRepository:
                 dealership_policy.c.dealership_id == dealership_id,
             )
         )
+        return self._policy(tenant_id, dealership_id, data)
+
+    async def policies(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Policy]:
+        """The policy of each (tenant, dealership), read in one query (defaults where none)."""
+        wanted = sorted(set(pairs))
+        stored: dict[tuple[str, str], Any] = {}
+        if wanted:
+            rows = await self.session.execute(
+                select(
+                    dealership_policy.c.tenant_id,
+                    dealership_policy.c.dealership_id,
+                    dealership_policy.c.policy,
+                ).where(
+                    tuple_(dealership_policy.c.tenant_id, dealership_policy.c.dealership_id).in_(
+                        wanted
+                    )
+                )
+            )
+            stored = {(r.tenant_id, r.dealership_id): r.policy for r in rows}
+        return {pair: self._policy(*pair, stored.get(pair)) for pair in wanted}
+
+    @staticmethod
+    def _policy(tenant_id: str, dealership_id: str, data: Any) -> Policy:
         if data is None:
             return Policy.default()
         try:
@@ -92,6 +121,38 @@ class CrmRepository:
             select(attempt).where(attempt.c.lead_id == lead_id).order_by(attempt.c.number)
         )
         return self._task(row, list(attempts))
+
+    async def get_many(self, keys: Iterable[tuple[str, UUID]]) -> dict[UUID, Task]:
+        """The tasks of many (tenant, lead) keys, locked for update in lead order, by lead id."""
+        wanted = sorted(set(keys), key=lambda k: k[1])
+        if not wanted:
+            return {}
+        rows = list(
+            await self.session.execute(
+                select(task)
+                .where(tuple_(task.c.tenant_id, task.c.lead_id).in_(wanted))
+                .order_by(task.c.lead_id)
+                .with_for_update()
+            )
+        )
+        if not rows:
+            return {}
+        attempts: dict[UUID, list[Any]] = {r.lead_id: [] for r in rows}
+        for a in await self.session.execute(
+            select(attempt)
+            .where(attempt.c.lead_id.in_(list(attempts)))
+            .order_by(attempt.c.lead_id, attempt.c.number)
+        ):
+            attempts[a.lead_id].append(a)
+        return {r.lead_id: self._task(r, attempts[r.lead_id]) for r in rows}
+
+    async def owners(self, lead_ids: Collection[UUID]) -> dict[UUID, str]:
+        """The tenant of each lead id that has a task, whoever's it is (to tell a foreign
+        lead from a concurrent insert)."""
+        rows = await self.session.execute(
+            select(task.c.lead_id, task.c.tenant_id).where(task.c.lead_id.in_(list(lead_ids)))
+        )
+        return {r.lead_id: r.tenant_id for r in rows}
 
     @staticmethod
     def _task(row: Any, attempts: Sequence[Any]) -> Task:
@@ -129,6 +190,42 @@ class CrmRepository:
             return False
         await self._add_attempts(new, known=0)
         return True
+
+    async def add_many(self, new: Sequence[tuple[Task, dict[str, Any]]]) -> set[UUID]:
+        """`add` for many tasks, one multi-row insert per set of fact columns: the lead ids
+        inserted (a lead that already has a task is left out, as in `add`)."""
+        inserted: set[UUID] = set()
+        for rows in _by_columns(
+            [{"lead_id": t.lead_id} | self._values(t) | facts for t, facts in new]
+        ):
+            result = await self.session.execute(
+                pg_insert(task).on_conflict_do_nothing().returning(task.c.lead_id), rows
+            )
+            inserted.update(result.scalars())
+        for t, _ in new:
+            if t.lead_id in inserted:
+                await self._add_attempts(t, known=0)
+        return inserted
+
+    async def save_many(self, changed: Sequence[tuple[Task, dict[str, Any], int]]) -> None:
+        """`save` for many (task, facts, attempts known) in one executemany per set of fact
+        columns; `known` is the number of attempts the task had when it was loaded."""
+        rows = [
+            {"_tenant_id": t.tenant_id, "_lead_id": t.lead_id} | self._values(t) | facts
+            for t, facts, _ in changed
+        ]
+        for group in _by_columns(rows):
+            await self.session.execute(
+                update(task)
+                .where(
+                    task.c.tenant_id == bindparam("_tenant_id"),
+                    task.c.lead_id == bindparam("_lead_id"),
+                )
+                .values(updated_at=func.now()),
+                group,
+            )
+        for t, _, known in changed:
+            await self._add_attempts(t, known=known)
 
     async def save(self, changed: Task, facts: dict[str, Any] | None = None) -> None:
         values = self._values(changed)
@@ -185,6 +282,25 @@ class CrmRepository:
             .where(do_not_contact.c.tenant_id == tenant_id, or_(*wanted))
         )
         return bool(found)
+
+    async def do_not_contact_among(
+        self, people: Iterable[tuple[str, str | None, str | None]]
+    ) -> set[tuple[str, str, str]]:
+        """Of many (tenant, email, phone), the (tenant, kind, value) on the do-not-contact
+        list, in one query (`is_do_not_contact` for a batch)."""
+        wanted = sorted(
+            {key for tenant, email, phone in people for key in _contact_keys(tenant, email, phone)}
+        )
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            select(do_not_contact.c.tenant_id, do_not_contact.c.kind, do_not_contact.c.value).where(
+                tuple_(
+                    do_not_contact.c.tenant_id, do_not_contact.c.kind, do_not_contact.c.value
+                ).in_(wanted)
+            )
+        )
+        return {(r.tenant_id, r.kind, r.value) for r in rows}
 
     async def queue(
         self,
@@ -276,3 +392,29 @@ class CrmRepository:
 
 def _has_attempt() -> Any:
     return select(attempt.c.attempt_id).where(attempt.c.lead_id == task.c.lead_id).exists()
+
+
+def _contact_keys(
+    tenant_id: str, email: str | None, phone: str | None
+) -> list[tuple[str, str, str]]:
+    """The do-not-contact keys of a person, as `is_do_not_contact` looks them up."""
+    return [
+        (tenant_id, kind, value)
+        for kind, value in (("email", (email or "").lower()), ("phone", phone or ""))
+        if value
+    ]
+
+
+def is_listed(
+    listed: set[tuple[str, str, str]], tenant_id: str, email: str | None, phone: str | None
+) -> bool:
+    """Whether a person is on the list `do_not_contact_among` returned."""
+    return any(key in listed for key in _contact_keys(tenant_id, email, phone))
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by their keys: one executemany needs the same columns in every row."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())

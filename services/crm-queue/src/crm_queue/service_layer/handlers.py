@@ -13,42 +13,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from crm_queue.domain.task import Attempt, Refused, Task, channels_refused
+from crm_queue.domain.task import Attempt, Refused, Task
 from crm_queue.service_layer import events
+from crm_queue.service_layer.lead_events import (
+    CONSUMER,
+    POOL_TIMER,
+    SLA_TIMER,
+    ForeignLead,
+    on_lead_events,
+)
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared import timers
 from shared.contracts import Envelope
 
-CONSUMER = "crm-queue"
-SLA_TIMER = "crm.sla"
-POOL_TIMER = "crm.pool"
-
 
 class NotFound(LookupError):
     pass
-
-
-def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
-    p = envelope.payload
-    return {
-        "source_id": p.source.source_id,
-        "source_name": p.source.name,
-        "person": p.person.model_dump(mode="json"),
-        "vehicle": p.vehicle.model_dump(mode="json") if p.vehicle else None,
-        "comments": p.comments,
-    }
-
-
-async def _schedule_sla(uow: CrmUnitOfWork, task: Task, caused_by: Envelope[Any]) -> None:
-    """The SLA timer, remembering the event that started the clock (the breach's causation)."""
-    await timers.schedule(
-        uow.session,
-        kind=SLA_TIMER,
-        key=str(task.lead_id),
-        tenant_id=task.tenant_id,
-        due_at=task.sla_due_at,
-        payload={"causation_id": str(caused_by.event_id)},
-    )
 
 
 async def _schedule_pool(uow: CrmUnitOfWork, task: Task, caused_by: Envelope[Any]) -> None:
@@ -69,111 +49,14 @@ async def _cancel_timers(uow: CrmUnitOfWork, lead_id: UUID, *kinds: str) -> None
         await timers.cancel(uow.session, kind=kind, key=str(lead_id))
 
 
-class ForeignLead(ValueError):
-    """The lead id belongs to another tenant's task: a broken event, dead-lettered at once."""
-
-
-async def _existing(uow: CrmUnitOfWork, envelope: Envelope[Any]) -> Task:
-    """The lead's task that a concurrent handler inserted first, locked for update."""
-    assert envelope.lead_id is not None
-    task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
-    if task is None:
-        raise ForeignLead(f"lead {envelope.lead_id} belongs to another tenant")
-    return task
-
-
 async def on_lead_ingested(uow: CrmUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
-    """A new lead: open its first-contact task with an SLA due time.
-
-    If a lead.duplicate overtook it and opened the task already, the lead's own time and
-    facts are learnt now and the SLA timer moved (the task then equals the in-order one).
-    """
-    async with uow:
-        if not await uow.claim(CONSUMER, envelope.event_id):
-            return
-        assert envelope.lead_id is not None and envelope.dealership_id is not None
-        await uow.repo.note_dealership(envelope.tenant_id, envelope.dealership_id)
-        facts = _facts_from_ingested(envelope)
-        person = envelope.payload.person
-        refused = channels_refused(envelope.payload.consent.model_dump())
-        received_at = envelope.payload.received_at
-        policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
-        task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
-        if task is None:
-            opened = Task.open(
-                lead_id=envelope.lead_id,
-                tenant_id=envelope.tenant_id,
-                dealership_id=envelope.dealership_id,
-                received_at=received_at,
-                policy=policy,
-                now=now,
-                correlation_id=envelope.correlation_id,
-                source_kind=envelope.payload.source.kind,
-            )
-            opened.do_not_contact = await uow.repo.is_do_not_contact(
-                envelope.tenant_id, person.email, person.phone
-            )
-            opened.no_consent_channels = refused
-            if await uow.repo.add(opened, facts):
-                if opened.awaits_first_contact:
-                    await _schedule_sla(uow, opened, envelope)
-                task = opened
-            else:  # its lead.duplicate, on another replica, opened it meanwhile
-                task = await _existing(uow, envelope)
-        kind = envelope.payload.source.kind
-        if task.learn_lead(received_at, policy, envelope.correlation_id, kind):  # repeat first
-            if await uow.repo.is_do_not_contact(envelope.tenant_id, person.email, person.phone):
-                task.mark_do_not_contact()
-            task.no_consent_channels = refused
-            await uow.repo.save(task, facts)
-            if task.awaits_first_contact:
-                await _schedule_sla(uow, task, envelope)
-            else:
-                await _cancel_timers(uow, task.lead_id, SLA_TIMER)
-        for e in events.collect(task, causation=envelope):
-            uow.emit(e)
-        await uow.commit()
+    """A new lead: open its first-contact task (see `lead_events`, a batch of one)."""
+    await on_lead_events(uow, [envelope], now)
 
 
 async def on_lead_duplicate(uow: CrmUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
-    """The customer asked again: raise the open task (or open it, if this came first).
-
-    A task opened here is provisional (`ingested` false): it takes the repeat's time until
-    lead.ingested brings the lead's own.
-    """
-    async with uow:
-        if not await uow.claim(CONSUMER, envelope.event_id):
-            return
-        assert envelope.lead_id is not None and envelope.dealership_id is not None
-        at = envelope.payload.received_at
-        await uow.repo.note_dealership(envelope.tenant_id, envelope.dealership_id)
-        task = await uow.repo.get(envelope.tenant_id, envelope.lead_id)
-        if task is None:
-            policy = await uow.repo.policy(envelope.tenant_id, envelope.dealership_id)
-            opened = Task.open(
-                lead_id=envelope.lead_id,
-                tenant_id=envelope.tenant_id,
-                dealership_id=envelope.dealership_id,
-                received_at=at,
-                policy=policy,
-                now=now,
-                ingested=False,
-                # The repeat's, until lead.ingested brings the lead's own.
-                correlation_id=envelope.correlation_id,
-                source_kind=envelope.payload.source.kind,
-            )
-            if await uow.repo.add(opened, {}):
-                await _schedule_sla(uow, opened, envelope)
-                await uow.commit()
-                return
-            # Its lead.ingested (or another repeat), on another replica, opened it meanwhile.
-            task = await _existing(uow, envelope)
-        was_in_pool = task.state == "pool"
-        if task.raise_priority(at):
-            await uow.repo.save(task)
-            if was_in_pool and task.state != "pool":  # asked again: a new round, not the pool
-                await _cancel_timers(uow, task.lead_id, POOL_TIMER)
-        await uow.commit()
+    """The customer asked again: raise the task, or open it (see `lead_events`)."""
+    await on_lead_events(uow, [envelope], now)
 
 
 async def on_sla_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> None:
@@ -325,4 +208,13 @@ async def lose(
         return task
 
 
-__all__ = ["Actor", "ForeignLead", "NotFound", "Refused"]
+__all__ = [
+    "CONSUMER",
+    "POOL_TIMER",
+    "SLA_TIMER",
+    "Actor",
+    "ForeignLead",
+    "NotFound",
+    "Refused",
+    "on_lead_events",
+]

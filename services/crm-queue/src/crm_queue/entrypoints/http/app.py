@@ -41,7 +41,9 @@ def create_app(
 
         def subscribe(runtime: Runtime) -> list[str]:
             app.state.runtime = runtime
-            return amqp.register(runtime, uow_factory, the_clock)
+            return amqp.register(
+                runtime, uow_factory, the_clock, max_batch=min(settings.max_batch, common.prefetch)
+            )
 
         async def sla_due(timer: Timer, uow: CrmUnitOfWork) -> None:
             await handlers.on_sla_due(uow, timer, the_clock.now())

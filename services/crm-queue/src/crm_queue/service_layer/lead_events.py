@@ -1,0 +1,270 @@
+"""lead.ingested and lead.duplicate, a batch at a time: n events in one transaction.
+
+The consumers get up to `max_batch` deliveries at once (`shared.messaging.batch`); one event is
+a batch of one (the one-by-one fallback, the tests calling a handler directly). Each batch
+costs a fixed number of statements, whatever its size: the inbox claim of every id, the
+dealerships noted, their policies, the tasks already there (locked), the do-not-contact list,
+then one multi-row insert of the new tasks, one update of the changed ones, the timers and the
+outbox rows with one NOTIFY each. Between the reads and the writes the events are applied in
+their order to the tasks in memory, by the same rules as one at a time, so a batch ends in
+the state its events give one by one: a duplicate before its lead opens the provisional task
+that the lead then completes, a redelivered event is skipped.
+
+A task another replica inserted between our read and our insert (its lead.ingested and our
+lead.duplicate at once) makes the insert skip it: the transaction is rolled back and the batch
+read again, now finding that task locked, as `add` and `_existing` did one event at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from crm_queue.adapters.repository import is_listed
+from crm_queue.domain.policy import Policy
+from crm_queue.domain.task import Task, channels_refused
+from crm_queue.service_layer import events
+from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
+from shared import timers
+from shared.contracts import Envelope
+
+CONSUMER = "crm-queue"
+SLA_TIMER = "crm.sla"
+POOL_TIMER = "crm.pool"
+INGESTED = "lead.ingested"
+DUPLICATE = "lead.duplicate"
+
+# Rounds of a batch that meets tasks inserted meanwhile by other replicas; each round finds
+# those locked, so a second is enough unless new ones keep coming.
+_ROUNDS = 5
+
+
+class ForeignLead(ValueError):
+    """The lead id belongs to another tenant's task: a broken event, dead-lettered at once."""
+
+
+class _Raced(Exception):
+    """Another replica inserted a task of this batch meanwhile: read the batch again."""
+
+
+def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
+    p = envelope.payload
+    return {
+        "source_id": p.source.source_id,
+        "source_name": p.source.name,
+        "person": p.person.model_dump(mode="json"),
+        "vehicle": p.vehicle.model_dump(mode="json") if p.vehicle else None,
+        "comments": p.comments,
+    }
+
+
+@dataclass
+class _Timer:
+    """What a batch leaves a (kind, key) timer at: scheduled (due, payload) or cancelled."""
+
+    scheduled: timers.Scheduled | None
+    scheduled_here: bool  # scheduled earlier in this batch: a cancel then removes it, fired or not
+
+
+@dataclass
+class _Batch:
+    """The tasks a batch touches, in memory, and what it has to write at the end."""
+
+    policies: dict[tuple[str, str], Policy]
+    listed: set[tuple[str, str, str]]  # do-not-contact keys of the batch's people
+    tasks: dict[UUID, Task]  # by lead id: loaded (locked) or opened by this batch
+    loaded_attempts: dict[UUID, int]
+    new: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to insert
+    changed: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to update
+    timers: dict[tuple[str, str], _Timer] = field(default_factory=dict)
+
+    def open(self, opened: Task, facts: dict[str, Any]) -> None:
+        self.tasks[opened.lead_id] = opened
+        self.new[opened.lead_id] = dict(facts)
+
+    def save(self, task: Task, facts: dict[str, Any] | None = None) -> None:
+        target = self.new if task.lead_id in self.new else self.changed
+        target.setdefault(task.lead_id, {}).update(facts or {})
+
+    def schedule(self, kind: str, task: Task, due_at: datetime, caused_by: Envelope[Any]) -> None:
+        """The timer, remembering the event that started it (the breach's causation)."""
+        key = str(task.lead_id)
+        payload = {"causation_id": str(caused_by.event_id)}
+        wanted = timers.Scheduled(kind, key, task.tenant_id, due_at, payload)
+        self.timers[(kind, key)] = _Timer(wanted, scheduled_here=True)
+
+    def cancel(self, kind: str, lead_id: UUID) -> None:
+        key = (kind, str(lead_id))
+        before = self.timers.get(key)
+        self.timers[key] = _Timer(None, scheduled_here=before is not None and before.scheduled_here)
+
+    def policy(self, envelope: Envelope[Any]) -> Policy:
+        assert envelope.dealership_id is not None
+        return self.policies[(envelope.tenant_id, envelope.dealership_id)]
+
+
+def _ingested(batch: _Batch, envelope: Envelope[Any], now: datetime) -> list[Envelope[Any]]:
+    """A new lead: open its first-contact task with an SLA due time.
+
+    If a lead.duplicate overtook it and opened the task already, the lead's own time and
+    facts are learnt now and the SLA timer moved (the task then equals the in-order one).
+    """
+    assert envelope.lead_id is not None and envelope.dealership_id is not None
+    facts = _facts_from_ingested(envelope)
+    person = envelope.payload.person
+    listed = is_listed(batch.listed, envelope.tenant_id, person.email, person.phone)
+    refused = channels_refused(envelope.payload.consent.model_dump())
+    received_at = envelope.payload.received_at
+    kind = envelope.payload.source.kind
+    policy = batch.policy(envelope)
+    task = batch.tasks.get(envelope.lead_id)
+    if task is None:
+        task = Task.open(
+            lead_id=envelope.lead_id,
+            tenant_id=envelope.tenant_id,
+            dealership_id=envelope.dealership_id,
+            received_at=received_at,
+            policy=policy,
+            now=now,
+            correlation_id=envelope.correlation_id,
+            source_kind=kind,
+        )
+        task.do_not_contact = listed
+        task.no_consent_channels = refused
+        batch.open(task, facts)
+        if task.awaits_first_contact:
+            batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
+    if task.learn_lead(received_at, policy, envelope.correlation_id, kind):  # repeat first
+        if listed:
+            task.mark_do_not_contact()
+        task.no_consent_channels = refused
+        batch.save(task, facts)
+        if task.awaits_first_contact:
+            batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
+        else:
+            batch.cancel(SLA_TIMER, task.lead_id)
+    return events.collect(task, causation=envelope)
+
+
+def _duplicate(batch: _Batch, envelope: Envelope[Any], now: datetime) -> None:
+    """The customer asked again: raise the open task (or open it, if this came first).
+
+    A task opened here is provisional (`ingested` false): it takes the repeat's time until
+    lead.ingested brings the lead's own. A repeat publishes nothing.
+    """
+    assert envelope.lead_id is not None and envelope.dealership_id is not None
+    at = envelope.payload.received_at
+    task = batch.tasks.get(envelope.lead_id)
+    if task is None:
+        task = Task.open(
+            lead_id=envelope.lead_id,
+            tenant_id=envelope.tenant_id,
+            dealership_id=envelope.dealership_id,
+            received_at=at,
+            policy=batch.policy(envelope),
+            now=now,
+            ingested=False,
+            # The repeat's, until lead.ingested brings the lead's own.
+            correlation_id=envelope.correlation_id,
+            source_kind=envelope.payload.source.kind,
+        )
+        batch.open(task, {})
+        batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
+    else:
+        was_in_pool = task.state == "pool"
+        if task.raise_priority(at):
+            batch.save(task)
+            if was_in_pool and task.state != "pool":  # asked again: a new round, not the pool
+                batch.cancel(POOL_TIMER, task.lead_id)
+    task.pull_events()  # a repeat's own changes are not announced
+
+
+async def on_lead_events(
+    uow: CrmUnitOfWork, envelopes: Sequence[Envelope[Any]], now: datetime
+) -> None:
+    """Handle lead.ingested and lead.duplicate events, in their order, in one transaction."""
+    for _ in range(_ROUNDS - 1):
+        try:
+            await _round(uow, envelopes, now)
+            return
+        except _Raced:
+            continue
+    await _round(uow, envelopes, now, last=True)
+
+
+async def _round(
+    uow: CrmUnitOfWork, envelopes: Sequence[Envelope[Any]], now: datetime, *, last: bool = False
+) -> None:
+    async with uow:
+        claimed = await uow.claim_many(CONSUMER, (e.event_id for e in envelopes))
+        todo: list[Envelope[Any]] = []
+        for envelope in envelopes:  # each claimed id once, in the batch's order
+            if envelope.event_id in claimed:
+                claimed.discard(envelope.event_id)
+                todo.append(envelope)
+        if not todo:
+            await uow.commit()  # nothing new; keeps nothing but ends the transaction
+            return
+        pairs = [(e.tenant_id, e.dealership_id) for e in todo if e.dealership_id is not None]
+        await uow.repo.note_dealerships(pairs)
+        loaded = await uow.repo.get_many((e.tenant_id, e.lead_id) for e in todo if e.lead_id)
+        batch = _Batch(
+            policies=await uow.repo.policies(pairs),
+            listed=await uow.repo.do_not_contact_among(
+                (e.tenant_id, e.payload.person.email, e.payload.person.phone)
+                for e in todo
+                if e.event_type == INGESTED
+            ),
+            tasks=dict(loaded),
+            loaded_attempts={lead: len(t.attempts) for lead, t in loaded.items()},
+        )
+        for envelope in todo:
+            if envelope.event_type == INGESTED:
+                for e in _ingested(batch, envelope, now):
+                    uow.emit(e)
+            elif envelope.event_type == DUPLICATE:
+                _duplicate(batch, envelope, now)
+            else:
+                raise ValueError(f"crm-queue does not handle {envelope.event_type}")
+        await _write(uow, batch, todo, last=last)
+        await uow.commit()
+
+
+async def _write(
+    uow: CrmUnitOfWork, batch: _Batch, todo: list[Envelope[Any]], *, last: bool
+) -> None:
+    if batch.new:
+        inserted = await uow.repo.add_many(
+            [(batch.tasks[lead], facts) for lead, facts in batch.new.items()]
+        )
+        missed = set(batch.new) - inserted
+        if missed:
+            owners = await uow.repo.owners(missed)
+            tenants = {e.lead_id: e.tenant_id for e in todo}
+            foreign = [lead for lead in missed if owners.get(lead) != tenants[lead]]
+            if foreign:
+                raise ForeignLead(f"lead {foreign[0]} belongs to another tenant")
+            # Its lead.duplicate or lead.ingested, on another replica, opened it meanwhile.
+            if last:
+                raise RuntimeError(f"tasks of leads {sorted(missed)} keep being inserted")
+            raise _Raced
+    if batch.changed:
+        await uow.repo.save_many(
+            [
+                (batch.tasks[lead], facts, batch.loaded_attempts[lead])
+                for lead, facts in batch.changed.items()
+            ]
+        )
+    cancelled = [k for k, t in batch.timers.items() if t.scheduled is None]
+    await timers.cancel_many(
+        uow.session, [k for k in cancelled if not batch.timers[k].scheduled_here]
+    )
+    await timers.cancel_many(
+        uow.session, [k for k in cancelled if batch.timers[k].scheduled_here], fired_too=True
+    )
+    await timers.schedule_many(
+        uow.session, [t.scheduled for t in batch.timers.values() if t.scheduled is not None]
+    )
