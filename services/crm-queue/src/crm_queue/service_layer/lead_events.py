@@ -206,7 +206,7 @@ async def _round(
                 claimed.discard(envelope.event_id)
                 todo.append(envelope)
         if not todo:
-            await uow.commit()  # nothing new; keeps nothing but ends the transaction
+            await uow.commit()  # every event handled before: nothing to write
             return
         pairs = [(e.tenant_id, e.dealership_id) for e in todo if e.dealership_id is not None]
         await uow.repo.note_dealerships(pairs)
