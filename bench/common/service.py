@@ -1,4 +1,4 @@
-"""A Forecourt service as a separate process (`uv run forecourt-<name>`), waited on over HTTP."""
+"""A Forecourt service as a separate process (its `forecourt-<name>` script), waited on."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import httpx
 import psutil
 
 from shared.testing.ports import free_port
+from shared.testing.services import console_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,12 +50,13 @@ class ServiceProcess:
 
     @classmethod
     def launch(cls, name: str, env: Mapping[str, str], port: int) -> Self:
-        """`uv run forecourt-<name>` from the workspace root, with `env` over this process's
-        environment, listening on `port`; its output goes to a temporary log file."""
+        """`forecourt-<name>` of this environment (no `uv` on the PATH needed), from the
+        workspace root, with `env` over this process's environment, listening on `port`; its
+        output goes to a temporary log file."""
         log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
         with log.open("wb") as out:
             popen = subprocess.Popen(  # noqa: S603 (our own script name)
-                ["uv", "run", f"forecourt-{name}"],  # noqa: S607
+                console_script(name),
                 cwd=ROOT,
                 env=os.environ | dict(env),
                 stdout=out,
@@ -83,7 +85,7 @@ class ServiceProcess:
         raise TimeoutError(f"{self.name} not healthy after {wait_s}s:\n{self.log_tail()}")
 
     def python_process(self) -> psutil.Process:
-        """The Python process serving (uv run's child), not uv itself."""
+        """The Python process serving (the script itself, or its child)."""
         root = psutil.Process(self.popen.pid)
         script = f"forecourt-{self.name}"
         with contextlib.suppress(psutil.Error):
@@ -94,7 +96,7 @@ class ServiceProcess:
         return root
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGINT to uv (which forwards it), then SIGKILL to uv and its own children."""
+        """SIGINT to the service, then SIGKILL to it and its own children."""
         if self.popen.poll() is not None:
             return
         try:
