@@ -118,11 +118,27 @@ async def _until(client: httpx.AsyncClient, url: str, **params: str) -> Any:
             await asyncio.sleep(0.2)
 
 
+async def _fresh_key(live: Live, tenant: Tenant, client: httpx.AsyncClient) -> str:
+    """A new source's key: the fuzzing of intake's admin routes rotates and revokes the
+    tenant's first one."""
+    r = await client.post(
+        f"{live.intake.base_url}/v1/admin/sources",
+        json={
+            "name": f"Seed {uuid.uuid4().hex[:6]}",
+            "kind": "website",
+            "dealership_id": tenant.dealership_id,
+        },
+    )
+    assert r.status_code == 201, r.text
+    key: str = r.json()["api_key"]
+    return key
+
+
 async def _lead_in_crm(live: Live, tenant: Tenant, client: httpx.AsyncClient) -> str:
     r = await client.post(
         f"{live.intake.base_url}/v1/leads",
         json={"first_name": "Fuzz", "email": f"{uuid.uuid4().hex[:8]}@example.com"},
-        headers={"X-Api-Key": tenant.api_key},
+        headers={"X-Api-Key": await _fresh_key(live, tenant, client)},
     )
     assert r.status_code == 202, r.text
     lead_id: str = r.json()["lead_id"]
