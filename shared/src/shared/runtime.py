@@ -147,6 +147,14 @@ def serve(create_app: Callable[[Any], Any], settings: ServiceSettings, factory: 
     # Every service gets the request limits (431, 408) and the 503 of a database outage.
     if settings.workers > 1:
         os.environ[APP_FACTORY_ENV] = factory  # each worker builds its own app from it
-        uvicorn.run("shared.http:hardened_app", factory=True, workers=settings.workers, **options)
+        # A worker that is still importing when uvicorn first checks on it (5 s by default; a
+        # service imports in 5-20 s on a busy 2-core machine) was killed and restarted for ever.
+        uvicorn.run(
+            "shared.http:hardened_app",
+            factory=True,
+            workers=settings.workers,
+            timeout_worker_healthcheck=60,
+            **options,
+        )
     else:
         uvicorn.run(harden(create_app(settings)), **options)
