@@ -147,7 +147,8 @@ async def test_fixture_by_smtp(mail: Mail, path: Path) -> None:
         pytest.skip("not an e-mail")
     source = await mail.intake.source("acme")
     subtype = "html" if path.suffix == ".html" else "plain"
-    msg = message(path.read_text(), sender=sender_of(path.name), subtype=subtype)
+    text = await asyncio.to_thread(path.read_text)
+    msg = message(text, sender=sender_of(path.name), subtype=subtype)
     assert await mail.send(msg, mail.address(source)) == {}
     [raw] = await mail.query(
         "SELECT id, status, format, body FROM raw_payload WHERE source_id = $1",
@@ -173,7 +174,9 @@ async def test_fixture_by_smtp(mail: Mail, path: Path) -> None:
         got = (vehicle["year"], vehicle["make"], vehicle["model"], vehicle["vin"], vehicle["stock"])
         assert got == expected[1]
     assert payload["provider"] == expected[2]
-    [lead] = await mail.query("SELECT provider FROM lead WHERE id = $1", uuid.UUID(event["lead_id"]))
+    [lead] = await mail.query(
+        "SELECT provider FROM lead WHERE id = $1", uuid.UUID(event["lead_id"])
+    )
     assert lead["provider"] == expected[2]
 
 

@@ -194,10 +194,12 @@ def fields(text: str) -> list[tuple[str, str]]:
         i += 1
         if not line:
             continue
-        if m := _MESSAGE_NO_COLON.match(line):
-            if not _LINE.match(line) or _LINE.match(line)[1].lower() not in _LABELS:
-                pairs.append(("message", m[1]))
-                continue
+        labelled = _LINE.match(line)
+        if (m := _MESSAGE_NO_COLON.match(line)) and (
+            labelled is None or labelled[1].lower() not in _LABELS
+        ):
+            pairs.append(("message", m[1]))
+            continue
         if (m := _LINE.match(line)) and not line.lower().startswith(("http:", "https:")):
             label, value = m[1].strip().lower(), m[2].strip()
             if not value:  # a section title, or a value on the lines below
@@ -240,9 +242,8 @@ def _labelled(text: str, provider: str | None) -> tuple[dict[str, Any] | None, s
         vehicle = _slug_vehicle(url) | vehicle
     if "make" not in vehicle and (said := _VEHICLE_IN_PROSE.search(sub.get("comments", ""))):
         vehicle = _title(said[1]) | vehicle  # "... about your 2021 Tesla Model 3 ...": the car
-    if not (sub.get("email") or sub.get("phone")):
-        if not (sub or vehicle):
-            return None, UNPARSED
+    if not (sub.get("email") or sub.get("phone") or sub or vehicle):
+        return None, UNPARSED
     if sub.get("requested_at"):
         try:
             sub["requested_at"] = datetime.fromisoformat(sub["requested_at"])
@@ -285,7 +286,7 @@ _YEAR_FIRST = re.compile(r"^\s*((?:19|20)\d\d)\s+(\S+)\s+(\S+(?:\s+\d\S*)?)\s*(.
 
 
 def _title(title: str) -> dict[str, Any]:
-    """"2022 Tesla Model 3 Long Range AWD": year, make, model (a word and its number), trim."""
+    """ "2022 Tesla Model 3 Long Range AWD": year, make, model (a word and its number), trim."""
     m = _YEAR_FIRST.match(title)
     if m is None:
         return {"comments": title}

@@ -36,9 +36,7 @@ async def source_for_address(
                 return _source(row)
     wanted = f"{local}@{domain}".lower()
     row = (
-        await session.execute(
-            query.where(func.lower(lead_source.c.email_address) == wanted)
-        )
+        await session.execute(query.where(func.lower(lead_source.c.email_address) == wanted))
     ).first()
     return _source(row) if row else None
 

@@ -129,7 +129,6 @@ class LeadMailHandler:
         return OK
 
 
-
 def _sources(envelope: Envelope) -> dict[Any, SourceRow]:
     """The sources of the envelope's recipients, kept on the envelope: RSET and the next
     transaction start with a new one."""
@@ -223,7 +222,9 @@ async def smtp_listener(
             protocol, settings.smtp_host, settings.smtp_port, reuse_port=True
         )
         port = server.sockets[0].getsockname()[1]
-        log.info("smtp: listening on %s:%d for *@%s", settings.smtp_host, port, settings.smtp_domain)
+        log.info(
+            "smtp: listening on %s:%d for *@%s", settings.smtp_host, port, settings.smtp_domain
+        )
         try:
             yield Listener(runtime, receiver, server, port)
         finally:
