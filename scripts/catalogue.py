@@ -32,6 +32,9 @@ class Service:
     amqp_register: str | None = None
     # Routing keys its code publishes (through its outbox), for AsyncAPI.
     publishes: tuple[str, ...] = ()
+    # Other processes of the service started beside it by `make up`: (console script, the
+    # setting holding the TCP port it answers on once ready), e.g. intake's SMTP listener.
+    listeners: tuple[tuple[str, str], ...] = ()
 
     @property
     def package(self) -> str:
@@ -54,6 +57,7 @@ SERVICES: tuple[Service, ...] = (
         app_factory="intake.entrypoints.http.app:create_app",
         amqp_register="scripts.export_asyncapi:register_intake",
         publishes=("lead.ingested.v1", "lead.duplicate.v1", "lead.rejected.v1"),
+        listeners=(("forecourt-intake-smtp", "smtp_port"),),
     ),
     Service(
         name="crm-queue",

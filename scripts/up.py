@@ -123,6 +123,17 @@ class Running:
     process: asyncio.subprocess.Process
     colour: str
     pump: asyncio.Task[None] | None = field(default=None)
+    port_setting: str | None = None  # a listener: ready once its TCP port accepts
+
+    @property
+    def name(self) -> str:
+        return self.service.name if self.port_setting is None else self.command
+
+    @property
+    def command(self) -> str:
+        return self.process_command or self.service.command
+
+    process_command: str | None = None
 
     @property
     def url(self) -> str:
@@ -140,17 +151,23 @@ def executable(command: str) -> str:
 async def pump_lines(running: Running, width: int, tty: bool) -> None:
     stream = running.process.stdout
     assert stream is not None
-    name = running.service.name.ljust(width)
+    name = running.name.ljust(width)
     prefix = f"\x1b[{running.colour}m{name} |\x1b[0m " if tty else f"{name} | "
     while line := await stream.readline():
         sys.stdout.write(prefix + line.decode(errors="replace").rstrip("\n") + "\n")
         sys.stdout.flush()
 
 
-async def start(service: Service, settings: ServiceSettings, colour: str) -> Running:
+async def start(
+    service: Service,
+    settings: ServiceSettings,
+    colour: str,
+    listener: tuple[str, str] | None = None,
+) -> Running:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = listener[0] if listener else service.command
     process = await asyncio.create_subprocess_exec(
-        executable(service.command),
+        executable(command),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -159,7 +176,11 @@ async def start(service: Service, settings: ServiceSettings, colour: str) -> Run
         # Its own process group: the terminal's Ctrl-C reaches only us, and we stop it once.
         start_new_session=True,
     )
-    return Running(service, settings, process, colour)
+    if listener is None:
+        return Running(service, settings, process, colour)
+    return Running(
+        service, settings, process, colour, port_setting=listener[1], process_command=command
+    )
 
 
 def issue_admin_command() -> str:
@@ -179,12 +200,26 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _listening(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _ready(running: Running) -> bool:
+    if running.port_setting is None:
+        return _healthy(running.url)
+    host = str(getattr(running.settings, running.port_setting.replace("port", "host"), ""))
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    return _listening(host, int(getattr(running.settings, running.port_setting)))
+
+
 async def wait_healthy(running: Running) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if running.process.returncode is not None:
             return False
-        if await asyncio.to_thread(_healthy, running.url):
+        if await asyncio.to_thread(_ready, running):
             return True
         await asyncio.sleep(0.5)
     return False
@@ -194,7 +229,11 @@ def banner(runs: list[Running]) -> str:
     width = max(len(r.service.name) for r in runs)
     lines = ["", "Forecourt is up:"]
     for r in runs:
-        lines.append(f"  {r.service.name.ljust(width)}  {r.url}   (API docs: {r.url}/docs)")
+        if r.port_setting is None:
+            lines.append(f"  {r.service.name.ljust(width)}  {r.url}   (API docs: {r.url}/docs)")
+        else:
+            port = getattr(r.settings, r.port_setting)
+            lines.append(f"  {r.name.ljust(width)}  port {port}")
     lines += [
         "An admin token (staff API, `Authorization: Bearer <token>`):",
         f"  {issue_admin_command()}",
@@ -213,7 +252,7 @@ def signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
 async def stop_all(runs: list[Running]) -> None:
     alive = [r for r in runs if r.process.returncode is None]
     if alive:
-        say("stopping " + ", ".join(r.service.name for r in alive))
+        say("stopping " + ", ".join(r.name for r in alive))
     for r in alive:
         signal_group(r.process, signal.SIGTERM)
     waits = [asyncio.create_task(r.process.wait()) for r in runs]
@@ -222,7 +261,7 @@ async def stop_all(runs: list[Running]) -> None:
         if pending:
             for r in runs:
                 if r.process.returncode is None:
-                    say(f"{r.service.name} did not stop in {STOP_GRACE_SECONDS:.0f} s: killing it")
+                    say(f"{r.name} did not stop in {STOP_GRACE_SECONDS:.0f} s: killing it")
                     signal_group(r.process, signal.SIGKILL)
             await asyncio.gather(*pending)
     await asyncio.gather(*(r.pump for r in runs if r.pump is not None), return_exceptions=True)
@@ -247,7 +286,7 @@ async def supervise(runs: list[Running], stop: asyncio.Event) -> int:
             done, _ = await asyncio.wait({stopped, *exits}, return_when="FIRST_COMPLETED")
         died = [exits[t] for t in done if t in exits]
         for r in died:
-            say(f"{r.service.name} exited with code {r.process.returncode}", stream=sys.stderr)
+            say(f"{r.name} exited with code {r.process.returncode}", stream=sys.stderr)
         return 1 if died else 0
     finally:
         for task in (stopped, ready, *exits):
@@ -270,7 +309,7 @@ async def run(names: list[str] | None) -> int:
 
     PID_FILE.parent.mkdir(exist_ok=True)
     PID_FILE.write_text(f"{os.getpid()}\n")
-    width = max(len(s.name) for s, _ in services)
+    width = max(len(n) for s, _ in services for n in (s.name, *(c for c, _ in s.listeners)))
     tty = sys.stdout.isatty()
     runs: list[Running] = []
     try:
@@ -279,6 +318,11 @@ async def run(names: list[str] | None) -> int:
             running = await start(service, settings, COLOURS[i % len(COLOURS)])
             running.pump = asyncio.create_task(pump_lines(running, width, tty))
             runs.append(running)
+            for listener in service.listeners:
+                say(f"starting {listener[0]}")
+                running = await start(service, settings, COLOURS[i % len(COLOURS)], listener)
+                running.pump = asyncio.create_task(pump_lines(running, width, tty))
+                runs.append(running)
         return await supervise(runs, stop)
     finally:
         await stop_all(runs)

@@ -41,3 +41,15 @@ class IntakeSettings(ServiceSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0)
     # Raw payloads left pending this long (a crash mid-request) are processed again.
     stale_raw_seconds: float = Field(default=60.0, gt=0)
+
+    # --- intake by e-mail (`forecourt-intake-smtp`) ---
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    # Every source takes mail at `<source id>@<smtp_domain>` (and at the address an admin sets).
+    smtp_domain: str = "leads.forecourt.localhost"
+    # A message larger than this is refused (552) before its data is read: SIZE is advertised.
+    smtp_max_bytes: int = Field(default=10_000_000, ge=1024)
+    smtp_max_recipients: int = Field(default=20, ge=1)
+    # STARTTLS is offered when both are set (PEM files).
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None

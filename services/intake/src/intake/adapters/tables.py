@@ -52,7 +52,10 @@ lead_source = Table(
     Column("currency", Text, nullable=True),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    # An admin-given address taking mail for this source (beside `<id>@<INTAKE_SMTP_DOMAIN>`).
+    Column("email_address", Text, nullable=True),
     UniqueConstraint("tenant_id", "name"),
+    Index("uq_lead_source_email_address", func.lower(text("email_address")), unique=True),
 )
 
 source_api_key = Table(

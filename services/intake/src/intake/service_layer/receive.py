@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 from pydantic import ValidationError
 
 from intake.adapters.adf import MAX_PROSPECTS, AdfError, parse_adf
+from intake.adapters.email_layouts import parse_email
 from intake.adapters.repository import SourceRow
 from intake.domain import clean
 from intake.domain.model import FieldError
@@ -40,7 +41,7 @@ from shared.http import database_transient, database_unavailable
 
 log = logging.getLogger(__name__)
 
-Format = Literal["json", "adf", "amqp"]
+Format = Literal["json", "adf", "amqp", "email"]
 UowFactory = Callable[[], IntakeUnitOfWork]
 
 
@@ -85,6 +86,10 @@ def parse_payload(
     try:
         if fmt == "adf":
             return parse_adf(body, max_bytes=max_adf_bytes, max_prospects=max_adf_prospects)
+        if fmt == "email":  # a call notification gives none: kept, processed, no lead
+            return parse_email(
+                body, max_adf_bytes=max_adf_bytes, max_adf_prospects=max_adf_prospects
+            ).submissions
         return [LeadSubmission.model_validate_json(body)]
     except AdfError as exc:
         raise InvalidPayload([FieldError(exc.field, exc.reason)]) from exc
@@ -135,7 +140,8 @@ class Receiver:
             "content_type": clean.one_line(content_type)[:200] if content_type else None,
             "body": body,
             "idempotency_key": key,
-            "message_id": key if fmt == "amqp" else None,
+            # An AMQP message's id, an e-mail's Message-ID: one row per message and source.
+            "message_id": key if fmt in ("amqp", "email") else None,
             "received_at": self._clock.now(),
         }
 

@@ -1,0 +1,171 @@
+"""An e-mail as intake reads it: MIME (stdlib `email`, default policy) down to what a person
+would look at, i.e. the sender, the subject, the text (HTML turned into text) and the ADF
+documents, whether the body is one or an attachment holds one.
+
+Only reading happens here; deciding what the text says is `email_layouts`' job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parseaddr
+from html.parser import HTMLParser
+from typing import Final
+
+from intake.domain import clean
+
+# Parts looked at per message, and text kept per part: a message is a lead, not a mailbox.
+MAX_PARTS: Final = 50
+MAX_TEXT: Final = 200_000
+HEADER: Final = 300  # characters kept of a header (sender, subject, Message-ID)
+
+_ADF_START = re.compile(rb"<\s*(\?adf|adf[\s>])", re.IGNORECASE)
+
+
+@dataclass
+class ReadMessage:
+    sender: str = ""  # the From address, lower-case
+    subject: str = ""
+    message_id: str | None = None
+    date: str = ""
+    text: str = ""  # the body as a person reads it: plain text, else the HTML's text
+    adf: list[bytes] = field(default_factory=list)  # ADF documents: the body or attachments
+
+
+def read_message(raw: bytes) -> ReadMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    out = ReadMessage(
+        sender=parseaddr(_header(msg, "From"))[1].lower(),
+        subject=_header(msg, "Subject"),
+        message_id=_header(msg, "Message-ID") or None,
+        date=_header(msg, "Date"),
+    )
+    plain: list[str] = []
+    html: list[str] = []
+    for n, part in enumerate(msg.walk()):
+        if n >= MAX_PARTS:
+            break
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        filename = (part.get_filename() or "").lower()
+        data = _payload_bytes(part)
+        if data is None:
+            continue
+        is_xml = ctype in ("text/xml", "application/xml") or filename.endswith((".xml", ".adf"))
+        if (is_xml or _ADF_START.search(data[:4096])) and _ADF_START.search(data):
+            out.adf.append(data)
+            continue
+        if part.get_content_disposition() == "attachment":
+            continue  # a PDF or an image: not read
+        if ctype == "text/plain":
+            plain.append(_decode(part, data))
+        elif ctype == "text/html":
+            html.append(html_text(_decode(part, data)))
+    text = "\n".join(plain) if any(p.strip() for p in plain) else "\n".join(html)
+    out.text = clean.multi_line(text)[:MAX_TEXT]
+    return out
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except (ValueError, IndexError):  # a header the default policy cannot parse
+        value = msg.get_all(name, failobj=[""])[0] if msg.get_all(name) else ""
+    return clean.one_line(str(value or ""))[:HEADER].strip()
+
+
+def _payload_bytes(part: EmailMessage) -> bytes | None:
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, LookupError):
+        return None
+    return data if isinstance(data, bytes) else None
+
+
+def _decode(part: EmailMessage, data: bytes) -> str:
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return data.decode("utf-8", errors="replace")
+
+
+# --- HTML to text ---------------------------------------------------------------------------
+# stdlib html.parser: form e-mails are flat <div>/<td>/<p> markup, so the text with one line
+# per block element is what a reader sees; no dependency needed for that.
+_BLOCKS: Final = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
+_SKIP: Final = frozenset({"script", "style", "head", "title"})
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skipping += 1
+        elif tag in _BLOCKS:
+            self.lines.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCKS:
+            self.lines.append("")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.lines[-1] += data
+
+
+def html_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html[:MAX_TEXT])
+    parser.close()
+    lines = (" ".join(line.split()) for line in parser.lines)
+    return "\n".join(line for line in lines if line)

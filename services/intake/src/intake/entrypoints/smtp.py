@@ -1,0 +1,254 @@
+"""`forecourt-intake-smtp`: intake's SMTP listener (aiosmtpd), the way in of lead e-mails.
+
+A message is accepted for a source's addresses only (`<source id>@<INTAKE_SMTP_DOMAIN>`, or
+the address an admin gave it); any other recipient is refused at RCPT (550), so a provider
+hears at once that it has the address wrong. SIZE is advertised: a message over
+INTAKE_SMTP_MAX_BYTES is refused (552) before its data is sent, or at the end of DATA for a
+client that ignores SIZE; the sender keeps it, nothing is half-read. STARTTLS is offered when
+INTAKE_SMTP_TLS_CERT and _KEY are set.
+
+After DATA the raw message is committed first (as every raw payload is), then read and
+ingested by the same service layer as every other way in; 250 is answered once that is done.
+A database outage answers 451: the sender tries again later, and the same Message-ID makes
+that resend a no-op if the first copy was stored. Processing left unfinished by a crash is
+finished by intake's sweeper, which reads e-mails as it reads every format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from intake.adapters.email_repository import source_for_address
+from intake.adapters.repository import SourceRow
+from intake.config import IntakeSettings
+from intake.domain import clean
+from intake.entrypoints.http.app import ALEMBIC_INI
+from intake.service_layer.batching import Batcher
+from intake.service_layer.receive import InvalidPayload, ProcessingFailed, Receiver
+from intake.service_layer.unit_of_work import IntakeUnitOfWork
+from shared.clock import Clock, SystemClock
+from shared.messaging.topology import Topology
+from shared.runtime import Runtime, run_service
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_ID = 250  # characters: it becomes an idempotency key
+
+OK = "250 2.0.0 Message accepted"
+UNKNOWN = "550 5.1.1 No lead source takes mail at this address"
+TOO_MANY = "452 4.5.3 Too many recipients"
+LATER = "451 4.3.0 Temporary failure, try again later"
+
+
+def message_id(content: bytes) -> str | None:
+    """The Message-ID, on one line and capped, or None."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
+        value = str(headers.get("Message-ID") or "")
+    except (ValueError, IndexError, TypeError):
+        return None
+    value = clean.one_line(value).strip()
+    return value[:MAX_MESSAGE_ID] or None
+
+
+class LeadMailHandler:
+    """aiosmtpd's handler: RCPT finds the source, DATA stores and ingests the message."""
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        uows: Any,
+        *,
+        leads_domain: str,
+        max_recipients: int,
+    ) -> None:
+        self._receiver = receiver
+        self._uows = uows
+        self._domain = leads_domain
+        self._max_recipients = max_recipients
+
+    async def _source(self, address: str) -> SourceRow | None:
+        uow: IntakeUnitOfWork
+        async with self._uows() as uow:
+            return await source_for_address(uow.repo.session, address, self._domain)
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return TOO_MANY
+        try:
+            source = await self._source(address)
+        except Exception:
+            log.exception("smtp: looking up recipient %r failed", address[:320])
+            return LATER
+        if source is None:
+            return UNKNOWN
+        envelope.rcpt_tos.append(address)
+        _sources(envelope)[source.id] = source
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        sources = _sources(envelope)
+        content = envelope.original_content or b""
+        key = message_id(content)
+        for source in sources.values():
+            try:
+                await self._receiver.receive(
+                    source,
+                    fmt="email",
+                    body=content,
+                    content_type="message/rfc822",
+                    idempotency_header=key,
+                    correlation_id=key,
+                )
+            except (InvalidPayload, ProcessingFailed) as exc:
+                # Kept and marked; the source's admin sees it with the raw message.
+                log.warning("smtp: message %s for source %s kept as %s", key, source.id, exc)
+            except Exception:
+                log.exception("smtp: message %s for source %s not taken", key, source.id)
+                return LATER
+        return OK
+
+
+def _sources(envelope: Envelope) -> dict[Any, SourceRow]:
+    """The sources of the envelope's recipients, kept on the envelope: RSET and the next
+    transaction start with a new one."""
+    found: dict[Any, SourceRow] | None = getattr(envelope, "forecourt_sources", None)
+    if found is None:
+        found = {}
+        envelope.forecourt_sources = found  # type: ignore[attr-defined]
+    return found
+
+
+def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
+    if not (settings.smtp_tls_cert and settings.smtp_tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    return context
+
+
+@dataclass
+class Listener:
+    runtime: Runtime
+    receiver: Receiver
+    server: asyncio.Server
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def smtp_listener(
+    settings: IntakeSettings,
+    *,
+    topology: Topology | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[Listener]:
+    """The listener with its own database pool, relay and batcher, on INTAKE_SMTP_PORT (0: a
+    free port, see `Listener.port`)."""
+    common = settings.common
+    topology = topology or Topology(common.namespace, common.delivery_limit)
+    clock = clock or SystemClock()
+    wiring: dict[str, Any] = {}
+
+    def subscribe(runtime: Runtime) -> list[str]:
+        def uows() -> IntakeUnitOfWork:
+            return IntakeUnitOfWork(runtime.sessions, on_commit=runtime.wake_relay)
+
+        wiring["uows"] = uows
+        return []  # consumes nothing: it only publishes, through the outbox
+
+    async with run_service(
+        "intake-smtp", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
+    ) as runtime:
+        uows = wiring["uows"]
+        receiver = Receiver(
+            uows,
+            clock,
+            max_adf_bytes=settings.max_adf_bytes,
+            max_adf_prospects=settings.max_adf_prospects,
+        )
+        if settings.batch_workers:
+            batcher = Batcher(
+                receiver,
+                uows,
+                clock,
+                max_batch=settings.max_batch,
+                workers=settings.batch_workers,
+            )
+            receiver.batcher = batcher
+            runtime.background(batcher.run())
+        handler = LeadMailHandler(
+            receiver,
+            uows,
+            leads_domain=settings.smtp_domain,
+            max_recipients=settings.smtp_max_recipients,
+        )
+        context = tls_context(settings)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> SMTP:
+            return SMTP(
+                handler,
+                data_size_limit=settings.smtp_max_bytes,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                hostname=settings.smtp_domain,
+                ident="Forecourt intake",
+                tls_context=context,
+                loop=loop,
+            )
+
+        # reuse_port: several listeners on one host share the port (the kernel spreads them).
+        server = await loop.create_server(
+            protocol, settings.smtp_host, settings.smtp_port, reuse_port=True
+        )
+        port = server.sockets[0].getsockname()[1]
+        log.info(
+            "smtp: listening on %s:%d for *@%s", settings.smtp_host, port, settings.smtp_domain
+        )
+        try:
+            yield Listener(runtime, receiver, server, port)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+
+async def _serve(settings: IntakeSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with smtp_listener(settings):
+        await stop.wait()
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    logging.basicConfig(
+        level=settings.common.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()
