@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
 import warnings
 
 import pytest
@@ -10,9 +12,10 @@ import pytest
 from crm_queue.config import CrmQueueSettings
 from intake.config import IntakeSettings
 from scripts.catalogue import select
-from scripts.up import preflight
+from scripts.up import Problem, preflight
 from shared.settings import CommonSettings
 from shared.testing.ports import free_port
+from shared.testing.services import console_script
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_services_sharing_servers_are_checked_without_a_coroutine_left_unawaited(
     pg_server_url: str, amqp_url: str
 ) -> None:
-    common = CommonSettings(amqp_url=amqp_url)
+    common = CommonSettings(amqp_url=amqp_url, env="development")
     intake, crm = select(["intake", "crm-queue"])
     services = [
         (intake, IntakeSettings(database_url=pg_server_url, common=common, http_port=free_port())),
@@ -31,3 +34,29 @@ async def test_services_sharing_servers_are_checked_without_a_coroutine_left_una
         await preflight(services)
         gc.collect()  # an unawaited coroutine warns when it is collected
     assert [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)] == []
+
+
+async def test_preflight_refuses_the_development_key_outside_development(
+    pg_server_url: str, amqp_url: str
+) -> None:
+    (intake,) = select(["intake"])
+    settings = IntakeSettings(
+        database_url=pg_server_url,
+        common=CommonSettings(amqp_url=amqp_url, env="production"),
+        http_port=free_port(),
+    )
+    with pytest.raises(Problem, match="intake: FORECOURT_JWT_SECRET is the development key"):
+        await preflight([(intake, settings)])
+
+
+def test_a_service_process_refuses_to_start_with_the_development_key() -> None:
+    """The console script, as a container runs it, without FORECOURT_ENV or a key: it exits
+    before it touches the database (the URL points nowhere) or listens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FORECOURT_", "INTAKE_"))}
+    env["INTAKE_DATABASE_URL"] = "postgresql+asyncpg://nobody@127.0.0.1:1/nothing"
+    env["INTAKE_HTTP_PORT"] = str(free_port())
+    result = subprocess.run(  # noqa: S603 (our own console script)
+        console_script("intake"), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "refusing to start: FORECOURT_JWT_SECRET is the development key" in result.stderr
