@@ -55,7 +55,7 @@ def test_a_service_process_refuses_to_start_with_the_development_key() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FORECOURT_", "INTAKE_"))}
     env["INTAKE_DATABASE_URL"] = "postgresql+asyncpg://nobody@127.0.0.1:1/nothing"
     env["INTAKE_HTTP_PORT"] = str(free_port())
-    result = subprocess.run(  # noqa: S603 (our own console script)
+    result = subprocess.run(
         console_script("intake"), env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1
