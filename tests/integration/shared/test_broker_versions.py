@@ -2,7 +2,8 @@
 
 Supported: RabbitMQ 3.10 to 3.13 (deploy/README.md). 3.10 is the floor: quorum queues'
 at-least-once dead-lettering (`x-dead-letter-strategy`) came with it. CI here runs the local
-3.10; docker-compose.yml runs 3.13. The version tested is printed at the end of the run.
+3.10 (a `rabbitmq:3.13` container where Docker runs; FORECOURT_TEST_AMQP_URL picks another);
+docker-compose.yml runs 3.13. The version tested is printed at the end of the run.
 """
 
 from __future__ import annotations
