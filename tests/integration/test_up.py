@@ -6,14 +6,16 @@ import gc
 import os
 import subprocess
 import warnings
+from typing import Any
 
 import pytest
 
 from crm_queue.config import CrmQueueSettings
 from intake.config import IntakeSettings
+from scripts import up
 from scripts.catalogue import select
 from scripts.up import Problem, preflight
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, ServiceSettings
 from shared.testing.ports import free_port
 from shared.testing.services import console_script
 
@@ -60,3 +62,23 @@ def test_a_service_process_refuses_to_start_with_the_development_key() -> None:
     )
     assert result.returncode == 1
     assert "refusing to start: FORECOURT_JWT_SECRET is the development key" in result.stderr
+
+
+async def test_make_up_runs_the_services_in_development_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make up` on a developer's machine: the development key is accepted, because up.py
+    sets FORECOURT_ENV=development for the services it loads and starts."""
+    monkeypatch.setenv("FORECOURT_ENV", "production")  # restored afterwards, as it was
+    monkeypatch.delenv("FORECOURT_ENV")
+    monkeypatch.delenv("FORECOURT_JWT_SECRET", raising=False)
+    seen: list[str] = []
+
+    async def stop_before_starting(services: list[tuple[Any, ServiceSettings]]) -> None:
+        seen.extend(settings.common.env for _, settings in services)
+        raise Problem("stopping here")
+
+    monkeypatch.setattr(up, "preflight", stop_before_starting)
+    assert await up.run(["intake"]) == 2
+    assert seen == ["development"]
+    assert os.environ["FORECOURT_ENV"] == "development"  # what the processes would inherit
