@@ -346,3 +346,9 @@ def test_prod_scales_every_service_on_queue_depth_too(
         assert external["metric"]["selector"]["matchLabels"] == {"service": service.name}
         assert {m["type"] for m in spec["metrics"]} == {"Resource", "External"}
         assert ":latest" not in container(service, objects)["image"]
+
+
+def test_the_manifests_and_the_dev_key_file_stay_out_of_the_images() -> None:
+    """deploy/Dockerfile copies the whole context: a local jwt-secret.txt would be baked in."""
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert "deploy/k8s" in ignored
