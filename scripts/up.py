@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 from scripts.catalogue import Service, select
 from shared.db import asyncpg_dsn
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, UnsafeSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PID_FILE = REPO_ROOT / ".run" / "up.pid"
@@ -40,6 +40,8 @@ READY_TIMEOUT_SECONDS = 120.0
 
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_RABBITMQ = "rabbitmq-server -detached   # then wait ~10 s for it to accept connections"
+
+DEVELOPMENT = "development"
 
 COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -98,6 +100,10 @@ async def preflight(services: list[tuple[Service, ServiceSettings]]) -> None:
     # the servers are known: one made for a server already checked would never be awaited.
     checks: dict[tuple[str, str | None, int | None], Callable[[], Awaitable[None]]] = {}
     for service, settings in services:
+        try:
+            settings.common.check_safe()  # what the service would refuse to start with
+        except UnsafeSettings as exc:
+            raise Problem(f"{service.name}: {exc}") from exc
         pg = make_url(settings.database_url)
         setting = f"{service.env_prefix}DATABASE_URL"
         checks.setdefault(
@@ -294,6 +300,9 @@ async def supervise(runs: list[Running], stop: asyncio.Event) -> int:
 
 
 async def run(names: list[str] | None) -> int:
+    # A developer's machine: the services accept the development signing key (they refuse it
+    # elsewhere). An explicit FORECOURT_ENV from the shell wins.
+    os.environ.setdefault("FORECOURT_ENV", DEVELOPMENT)
     services = [(s, s.load_settings()) for s in select(names)]
     say("checking PostgreSQL and RabbitMQ")
     try:

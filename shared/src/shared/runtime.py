@@ -23,7 +23,7 @@ from shared.messaging.declare import declare_topology
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay, RelayThread
 from shared.relay_process import RelayProcess
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, UnsafeSettings
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,11 @@ def serve(create_app: Callable[[Any], Any], settings: ServiceSettings, factory: 
     """
     import uvicorn
 
+    # Before anything listens: a service outside development refuses a known or weak key.
+    try:
+        settings.common.check_safe()
+    except UnsafeSettings as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None
     logging.basicConfig(
         level=settings.common.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -11,20 +11,55 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The signing key every checkout knows: fine on a laptop, a forgery kit anywhere else.
+DEVELOPMENT_JWT_SECRET = "dev-only-change-me-forecourt-signing-key"  # noqa: S105
+# HS256 wants a key at least as long as its hash: 32 bytes.
+MIN_JWT_SECRET_BYTES = 32
+
+
+class UnsafeSettings(Exception):
+    """Settings a service must not start with outside development."""
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORECOURT_", extra="ignore")
+
+    # "production" unless told otherwise: a deployment that forgets the variable is held to
+    # the strict rules; `make up` sets "development" (scripts/up.py).
+    env: Literal["development", "production"] = "production"
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Prefix of every exchange and queue name: empty in production, unique per test run so runs
     # sharing one broker never see each other's messages.
     namespace: str = ""
-    jwt_secret: SecretStr = SecretStr("dev-only-change-me-forecourt-signing-key")
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     jwt_audience: str = "forecourt"
     jwt_issuer: str = "forecourt"
     delivery_limit: int = Field(default=20, ge=1)
     prefetch: int = Field(default=64, ge=1)
     log_level: str = "INFO"
+
+    def check_safe(self) -> None:
+        """Raise `UnsafeSettings` if a service must refuse to start with these settings:
+        outside development, the signing key must be neither the development one (anyone can
+        sign an admin token with it) nor short. Checked at start (shared.runtime.serve), not at
+        construction: tools that never sign or check a token (replay, docs export) need no key.
+        """
+        if self.env == "development":
+            return
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEVELOPMENT_JWT_SECRET:
+            raise UnsafeSettings(
+                "FORECOURT_JWT_SECRET is the development key, which anyone can read in the "
+                "source: set a long random value (e.g. `openssl rand -base64 48`), or "
+                "FORECOURT_ENV=development on a developer's machine."
+            )
+        if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise UnsafeSettings(
+                f"FORECOURT_JWT_SECRET is {len(secret.encode())} bytes long: at least "
+                f"{MIN_JWT_SECRET_BYTES} are needed outside development (FORECOURT_ENV="
+                f"{self.env}); e.g. `openssl rand -base64 48`."
+            )
 
 
 class ServiceSettings(BaseSettings):
