@@ -26,6 +26,15 @@ KUSTOMIZATION = "kustomization.yaml"
 SUPPORTED_RABBITMQ = ((3, 10), (3, 11), (3, 12), (3, 13))
 
 
+# Other processes of a service (scripts.catalogue `listeners`): (service, console script, the
+# setting of its port, its compose block and Kubernetes name: the script without "forecourt-").
+LISTENERS = tuple(
+    (service, script, setting, script.removeprefix("forecourt-"))
+    for service in SERVICES
+    for script, setting in service.listeners
+)
+
+
 def documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 

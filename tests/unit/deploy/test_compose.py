@@ -9,6 +9,7 @@ import pytest
 
 from tests.paths import REPO_ROOT
 from tests.unit.deploy.manifests import (
+    LISTENERS,
     SERVICES,
     SUPPORTED_RABBITMQ,
     Service,
@@ -35,7 +36,32 @@ def seconds(duration: str) -> float:
 
 
 def test_every_catalogue_service_and_the_two_servers_have_a_block() -> None:
-    assert set(COMPOSE["services"]) == {s.name for s in SERVICES} | {"postgres", "rabbitmq"}
+    listeners = {name for *_, name in LISTENERS}
+    assert set(COMPOSE["services"]) == {s.name for s in SERVICES} | listeners | {
+        "postgres",
+        "rabbitmq",
+    }
+
+
+@pytest.mark.parametrize(("service", "script", "setting", "name"), LISTENERS, ids=lambda v: v)
+def test_a_listener_runs_its_services_image_after_the_service_is_healthy(
+    service: Service, script: str, setting: str, name: str
+) -> None:
+    """The image's entrypoint runs the service itself: the listener replaces it, and starts
+    once the service (which migrates the shared database) is healthy."""
+    svc = block(name)
+    assert svc["image"] == block(service.name)["image"]
+    assert svc["entrypoint"] == [script]
+    assert svc["depends_on"] == {service.name: {"condition": "service_healthy"}}
+    assert seconds(svc["stop_grace_period"]) >= 30
+    env = svc["environment"]
+    port = env[f"{service.env_prefix}{setting.upper()}"]
+    assert (
+        env[f"{service.env_prefix}DATABASE_URL"]
+        == (block(service.name)["environment"][f"{service.env_prefix}DATABASE_URL"])
+    )
+    assert f"('127.0.0.1', {port})" in " ".join(svc["healthcheck"]["test"])
+    assert any(p.startswith("127.0.0.1:") and p.endswith(f":{port}") for p in svc["ports"])
 
 
 def test_postgres_is_healthy_only_once_it_answers_over_tcp() -> None:

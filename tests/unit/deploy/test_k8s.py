@@ -16,6 +16,7 @@ from tests.paths import REPO_ROOT
 from tests.unit.deploy.manifests import (
     K8S,
     KUSTOMIZATION,
+    LISTENERS,
     SERVICES,
     SUPPORTED_RABBITMQ,
     Service,
@@ -352,3 +353,32 @@ def test_the_manifests_and_the_dev_key_file_stay_out_of_the_images() -> None:
     """deploy/Dockerfile copies the whole context: a local jwt-secret.txt would be baked in."""
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     assert "deploy/k8s" in ignored
+
+
+@pytest.mark.parametrize(("service", "script", "setting", "name"), LISTENERS, ids=lambda v: v)
+def test_a_listener_runs_its_services_image_with_port_probes_and_a_service(
+    service: Service, script: str, setting: str, name: str
+) -> None:
+    deployment = one(BASE, "Deployment", name)
+    pod = deployment["spec"]["template"]["spec"]
+    [main] = pod["containers"]
+    assert main["image"].split(":")[0] == f"forecourt/{service.name}"
+    assert main["command"] == [script]
+    env = {e["name"]: e for e in main["env"]}
+    port = int(env[f"{service.env_prefix}{setting.upper()}"]["value"])
+    assert main["ports"] == [{"name": "smtp", "containerPort": port}]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert main[probe]["tcpSocket"] == {"port": "smtp"}
+    # The service's own database, credentials by reference only.
+    assert env[f"{service.env_prefix}DATABASE_URL"]["value"].endswith(
+        f"@{cluster_name(service)}-rw:5432/{database_name(service)}"
+    )
+    for entry in env.values():
+        if re.search("SECRET|PASSWORD|TOKEN", entry["name"]):
+            assert "value" not in entry
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    svc = one(BASE, "Service", name)["spec"]
+    assert svc["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert [p["targetPort"] for p in svc["ports"]] == ["smtp"]
+    one(BASE, "PodDisruptionBudget", name)
