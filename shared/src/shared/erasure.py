@@ -57,8 +57,9 @@ def scrub_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _scrub_nested(value: dict[str, Any]) -> dict[str, Any]:
     out = {k: (None if k in _NESTED else v) for k, v in value.items()}
-    if isinstance(out.get("vehicle"), dict):
-        out["vehicle"] = _scrub_nested(out["vehicle"])
+    vehicle = out.get("vehicle")
+    if isinstance(vehicle, dict):
+        out["vehicle"] = _scrub_nested(vehicle)
     return out
 
 

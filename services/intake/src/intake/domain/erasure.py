@@ -47,9 +47,7 @@ class Person:
             national = str(number.national_number)
             core = _SEP.join(national)
             country = _SEP.join(str(number.country_code))
-            patterns.append(
-                rf"(?<![0-9])(?:(?:\+|00)?{country}{_SEP})?(?:0{_SEP})?{core}(?![0-9])"
-            )
+            patterns.append(rf"(?<![0-9])(?:(?:\+|00)?{country}{_SEP})?(?:0{_SEP})?{core}(?![0-9])")
         return tuple(patterns)
 
 
