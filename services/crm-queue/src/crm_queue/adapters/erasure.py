@@ -25,7 +25,8 @@ _ERASED_AMONG = text(
 # Nobody contacts an erased person again: the task leaves the queue, its next attempt goes.
 _SCRUB_TASKS = text(
     "UPDATE task SET person = '{}'::jsonb, comments = NULL, "
-    "vehicle = CASE WHEN vehicle IS NULL THEN NULL ELSE vehicle - 'comments' - 'vin' END, "
+    "vehicle = CASE WHEN jsonb_typeof(vehicle) = 'object' THEN vehicle - 'comments' - 'vin' "
+    "ELSE vehicle END, "
     "do_not_contact = true, next_attempt_due_at = NULL, updated_at = now() "
     "WHERE tenant_id = :tenant AND lead_id = ANY(:ids) RETURNING lead_id"
 )

@@ -25,7 +25,7 @@ _LEADS = text(
 )
 
 # The VIN names the person's own car; free text may name anyone.
-_VEHICLE = "CASE WHEN {c} IS NULL THEN NULL ELSE {c} - 'comments' - 'vin' END"
+_VEHICLE = "CASE WHEN jsonb_typeof({c}) = 'object' THEN {c} - 'comments' - 'vin' ELSE {c} END"
 
 _SCRUB_LEADS = text(
     "UPDATE lead SET first_name = NULL, last_name = NULL, email = NULL, phone = NULL, "
