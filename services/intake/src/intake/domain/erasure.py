@@ -16,6 +16,11 @@ from shared.contracts import contact_hash
 _SEP = r"[ ().\-/]{0,3}"
 
 
+class AmbiguousPhone(ValueError):
+    """A phone without a country code that reads as a valid number in several of the tenant's
+    countries: erasing all of them could erase someone else."""
+
+
 @dataclass(frozen=True)
 class Person:
     """The contacts an erasure looks for; empty tuples when not given or unusable."""
@@ -53,7 +58,8 @@ class Person:
 
 def person(email: str | None, phone: str | None, regions: Iterable[str]) -> Person:
     """The request's contacts. A phone without a country code is read for each of the tenant's
-    dealership countries (as each dealership's leads were read)."""
+    dealership countries (as each dealership's leads were read); AmbiguousPhone if that gives
+    several numbers."""
     emails: set[str] = set()
     typed: set[str] = set()  # only values that read as a contact: "555" would match too much
     if email and email.strip():
@@ -73,6 +79,11 @@ def person(email: str | None, phone: str | None, regions: Iterable[str]) -> Pers
                 continue
             if phonenumbers.is_valid_number(number):
                 phones.add(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if len(phones) > 1:
+            raise AmbiguousPhone(
+                f"the phone reads as {', '.join(sorted(phones))} in the dealer group's "
+                "countries: give it with its country code"
+            )
         if phones:
             typed.add(phone.strip().lower())
     return Person(tuple(sorted(emails)), tuple(sorted(phones)), tuple(sorted(typed)))

@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 from intake.adapters.erasure import ErasureRepository
 from intake.domain import dedup
-from intake.domain.erasure import person
+from intake.domain.erasure import AmbiguousPhone, person
 from intake.service_layer.events import PRODUCER
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.contracts import PersonErasedV1, new_envelope
@@ -27,7 +27,11 @@ from shared.erasure import scrub_outbox
 
 
 class NoContact(ValueError):
-    """The request names no usable email or phone."""
+    """The request names no usable email or phone, or a phone that is ambiguous."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,15 @@ async def erase_person(
 ) -> Erased:
     async with uow:
         repo = ErasureRepository(uow.session)
-        who = person(email, phone, await repo.regions(tenant_id))
+        try:
+            who = person(email, phone, await repo.regions(tenant_id))
+        except AmbiguousPhone as exc:
+            raise NoContact("phone", str(exc)) from exc
         if who.empty:
-            raise NoContact("neither the email nor the phone is a usable contact")
+            raise NoContact(
+                "email" if email else "phone",
+                "neither the email nor the phone is a usable contact",
+            )
         locks = [dedup.lock_key("email", tenant_id, e) for e in who.emails]
         locks += [dedup.lock_key("phone", tenant_id, p) for p in who.phones]
         await uow.repo.lock(dedup.sorted_unique(locks))

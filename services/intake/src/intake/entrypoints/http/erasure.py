@@ -86,9 +86,8 @@ async def erase_person(body: EraseIn, claims: Admin, unit: Uow, request: Request
             now=request.app.state.clock.now(),
         )
     except erasure.NoContact as exc:
-        field = "email" if body.email else "phone"
         raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", field), "msg": str(exc), "input": None}]
+            [{"type": "value_error", "loc": ("body", exc.field), "msg": str(exc), "input": None}]
         ) from exc
     return {
         "erasure_id": done.erasure_id,
