@@ -105,6 +105,7 @@ SAMPLES: dict[type[EventPayload], EventPayload] = {
         lead_ids=(LEAD_ID,),
         requested_at=T0,
         erased_at=T0 + timedelta(minutes=1),
+        contact_hashes=("0" * 64,),
     ),
     LeadContactAttemptedV1: LeadContactAttemptedV1(
         sequence=1,

@@ -40,7 +40,13 @@ from shared.contracts.crm_queue import (
     LeadSlaBreachedV1,
 )
 from shared.contracts.envelope import Envelope, envelope_type, new_envelope
-from shared.contracts.intake import LeadDuplicateV1, LeadIngestedV1, LeadRejectedV1, PersonErasedV1
+from shared.contracts.intake import (
+    LeadDuplicateV1,
+    LeadIngestedV1,
+    LeadRejectedV1,
+    PersonErasedV1,
+    contact_hash,
+)
 from shared.contracts.lost_reasons import (
     LOST_REASONS,
     LostReason,
@@ -123,6 +129,7 @@ __all__ = [
     "VehicleV1",
     "WireModel",
     "category_of",
+    "contact_hash",
     "envelope_type",
     "is_recoverable",
     "lost_reason",

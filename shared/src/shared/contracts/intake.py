@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -84,8 +85,21 @@ class LeadRejectedV1(EventPayload):
     received_at: UtcDatetime
 
 
+def contact_hash(kind: Literal["email", "phone"], value: str) -> str:
+    """The hex SHA-256 of `kind:value`, the value as intake stores it (an email lower-cased, a
+    phone in E.164); the same key recovery keeps its blocked contacts by. Lets a consumer find
+    rows it keys on a contact (a do-not-contact list) without the event carrying the contact."""
+    value = value.strip()
+    if kind == "email":
+        value = value.lower()
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
 class PersonErasedV1(EventPayload):
-    """An erasure request was carried out: every service must scrub these leads' personal data."""
+    """An erasure request was carried out: every service must scrub these leads' personal data.
+
+    Carries no personal data: the leads by id, and the person's contacts only as hashes.
+    """
 
     event_type = "person.erased"
     event_version = 1
@@ -95,3 +109,8 @@ class PersonErasedV1(EventPayload):
     lead_ids: tuple[UUID, ...]
     requested_at: UtcDatetime
     erased_at: UtcDatetime
+    contact_hashes: tuple[str, ...] = Field(
+        default=(),
+        description="`contact_hash(kind, value)` of each email and phone erased: finds "
+        "rows kept by contact rather than by lead (a do-not-contact list)",
+    )

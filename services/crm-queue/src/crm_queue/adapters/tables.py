@@ -112,3 +112,12 @@ dealership_policy = Table(
     Column("policy", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
+
+# Leads whose person was erased: a lead event of theirs arriving later is scrubbed on arrival.
+erased_lead = Table(
+    "erased_lead",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)

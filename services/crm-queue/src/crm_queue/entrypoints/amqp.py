@@ -1,4 +1,5 @@
-"""crm-queue's consumers: a new lead opens a task, a duplicate raises it, a batch at a time."""
+"""crm-queue's consumers: a new lead opens a task, a duplicate raises it, a batch at a time;
+an erasure scrubs the person, one event at a time."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 from faststream.rabbit.annotations import RabbitMessage
 
-from crm_queue.service_layer import handlers
+from crm_queue.service_layer import erasure, handlers
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared.clock import Clock
 from shared.contracts import Envelope, parse_envelope
 from shared.messaging.batch import subscribe_batch
+from shared.messaging.consumer import subscribe
 from shared.runtime import Runtime
 
 
@@ -45,4 +47,19 @@ def register(
             max_batch=max_batch,
         )
         names.append(queue.name)
+
+    async def on_person_erased(envelope: Envelope[Any]) -> None:
+        await erasure.on_person_erased(uows(), envelope, clock.now())
+
+    queue = runtime.topology.consumer_queue(handlers.CONSUMER, "person.erased.v1")
+    subscribe(
+        runtime.broker,
+        runtime.broker,
+        runtime.topology,
+        queue,
+        parse=parse,
+        handle=on_person_erased,
+        exchange=runtime.topology.events_exchange(),
+    )
+    names.append(queue.name)
     return names

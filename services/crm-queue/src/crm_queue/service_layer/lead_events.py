@@ -23,13 +23,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from crm_queue.adapters.erasure import erased_among
 from crm_queue.adapters.repository import is_listed
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Task, channels_refused
 from crm_queue.service_layer import events
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared import timers
-from shared.contracts import Envelope
+from shared.contracts import Envelope, PersonV1
 
 CONSUMER = "crm-queue"
 SLA_TIMER = "crm.sla"
@@ -59,6 +60,22 @@ def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
         "vehicle": p.vehicle.model_dump(mode="json") if p.vehicle else None,
         "comments": p.comments,
     }
+
+
+def _without_person(envelope: Envelope[Any]) -> Envelope[Any]:
+    """lead.ingested of an erased lead, as it would be had it come after the erasure."""
+    p = envelope.payload
+    vehicle = p.vehicle.model_copy(update={"comments": None, "vin": None}) if p.vehicle else None
+    payload = p.model_copy(
+        update={
+            "person": PersonV1(),
+            "comments": None,
+            "vehicle": vehicle,
+            "trade_ins": (),
+            "extensions": {},
+        }
+    )
+    return envelope.model_copy(update={"payload": payload})
 
 
 @dataclass
@@ -221,14 +238,24 @@ async def _round(
             tasks=dict(loaded),
             loaded_attempts={lead: len(t.attempts) for lead, t in loaded.items()},
         )
+        erased = await erased_among(
+            uow.session, ((e.tenant_id, e.lead_id) for e in todo if e.lead_id)
+        )
         for envelope in todo:
             if envelope.event_type == INGESTED:
+                if envelope.lead_id in erased:
+                    envelope = _without_person(envelope)
                 for e in _ingested(batch, envelope, now):
                     uow.emit(e)
             elif envelope.event_type == DUPLICATE:
                 _duplicate(batch, envelope, now)
             else:
                 raise ValueError(f"crm-queue does not handle {envelope.event_type}")
+        for lead in erased:  # the person asked to be erased before their lead got here
+            task = batch.tasks.get(lead)
+            if task is not None and task.mark_do_not_contact():
+                batch.save(task)
+                batch.cancel(SLA_TIMER, lead)
         await _write(uow, batch, todo, last=last)
         await uow.commit()
 

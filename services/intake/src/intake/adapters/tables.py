@@ -213,3 +213,17 @@ bulk_row = Table(
     Column("reason_code", Text, nullable=True),
     Column("errors", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
 )
+
+# One row per erasure carried out: what was erased (lead ids, counts), never who.
+erasure = Table(
+    "erasure",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("lead_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("counts", JSONB, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Index("ix_erasure_tenant", "tenant_id", "erased_at"),
+)
