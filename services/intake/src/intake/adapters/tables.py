@@ -120,6 +120,8 @@ lead = Table(
     Column("provider", Text),
     Column("source_lead_id", Text),
     Column("extensions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # What the normaliser dropped, with the text as written where a person should read it.
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("requested_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
@@ -157,6 +159,7 @@ submission = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
+    Index("ix_submission_source_received", "tenant_id", "source_id", "received_at"),
     Index(
         "ix_submission_raw_payload",
         "raw_payload_id",

@@ -1,0 +1,38 @@
+"""a lead's warnings (what the normaliser dropped), kept for the admin's lead view
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02 02:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "lead",
+        sa.Column(
+            "warnings",
+            postgresql.JSONB(),
+            nullable=False,
+            server_default=sa.text("'[]'::jsonb"),
+        ),
+    )
+    # The reject log and the lead list read submissions by source and time.
+    op.create_index(
+        "ix_submission_source_received", "submission", ["tenant_id", "source_id", "received_at"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_submission_source_received", table_name="submission")
+    op.drop_column("lead", "warnings")
