@@ -135,6 +135,7 @@ lead = Table(
     # tenant for each batch's lookup (see migration 0002).
     Index("ix_lead_email", func.lower(text("email"))),
     Index("ix_lead_phone", "phone"),
+    Index("ix_lead_tenant_received", "tenant_id", "received_at"),  # the admin's lead list
 )
 
 # One row per lead received: a new lead, a merge into an existing one, or a rejection.
