@@ -33,9 +33,7 @@ def placed(
     """lead.ingested as intake now sends it: with the dealership's zone and country."""
     base = ingested("acme", dealership, received_at=received_at)
     changed = base.payload.model_copy(update={"dealership": place, **payload})
-    return new_envelope(
-        changed, tenant_id="acme", dealership_id=dealership, lead_id=uuid.uuid4()
-    )
+    return new_envelope(changed, tenant_id="acme", dealership_id=dealership, lead_id=uuid.uuid4())
 
 
 def due(task: dict[str, Any]) -> datetime:

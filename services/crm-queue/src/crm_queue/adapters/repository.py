@@ -88,7 +88,12 @@ class CrmRepository:
                 )
                 .values(timezone=bindparam("tz"), country=bindparam("c")),
                 [
-                    {"t": r["tenant_id"], "d": r["dealership_id"], "tz": r["timezone"], "c": r["country"]}
+                    {
+                        "t": r["tenant_id"],
+                        "d": r["dealership_id"],
+                        "tz": r["timezone"],
+                        "c": r["country"],
+                    }
                     for r in learnt
                 ],
             )

@@ -29,6 +29,7 @@ _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>\"']*)>", re.IGNORECASE)
 _BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
 
+
 def decode_body(body: bytes) -> str:
     """Decode by what the bytes are: BOM, else UTF-8, else cp1252, else latin-1.
 

@@ -13,7 +13,6 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.domain.model import DealershipPlace
 from intake.adapters.tables import (
     dealership,
     lead,
@@ -23,6 +22,7 @@ from intake.adapters.tables import (
     submission,
     tenant_config,
 )
+from intake.domain.model import DealershipPlace
 
 
 @dataclass(frozen=True)

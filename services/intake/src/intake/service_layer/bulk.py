@@ -83,7 +83,9 @@ async def _coalesce(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[by
         yield bytes(buffer)
 
 
-def _check_dealership(row: CsvRow, source: SourceRow, countries: dict[UUID, DealershipPlace]) -> CsvRow:
+def _check_dealership(
+    row: CsvRow, source: SourceRow, countries: dict[UUID, DealershipPlace]
+) -> CsvRow:
     """A row naming a dealership outside the tenant is a rejected row, not a failed batch."""
     if row.submission is None:
         return row

@@ -191,7 +191,9 @@ async def ingest(
     return results
 
 
-def dealership_of(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, DealershipPlace]) -> UUID:
+def dealership_of(
+    sub: LeadSubmission, source: SourceRow, countries: dict[UUID, DealershipPlace]
+) -> UUID:
     """The lead's dealership: its own `dealership_id`, else the source's. UnknownDealership
     unless it is one of the tenant's (`countries`)."""
     if not sub.dealership_id:

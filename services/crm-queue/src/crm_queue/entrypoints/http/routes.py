@@ -315,8 +315,9 @@ async def get_default_hours(actor: Manager, unit: Uow) -> Any:
     },
 )
 async def put_default_hours(body: dict[str, Any], actor: Manager, unit: Uow) -> Any:
-    """(Admin of the whole group.) Change the group's default opening hours: the SLA and follow-ups of every dealership
-    without a policy of its own count them from the next lead on."""
+    """(Admin of the whole group.) Change the group's default opening hours: the SLA and
+    follow-ups of every dealership without a policy of its own count them from the next lead
+    on."""
     if actor.dealerships is not None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "default hours are set by an admin of the whole dealer group"
