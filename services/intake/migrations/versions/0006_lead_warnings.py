@@ -27,7 +27,8 @@ def upgrade() -> None:
             server_default=sa.text("'[]'::jsonb"),
         ),
     )
-    op.create_index("ix_lead_tenant_received", "lead", ["tenant_id", "received_at"])
+    # The admin's lead list, newest first; not led by the tenant (see 0002).
+    op.create_index("ix_lead_received", "lead", ["received_at"])
     # The reject log and the lead list read submissions by source and time.
     op.create_index(
         "ix_submission_source_received", "submission", ["tenant_id", "source_id", "received_at"]
@@ -36,5 +37,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_submission_source_received", table_name="submission")
-    op.drop_index("ix_lead_tenant_received", table_name="lead")
+    op.drop_index("ix_lead_received", table_name="lead")
     op.drop_column("lead", "warnings")
