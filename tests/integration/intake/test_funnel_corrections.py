@@ -147,6 +147,13 @@ async def test_the_reject_log_lists_rejected_leads_per_source_with_the_reason(
     everything = await intake.client.get("/v1/rejections", headers=admin)
     assert len(everything.json()) == 2
     assert (await intake.client.get("/v1/rejections", headers=intake.staff("globex"))).json() == []
-    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"source": "x"}, {"since": "y"}):
+    for bad in (
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"source": "x"},
+        {"since": "y"},
+        {"since": "0001-01-01T00:00:00+05:00"},  # before year 1 in UTC: was a 500
+    ):
         r = await intake.client.get("/v1/rejections", params=bad, headers=admin)
         assert r.status_code == 422, (bad, r.text)

@@ -117,9 +117,17 @@ class RejectionOut(BaseModel):
 
 
 def _utc(since: datetime | None) -> datetime | None:
-    if since is not None and since.utcoffset() is None:
+    if since is None:
+        return None
+    if since.utcoffset() is None:
         return since.replace(tzinfo=UTC)
-    return since
+    try:
+        return since.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00+05:00" is before year 1 in UTC: no driver takes it
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["query", "since"], "msg": "out of range", "type": "value_error"}],
+        ) from None
 
 
 @router.get("/leads", response_model=list[LeadSummary], responses=INVALID_REQUEST)
