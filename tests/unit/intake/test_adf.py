@@ -445,6 +445,28 @@ def test_source_lead_id_skips_the_leadtype_id() -> None:
     assert (lead.source_lead_id, lead.lead_type) == ("777", "Email")
 
 
+@pytest.mark.parametrize(
+    "customer",
+    [
+        '<customer><id source="CRM">C-42</id><contact><email>a@example.com</email></contact>'
+        "</customer>",
+        '<customer><contact><id source="CRM">C-42</id><email>a@example.com</email></contact>'
+        "</customer>",
+    ],
+)
+def test_customer_id_is_the_source_lead_id_when_the_prospect_has_none(customer: str) -> None:
+    [lead] = parse_adf(_adf(customer))
+
+    assert lead.source_lead_id == "C-42"
+    assert "C-42" not in str(lead.extensions)  # used, so not kept twice
+
+
+def test_the_prospect_id_wins_over_the_customers() -> None:
+    [lead] = parse_adf(_adf('<id source="X">P-1</id><customer><id>C-1</id></customer>'))
+
+    assert lead.source_lead_id == "P-1"
+
+
 def test_provider_falls_back_to_service() -> None:
     [lead] = parse_adf(_adf("<provider><service>Dealer Website</service></provider>"))
 

@@ -527,11 +527,55 @@ def test_text_fields_trimmed_and_consent_copied() -> None:
     assert result.extensions == {"partner-score": "97"}
 
 
-def test_naive_requested_at_is_assumed_utc_with_a_warning() -> None:
-    # launchlabs: "2025-09-22T18:07", no seconds, no zone
+def test_naive_requested_at_is_the_dealerships_wall_time() -> None:
+    # launchlabs: "2025-09-22T18:07", no seconds, no zone: the dealership's clock, not UTC.
+    result = normalise(
+        LeadSubmission.model_validate({"email": EMAIL, "requested_at": "2025-09-22T18:07"}),
+        country="US",
+        timezone="America/Los_Angeles",
+        rules=TestLeadRules.default(),
+        today=TODAY,
+    )
+    assert isinstance(result, NormalisedLead)
+    assert result.requested_at == datetime(2025, 9, 23, 1, 7, tzinfo=UTC)  # PDT is UTC-7
+    assert result.warnings == ()
+
+
+def test_naive_requested_at_without_a_known_zone_is_utc() -> None:
     result = lead(email=EMAIL, requested_at="2025-09-22T18:07")
     assert result.requested_at == datetime(2025, 9, 22, 18, 7, tzinfo=UTC)
-    assert result.warnings == (FieldError("requested_at", "no time zone; UTC assumed"),)
+
+
+@pytest.mark.parametrize("written", ["2025-09-22T18:07:00-08", "2025-09-22 18:07 -08"])
+def test_truncated_offset_in_json_is_read(written: str) -> None:
+    # pydantic refused the whole lead on "-08"; it is UTC-8, as in ADF.
+    result = lead(email=EMAIL, requested_at=written)
+    assert result.requested_at == datetime(2025, 9, 23, 2, 7, tzinfo=UTC)
+
+
+def test_placeholder_names_are_kept_as_warnings_with_the_text() -> None:
+    result = lead(first_name="Unknown", last_name="--", phone="(902) 555-0105")
+    assert (result.contact.first_name, result.contact.last_name) == (None, None)
+    assert result.warnings == (
+        FieldError("first_name", "dropped: a placeholder, not a name", "Unknown"),
+        FieldError("last_name", "dropped: a placeholder, not a name", "--"),
+    )
+
+
+def test_full_name_placeholder_is_a_warning() -> None:
+    result = lead(full_name="No Name", email=EMAIL)
+    assert result.warnings == (
+        FieldError("full_name", "dropped: a placeholder, not a name", "No Name"),
+    )
+
+
+def test_unparsed_phone_stays_readable_in_its_warning() -> None:
+    result = lead(email=EMAIL, phone=" 555-CALL  NOW ", other_phones=["12"])
+    assert result.contact.phone is None
+    assert [(w.field, w.value) for w in result.warnings] == [
+        ("phone", "555-CALL NOW"),
+        ("other_phones[0]", "12"),
+    ]
 
 
 def test_aware_requested_at_is_kept() -> None:

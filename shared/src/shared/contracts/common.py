@@ -71,3 +71,17 @@ class SourceRefV1(WireModel):
 class FieldErrorV1(WireModel):
     field: str = Field(description="Dotted path of the offending input field")
     reason: str
+    value: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="The text as the source wrote it, when it is kept for a person to read "
+        "(a phone number that does not parse, a name dropped as a placeholder)",
+    )
+
+
+class DealershipPlaceV1(WireModel):
+    """Where a dealership is: its clock and country, as intake's admin set them."""
+
+    timezone: str = Field(max_length=64, description="IANA time zone, e.g. America/Toronto")
+    country: str = Field(max_length=2, description="ISO 3166 alpha-2 region")

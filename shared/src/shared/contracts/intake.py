@@ -11,6 +11,7 @@ from pydantic import Field
 from shared.contracts.base import EventPayload, LeadEventPayload, UtcDatetime
 from shared.contracts.common import (
     ConsentV1,
+    DealershipPlaceV1,
     FieldErrorV1,
     MatchedOn,
     PersonV1,
@@ -50,6 +51,11 @@ class LeadIngestedV1(LeadEventPayload):
         default=None,
         description="The person's earlier, closed lead this new one follows (a customer who "
         "asks again after a qualification or a loss)",
+    )
+    dealership: DealershipPlaceV1 | None = Field(
+        default=None,
+        description="The dealership's time zone and country, so first-contact SLAs count its "
+        "own opening hours from its first lead",
     )
 
 

@@ -24,7 +24,7 @@ _ERASED_AMONG = text(
 )
 # Nobody contacts an erased person again: the task leaves the queue, its next attempt goes.
 _SCRUB_TASKS = text(
-    "UPDATE task SET person = '{}'::jsonb, comments = NULL, "
+    "UPDATE task SET person = '{}'::jsonb, comments = NULL, warnings = '[]'::jsonb, "
     "vehicle = CASE WHEN jsonb_typeof(vehicle) = 'object' THEN vehicle - 'comments' - 'vin' "
     "ELSE vehicle END, "
     "do_not_contact = true, next_attempt_due_at = NULL, updated_at = now() "

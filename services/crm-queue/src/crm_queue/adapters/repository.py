@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,9 @@ from crm_queue.adapters.tables import (
     dealership_policy,
     do_not_contact,
     task,
+    tenant_hours,
 )
+from crm_queue.domain.default_hours import DefaultHours
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Attempt, Task
 
@@ -53,51 +55,110 @@ class CrmRepository:
         )
         return found is not None
 
-    async def note_dealerships(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """`note_dealership` for many (tenant, dealership) pairs in one statement."""
-        rows = [{"tenant_id": t, "dealership_id": d} for t, d in sorted(set(pairs))]
-        if rows:
-            await self.session.execute(pg_insert(dealership).on_conflict_do_nothing(), rows)
+    async def note_dealerships(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        places: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    ) -> None:
+        """`note_dealership` for many (tenant, dealership) pairs in one statement; `places`:
+        the (timezone, country) an event named, stored once (a dealership does not move)."""
+        places = places or {}
+        rows = [
+            {
+                "tenant_id": t,
+                "dealership_id": d,
+                "timezone": places.get((t, d), (None, None))[0],
+                "country": places.get((t, d), (None, None))[1],
+            }
+            for t, d in sorted(set(pairs))
+        ]
+        if not rows:
+            return
+        await self.session.execute(pg_insert(dealership).on_conflict_do_nothing(), rows)
+        learnt = [r for r in rows if r["timezone"] is not None]
+        if learnt:
+            # A dealership noted before its zone was known. A plain UPDATE locks only the rows
+            # it changes (ON CONFLICT DO UPDATE would lock the row on every event).
+            await self.session.execute(
+                update(dealership)
+                .where(
+                    dealership.c.tenant_id == bindparam("t"),
+                    dealership.c.dealership_id == bindparam("d"),
+                    dealership.c.timezone.is_distinct_from(bindparam("tz")),
+                )
+                .values(timezone=bindparam("tz"), country=bindparam("c")),
+                [
+                    {
+                        "t": r["tenant_id"],
+                        "d": r["dealership_id"],
+                        "tz": r["timezone"],
+                        "c": r["country"],
+                    }
+                    for r in learnt
+                ],
+            )
 
     async def policy(self, tenant_id: str, dealership_id: str) -> Policy:
-        data = await self.session.scalar(
-            select(dealership_policy.c.policy).where(
-                dealership_policy.c.tenant_id == tenant_id,
-                dealership_policy.c.dealership_id == dealership_id,
-            )
-        )
-        return self._policy(tenant_id, dealership_id, data)
+        return (await self.policies([(tenant_id, dealership_id)]))[(tenant_id, dealership_id)]
 
     async def policies(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Policy]:
-        """The policy of each (tenant, dealership), read in one query (defaults where none)."""
+        """The policy of each (tenant, dealership), read in one query: its own, else the
+        tenant's default hours in its zone, else (zone unknown) always open in UTC."""
         wanted = sorted(set(pairs))
-        stored: dict[tuple[str, str], Any] = {}
-        if wanted:
-            rows = await self.session.execute(
-                select(
-                    dealership_policy.c.tenant_id,
-                    dealership_policy.c.dealership_id,
-                    dealership_policy.c.policy,
-                ).where(
-                    tuple_(dealership_policy.c.tenant_id, dealership_policy.c.dealership_id).in_(
-                        wanted
-                    )
-                )
+        if not wanted:
+            return {}
+        rows = await self.session.execute(
+            select(
+                dealership.c.tenant_id,
+                dealership.c.dealership_id,
+                dealership.c.timezone,
+                dealership_policy.c.policy,
+                tenant_hours.c.hours,
             )
-            stored = {(r.tenant_id, r.dealership_id): r.policy for r in rows}
-        return {pair: self._policy(*pair, stored.get(pair)) for pair in wanted}
+            .select_from(dealership)
+            .outerjoin(
+                dealership_policy,
+                and_(
+                    dealership_policy.c.tenant_id == dealership.c.tenant_id,
+                    dealership_policy.c.dealership_id == dealership.c.dealership_id,
+                ),
+            )
+            .outerjoin(tenant_hours, tenant_hours.c.tenant_id == dealership.c.tenant_id)
+            .where(tuple_(dealership.c.tenant_id, dealership.c.dealership_id).in_(wanted))
+        )
+        found = {(r.tenant_id, r.dealership_id): r for r in rows}
+        return {pair: self._policy(*pair, found.get(pair)) for pair in wanted}
 
     @staticmethod
-    def _policy(tenant_id: str, dealership_id: str, data: Any) -> Policy:
-        if data is None:
+    def _policy(tenant_id: str, dealership_id: str, row: Any) -> Policy:
+        if row is not None and row.policy is not None:
+            try:
+                return Policy.from_json(row.policy)
+            except ValueError as exc:
+                # Stored before a rule refused it (hours that never open): every lead of the
+                # dealership would be dead-lettered. Work with the defaults until it is fixed.
+                log.error("policy of %s/%s: %s; using the default", tenant_id, dealership_id, exc)
+        if row is None or row.timezone is None:
             return Policy.default()
         try:
-            return Policy.from_json(data)
-        except ValueError as exc:
-            # Stored before a rule refused it (hours that never open): every lead of the
-            # dealership would be dead-lettered. Work with the defaults until a manager fixes it.
-            log.error("policy of %s/%s: %s; using the default", tenant_id, dealership_id, exc)
+            return Policy(hours=_default_hours(tenant_id, row.hours).in_zone(row.timezone))
+        except ValueError as exc:  # a zone this machine's tz database does not know
+            log.error("zone of %s/%s: %s; using the default", tenant_id, dealership_id, exc)
             return Policy.default()
+
+    async def default_hours(self, tenant_id: str) -> DefaultHours:
+        data = await self.session.scalar(
+            select(tenant_hours.c.hours).where(tenant_hours.c.tenant_id == tenant_id)
+        )
+        return _default_hours(tenant_id, data)
+
+    async def put_default_hours(self, tenant_id: str, hours: DefaultHours) -> None:
+        values = {"hours": hours.to_json(), "updated_at": func.now()}
+        await self.session.execute(
+            pg_insert(tenant_hours)
+            .values(tenant_id=tenant_id, **values)
+            .on_conflict_do_update(index_elements=[tenant_hours.c.tenant_id], set_=values)
+        )
 
     async def put_policy(self, tenant_id: str, dealership_id: str, policy: Policy) -> None:
         values = {"policy": policy.to_json(), "updated_at": func.now()}
@@ -388,6 +449,16 @@ class CrmRepository:
             .order_by(attempt.c.number)
         )
         return list(rows)
+
+
+def _default_hours(tenant_id: str, data: Any) -> DefaultHours:
+    if data is None:
+        return DefaultHours.standard()
+    try:
+        return DefaultHours.from_json(data)
+    except ValueError as exc:
+        log.error("default hours of %s: %s; using the standard ones", tenant_id, exc)
+        return DefaultHours.standard()
 
 
 def _has_attempt() -> Any:

@@ -39,6 +39,8 @@ task = Table(
     Column("person", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("vehicle", JSONB),
     Column("comments", Text),
+    # lead.ingested's warnings: what the normaliser dropped, with the text as written.
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # False while only a lead.duplicate has arrived (events of one lead can come out of order):
     # received_at and sla_due_at are then the duplicate's, until lead.ingested corrects them.
     Column("ingested", Boolean, nullable=False, server_default=text("false")),
@@ -102,6 +104,19 @@ dealership = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("dealership_id", Text, primary_key=True),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    # From lead.ingested (`dealership`): its policy starts from the tenant's default hours in
+    # this zone. Null until an event names it.
+    Column("timezone", Text),
+    Column("country", Text),
+)
+
+# A dealer group's default opening hours (`DefaultHours` JSON); no row: the standard ones.
+tenant_hours = Table(
+    "tenant_hours",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("hours", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
 dealership_policy = Table(

@@ -59,6 +59,8 @@ def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
         "person": p.person.model_dump(mode="json"),
         "vehicle": p.vehicle.model_dump(mode="json") if p.vehicle else None,
         "comments": p.comments,
+        # What intake dropped, with the text as written (a phone the agent can still read).
+        "warnings": [w.model_dump(mode="json") for w in p.warnings],
     }
 
 
@@ -226,7 +228,7 @@ async def _round(
             await uow.commit()  # every event handled before: nothing to write
             return
         pairs = [(e.tenant_id, e.dealership_id) for e in todo if e.dealership_id is not None]
-        await uow.repo.note_dealerships(pairs)
+        await uow.repo.note_dealerships(pairs, _places(todo))
         loaded = await uow.repo.get_many((e.tenant_id, e.lead_id) for e in todo if e.lead_id)
         batch = _Batch(
             policies=await uow.repo.policies(pairs),
@@ -258,6 +260,16 @@ async def _round(
                 batch.cancel(SLA_TIMER, lead)
         await _write(uow, batch, todo, last=last)
         await uow.commit()
+
+
+def _places(todo: list[Envelope[Any]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """The (timezone, country) of each dealership the batch's lead.ingested events name."""
+    places = {}
+    for e in todo:
+        place = getattr(e.payload, "dealership", None) if e.event_type == INGESTED else None
+        if place is not None and e.dealership_id is not None:
+            places[(e.tenant_id, e.dealership_id)] = (place.timezone, place.country)
+    return places
 
 
 async def _write(

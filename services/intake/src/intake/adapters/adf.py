@@ -94,7 +94,7 @@ class _Prospect:
         first_name, last_name, full_name = self._names(contact)
         phone, other_phones = self._phones(contact)
         return LeadSubmission(
-            source_lead_id=self._lead_id(),
+            source_lead_id=self._lead_id(customer, contact),
             requested_at=self._requested_at(),
             first_name=first_name,
             last_name=last_name,
@@ -171,10 +171,14 @@ class _Prospect:
         numbers = list(found)
         return (numbers[0] if numbers else None), numbers[1:]
 
-    def _lead_id(self) -> str | None:
-        # Only prospect-level ids: a vehicle's <id> names a listing, not the lead.
-        ids = _children(self.element, "id")
-        return self._first_text(i for i in ids if _attr(i, "source") != _LEAD_TYPE)
+    def _lead_id(self, customer: Element | None, contact: Element | None) -> str | None:
+        # The prospect's <id>, else the customer's (some CRMs put the lead's id there): a
+        # document posted twice is then a resend. A vehicle's <id> names a listing, not the lead.
+        for scope in (self.element, customer, contact):
+            ids = [i for i in _children(scope, "id") if _attr(i, "source") != _LEAD_TYPE]
+            if found := self._first_text(ids):
+                return found
+        return None
 
     def _lead_type(self, provider: Element | None) -> str | None:
         ids = _children(self.element, "id")

@@ -11,6 +11,8 @@ import codecs
 import re
 from datetime import datetime
 
+from intake.domain.dates import read_datetime
+
 # UTF-32 first: its little-endian BOM starts with the UTF-16 one.
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -26,14 +28,6 @@ _PROLOG = re.compile(r"(?:\s*(?:<\?[^>]*>|<!--.*?-->))*\s*", re.DOTALL)
 _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>\"']*)>", re.IGNORECASE)
 _BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
-
-# Date with one- or two-digit parts, optional time, fraction and zone (`Z`, `-05`, `-0500`).
-_DATE = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
-    r"(?:[T ](?P<hour>\d{1,2}):(?P<minute>\d{1,2})(?::(?P<second>\d{1,2}))?(?P<fraction>\.\d+)?)?"
-    r"\s*(?P<zone>Z|(?P<sign>[+-])(?P<zone_hour>\d{1,2})(?::?(?P<zone_minute>\d{2}))?)?",
-    re.IGNORECASE,
-)
 
 
 def decode_body(body: bytes) -> str:
@@ -101,27 +95,4 @@ def parse_adf_date(text: str) -> datetime | None:
 
     Handles `2025-09-22T18:07`, `.000-08:00`, `2020-04-28T5:30:20`, `-05`, `-0500`, `Z`.
     """
-    text = text.strip()
-    if not text:
-        return None
-    match = _DATE.fullmatch(text)
-    candidate = _canonical_iso(match) if match else text
-    try:
-        return datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-
-
-def _canonical_iso(match: re.Match[str]) -> str:
-    # Zero-pad the parts fromisoformat insists on; it handles the fraction itself.
-    p = match.groupdict()
-    iso = (
-        f"{p['year']}-{p['month']:0>2}-{p['day']:0>2}"
-        f"T{p['hour'] or '0':0>2}:{p['minute'] or '0':0>2}:{p['second'] or '0':0>2}"
-        f"{p['fraction'] or ''}"
-    )
-    if p["zone"] and p["zone"].upper() == "Z":
-        return iso + "+00:00"
-    if p["zone"]:
-        return iso + f"{p['sign']}{p['zone_hour']:0>2}:{p['zone_minute'] or '00'}"
-    return iso
+    return read_datetime(text)

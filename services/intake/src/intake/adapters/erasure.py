@@ -30,6 +30,7 @@ _VEHICLE = "CASE WHEN jsonb_typeof({c}) = 'object' THEN {c} - 'comments' - 'vin'
 _SCRUB_LEADS = text(
     "UPDATE lead SET first_name = NULL, last_name = NULL, email = NULL, phone = NULL, "
     "other_phones = '{}', comments = NULL, extensions = '{}'::jsonb, trade_ins = '[]'::jsonb, "
+    "warnings = '[]'::jsonb, "
     f"vehicle = {_VEHICLE.format(c='vehicle')} "
     "WHERE tenant_id = :tenant AND id = ANY(:ids)"
 )

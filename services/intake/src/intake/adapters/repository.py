@@ -22,6 +22,7 @@ from intake.adapters.tables import (
     submission,
     tenant_config,
 )
+from intake.domain.model import DealershipPlace
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,14 @@ class IntakeRepository:
         )
         return [_source(r) for r in rows]
 
-    async def dealership_countries(self, tenant_id: str) -> dict[UUID, str]:
+    async def dealership_places(self, tenant_id: str) -> dict[UUID, DealershipPlace]:
+        """The tenant's dealerships, each with its country and time zone."""
         rows = await self.session.execute(
-            select(dealership.c.id, dealership.c.country).where(dealership.c.tenant_id == tenant_id)
+            select(dealership.c.id, dealership.c.country, dealership.c.timezone).where(
+                dealership.c.tenant_id == tenant_id
+            )
         )
-        return {r.id: r.country for r in rows}
+        return {r.id: DealershipPlace(r.country, r.timezone) for r in rows}
 
     # --- tenant configuration ---------------------------------------------------------
     async def tenant_config(self, tenant_id: str) -> tuple[int, Any | None]:

@@ -123,6 +123,8 @@ lead = Table(
     Column("provider", Text),
     Column("source_lead_id", Text),
     Column("extensions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # What the normaliser dropped, with the text as written where a person should read it.
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("requested_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
@@ -136,6 +138,9 @@ lead = Table(
     # tenant for each batch's lookup (see migration 0002).
     Index("ix_lead_email", func.lower(text("email"))),
     Index("ix_lead_phone", "phone"),
+    # The admin's lead list, newest first. Not led by the tenant, like the two above: the
+    # planner took a tenant-led index for the de-duplication lookup (test_dedup_plan).
+    Index("ix_lead_received", "received_at"),
 )
 
 # One row per lead received: a new lead, a merge into an existing one, or a rejection.
@@ -160,6 +165,7 @@ submission = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
+    Index("ix_submission_source_received", "tenant_id", "source_id", "received_at"),
     Index(
         "ix_submission_raw_payload",
         "raw_payload_id",

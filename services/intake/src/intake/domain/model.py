@@ -75,6 +75,17 @@ class NormalisedLead:
 class FieldError:
     field: str
     reason: str
+    # The text as written, kept where a person should still read it (a phone that does not
+    # parse stays readable for the agent). Never set on a rejection's errors.
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class DealershipPlace:
+    """Where a dealership is: phone numbers are read in its country, bare times in its zone."""
+
+    country: str  # ISO 3166 alpha-2
+    timezone: str  # IANA
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -75,12 +76,20 @@ _ODOMETER_UNITS = {"kms": "km", "kilometers": "km", "kilometres": "km", "miles":
 _MIN_YEAR = 1900
 
 _WarnFn = Callable[[str, str], None]
+WARNING_TEXT = 200  # characters of the original text a warning keeps (FieldErrorV1.value)
 
 
 def normalise(
-    sub: LeadSubmission, *, country: str, rules: TestLeadRules, today: date | None = None
+    sub: LeadSubmission,
+    *,
+    country: str,
+    rules: TestLeadRules,
+    today: date | None = None,
+    timezone: str = "UTC",
 ) -> NormalisedLead | Rejection:
     """`country`: the dealership's ISO 3166 alpha-2 region, used to read national phone numbers.
+    `timezone`: the dealership's IANA zone; a request date written without a zone is its wall
+    time (a provider writes the dealership's local time, not UTC).
 
     `today` only fixes the latest acceptable model year (current year + 2) in tests.
     """
@@ -89,7 +98,7 @@ def normalise(
         raise ValueError(f"unknown phone region {country!r}")
     warnings: list[FieldError] = []
 
-    first, last = _names(sub)
+    first, last = _names(sub, warnings)
     email, email_problem = _email(sub.email)
     email_raw = _strip_mailto(sub.email)
     if email_problem:
@@ -132,8 +141,7 @@ def normalise(
     )
     requested_at = sub.requested_at
     if requested_at is not None and requested_at.utcoffset() is None:
-        requested_at = requested_at.replace(tzinfo=UTC)
-        warnings.append(FieldError("requested_at", "no time zone; UTC assumed"))
+        requested_at = requested_at.replace(tzinfo=_zone(timezone)).astimezone(UTC)
 
     return NormalisedLead(
         contact=Contact(
@@ -183,13 +191,36 @@ def _value(value: str | None) -> str | None:
 # --- names -------------------------------------------------------------------------------------
 
 
-def _names(sub: LeadSubmission) -> tuple[str | None, str | None]:
+def _names(sub: LeadSubmission, warnings: list[FieldError]) -> tuple[str | None, str | None]:
     first, last = _name(sub.first_name), _name(sub.last_name)
+    _warn_dropped("first_name", sub.first_name, first, warnings)
+    _warn_dropped("last_name", sub.last_name, last, warnings)
     if first is None or last is None:
         # Fill only what the split fields lack: they are the more precise source.
         full_first, full_last = _split_full(sub.full_name)
         first, last = first or full_first, last or full_last
+        _warn_dropped("full_name", sub.full_name, full_first or full_last, warnings)
     return first, last
+
+
+def _warn_dropped(
+    field: str, raw: str | None, kept: str | None, warnings: list[FieldError]
+) -> None:
+    """A name written but not kept ("Unknown", "--") stays visible, as written."""
+    written = _text(raw)
+    if written is not None and kept is None:
+        warnings.append(FieldError(field, "dropped: a placeholder, not a name", _kept(written)))
+
+
+def _kept(text: str) -> str:
+    return text[:WARNING_TEXT]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")  # a zone intake's admin route let through; never fail a lead
 
 
 def _name(value: str | None) -> str | None:
@@ -271,12 +302,15 @@ def _phones(
     """(primary, other phones, why the primary was dropped)."""
     primary, problem = _phone(primary_raw, region)
     if problem:
-        warnings.append(FieldError("phone", problem))
+        # Kept as written: the agent can still read "555-CALL-NOW ext 12" and try it.
+        warnings.append(FieldError("phone", problem, _kept(_text(primary_raw) or "")))
     others: dict[str, None] = {}  # an ordered set: de-duplicating stays linear
     for i, raw in enumerate(others_raw):
         number, other_problem = _phone(raw, region)
         if other_problem:
-            warnings.append(FieldError(f"other_phones[{i}]", other_problem))
+            warnings.append(
+                FieldError(f"other_phones[{i}]", other_problem, _kept(_text(raw) or ""))
+            )
         elif number and number != primary:
             others[number] = None
     numbers = list(others)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from intake.domain import clean
+from intake.domain import clean, dates
 
 # Characters per text field, items per list.
 NAME: Final = 200  # first, last, full name
@@ -107,6 +107,17 @@ def _check_json(value: Any, path: str, depth: int) -> None:
 Extensions = Annotated[dict[str, Any], AfterValidator(_extensions)]
 
 
+def _lenient_datetime(value: Any) -> Any:
+    # `-08` or `2025-9-22 18:07` are dates pydantic refuses whole; read them as ADF's are.
+    if isinstance(value, str) and (when := dates.read_datetime(value)) is not None:
+        return when
+    return value
+
+
+# Without a zone it is the dealership's wall time (`normalise` reads it there).
+LenientDatetime = Annotated[datetime, BeforeValidator(_lenient_datetime)]
+
+
 class _Tolerant(BaseModel):
     # Sources add fields we do not know; keep reading, never fail on them.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -146,7 +157,7 @@ class LeadSubmission(_Tolerant):
     source_lead_id: Label | None = Field(
         default=None, description="the provider's own lead id: a resent lead is a no-op"
     )
-    requested_at: datetime | None = None
+    requested_at: LenientDatetime | None = None
     first_name: Name | None = None
     last_name: Name | None = None
     full_name: Name | None = None

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from intake.adapters.repository import SourceRow
 from intake.domain import clean, dedup
-from intake.domain.model import FieldError
+from intake.domain.model import DealershipPlace, FieldError
 from intake.service_layer.ingest import (
     IncomingLead,
     IngestResult,
@@ -181,7 +181,7 @@ class Batcher:
         from intake.service_layer.receive import InvalidPayload
 
         rules: dict[str, TenantRules] = {}
-        countries: dict[str, dict[UUID, str]] = {}
+        countries: dict[str, dict[UUID, DealershipPlace]] = {}
         groups = []
         judged = 0
         for source_id, entries in by_source.items():
@@ -189,7 +189,7 @@ class Batcher:
             tenant = source.tenant_id
             if tenant not in rules:
                 rules[tenant] = await load_rules(uow, tenant)
-                countries[tenant] = await uow.repo.dealership_countries(tenant)
+                countries[tenant] = await uow.repo.dealership_places(tenant)
             group = _Group(source, rules[tenant])
             for job, items in entries:
                 try:

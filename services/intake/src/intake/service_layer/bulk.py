@@ -27,7 +27,7 @@ from intake.adapters.csv_rows import ColumnMapping, CsvMappingError, CsvRow, ite
 from intake.adapters.repository import SourceRow
 from intake.adapters.tables import bulk_chunk, bulk_job, bulk_row
 from intake.domain import clean, dedup
-from intake.domain.model import FieldError, shallow_dict
+from intake.domain.model import DealershipPlace, FieldError, shallow_dict
 from intake.service_layer.ingest import (
     IncomingLead,
     TenantRules,
@@ -83,7 +83,9 @@ async def _coalesce(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[by
         yield bytes(buffer)
 
 
-def _check_dealership(row: CsvRow, source: SourceRow, countries: dict[UUID, str]) -> CsvRow:
+def _check_dealership(
+    row: CsvRow, source: SourceRow, countries: dict[UUID, DealershipPlace]
+) -> CsvRow:
     """A row naming a dealership outside the tenant is a rejected row, not a failed batch."""
     if row.submission is None:
         return row
@@ -128,7 +130,7 @@ class BulkJobs:
         job_id = uuid4()
         async with self._uows() as uow:
             if dealership_id is not None and dealership_id not in (
-                await uow.repo.dealership_countries(source.tenant_id)
+                await uow.repo.dealership_places(source.tenant_id)
             ):
                 raise UnknownDealership(str(dealership_id))
             await uow.session.execute(
@@ -289,7 +291,7 @@ class BulkJobs:
         mapping = ColumnMapping.model_validate(job.mapping)
         async with self._uows() as uow:
             source = await uow.repo.source(job.tenant_id, job.source_id)
-            countries = await uow.repo.dealership_countries(job.tenant_id)
+            countries = await uow.repo.dealership_places(job.tenant_id)
         assert source is not None
         if job.dealership_id is not None:
             if job.dealership_id not in countries:  # a job queued before uploads checked it
@@ -356,7 +358,7 @@ class BulkJobs:
     async def _judge(self, job: Any, source: SourceRow, rows: list[CsvRow]) -> _Judged:
         async with self._uows() as uow:
             rules = await tenant_rules(uow, source.tenant_id)
-            countries = await uow.repo.dealership_countries(source.tenant_id)
+            countries = await uow.repo.dealership_places(source.tenant_id)
         rows = [_check_dealership(row, source, countries) for row in rows]
         good = [r for r in rows if r.submission is not None]
         items = [

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import UUID
 
 from intake.adapters.repository import LeadState, SourceRow
-from intake.domain.model import NormalisedLead, Rejection, Vehicle, shallow_dict
+from intake.domain.model import DealershipPlace, NormalisedLead, Rejection, Vehicle, shallow_dict
 from shared.contracts import (
     ConsentV1,
+    DealershipPlaceV1,
     Envelope,
     FieldErrorV1,
     LeadDuplicateV1,
@@ -54,6 +55,7 @@ def lead_ingested(
     dealership_id: UUID,
     lead: NormalisedLead,
     lead_id: UUID,
+    place: DealershipPlace | None = None,
 ) -> Envelope[Any]:
     c = lead.contact
     payload = LeadIngestedV1(
@@ -76,7 +78,12 @@ def lead_ingested(
         provider=lead.provider,
         source_lead_id=lead.source_lead_id,
         extensions=lead.extensions,
-        warnings=[FieldErrorV1(field=w.field, reason=w.reason) for w in lead.warnings],
+        warnings=[
+            FieldErrorV1(field=w.field, reason=w.reason, value=w.value) for w in lead.warnings
+        ],
+        dealership=DealershipPlaceV1(timezone=place.timezone, country=place.country)
+        if place is not None
+        else None,
     )
     return new_envelope(
         payload,

@@ -14,7 +14,14 @@ from uuid import UUID, uuid4
 
 from intake.adapters.repository import LeadState, SourceRow
 from intake.domain import dedup
-from intake.domain.model import FieldError, NormalisedLead, Rejection, Vehicle, shallow_dict
+from intake.domain.model import (
+    DealershipPlace,
+    FieldError,
+    NormalisedLead,
+    Rejection,
+    Vehicle,
+    shallow_dict,
+)
 from intake.domain.normalise import normalise
 from intake.domain.submission import LeadSubmission
 from intake.domain.test_rules import TestLeadRules
@@ -81,26 +88,33 @@ class Verdicts:
 
     dealerships: list[UUID] = field(default_factory=list)
     judged: list[NormalisedLead | Rejection] = field(default_factory=list)
+    places: dict[UUID, DealershipPlace] = field(default_factory=dict)  # lead.ingested carries it
 
     def extend(self, more: Verdicts) -> None:
         self.dealerships += more.dealerships
         self.judged += more.judged
+        self.places |= more.places
 
 
 def judge(
     items: list[IncomingLead],
     source: SourceRow,
-    countries: dict[UUID, str],
+    countries: dict[UUID, DealershipPlace],
     rules: TenantRules,
 ) -> Verdicts:
     """The part of ingesting that needs no database and no lock, so a bulk job can judge its
     next batch while the last one is being written."""
     dealerships = [dealership_of(item.submission, source, countries) for item in items]
     judged: list[NormalisedLead | Rejection] = [
-        normalise(item.submission, country=countries[d], rules=rules.test_rules)
+        normalise(
+            item.submission,
+            country=countries[d].country,
+            timezone=countries[d].timezone,
+            rules=rules.test_rules,
+        )
         for item, d in zip(items, dealerships, strict=True)
     ]
-    return Verdicts(dealerships, judged)
+    return Verdicts(dealerships, judged, {d: countries[d] for d in set(dealerships)})
 
 
 def _shared_keys(items: list[IncomingLead]) -> list[str]:
@@ -135,7 +149,7 @@ async def ingest(
     holds `lock_keys()` already (a transaction ingesting for several sources must take all
     its locks in one call, or two such transactions deadlock)."""
     if verdicts is None:
-        countries = await uow.repo.dealership_countries(source.tenant_id)
+        countries = await uow.repo.dealership_places(source.tenant_id)
         verdicts = judge(items, source, countries, rules)
     dealerships, judged = verdicts.dealerships, verdicts.judged
     shared_keys = _shared_keys(items)
@@ -164,7 +178,8 @@ async def ingest(
         elif (match := people.find(verdict)) is not None:
             result = _merge(uow, source, item, verdict, match, bulk_job_id, batch)
         else:
-            result = _create(uow, source, item, dealership_id, verdict, bulk_job_id, batch)
+            place = verdicts.places.get(dealership_id)
+            result = _create(uow, source, item, dealership_id, verdict, bulk_job_id, batch, place)
             people.add(batch.new_leads[-1][1])
         if key:
             batch.by_key[key] = result
@@ -176,7 +191,9 @@ async def ingest(
     return results
 
 
-def dealership_of(sub: LeadSubmission, source: SourceRow, countries: dict[UUID, str]) -> UUID:
+def dealership_of(
+    sub: LeadSubmission, source: SourceRow, countries: dict[UUID, DealershipPlace]
+) -> UUID:
     """The lead's dealership: its own `dealership_id`, else the source's. UnknownDealership
     unless it is one of the tenant's (`countries`)."""
     if not sub.dealership_id:
@@ -346,6 +363,7 @@ def _create(
     lead: NormalisedLead,
     bulk_job_id: UUID | None,
     batch: _Batch,
+    place: DealershipPlace | None = None,
 ) -> IngestResult:
     lead_id = uuid4()
     c = lead.contact
@@ -369,6 +387,7 @@ def _create(
         "provider": lead.provider,
         "source_lead_id": lead.source_lead_id,
         "extensions": lead.extensions,
+        "warnings": [shallow_dict(w) for w in lead.warnings],
         "requested_at": lead.requested_at,
         "received_at": item.received_at,
         "last_enquiry_at": item.received_at,
@@ -399,5 +418,5 @@ def _create(
         campaign=lead.campaign,
     )
     batch.submissions.append(sub)
-    uow.emit(events.lead_ingested(source, item, dealership_id, lead, lead_id))
+    uow.emit(events.lead_ingested(source, item, dealership_id, lead, lead_id, place))
     return IngestResult(outcome="ingested", submission_id=sub["id"], lead_id=lead_id)

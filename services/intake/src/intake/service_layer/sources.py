@@ -75,7 +75,7 @@ async def create_source(
     cost_per_lead: Decimal | None,
     currency: str | None,
 ) -> tuple[SourceRow, ApiKey]:
-    countries = await uow.repo.dealership_countries(tenant_id)
+    countries = await uow.repo.dealership_places(tenant_id)
     if dealership_id not in countries:
         raise NotFound(f"dealership {dealership_id} not found")
     source_id = uuid4()

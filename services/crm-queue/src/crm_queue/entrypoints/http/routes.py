@@ -8,11 +8,13 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
 
+from crm_queue.domain.default_hours import DefaultHours
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Refused, Task
 from crm_queue.entrypoints.http.deps import Agent, Manager, Now, Uow
 from crm_queue.entrypoints.http.schemas import (
     AttemptIn,
+    DefaultHoursIO,
     LoseIn,
     PolicyIO,
     QualifyIn,
@@ -274,3 +276,57 @@ async def put_policy(
         await unit.repo.put_policy(actor.tenant_id, dealership_id, policy)
         await unit.commit()
     return policy.to_json()
+
+
+_TENANT_WIDE = {
+    403: answer(ErrorOut, "only an admin of the whole dealer group changes its default hours")
+}
+_DEFAULT_HOURS: dict[int | str, dict[str, Any]] = {
+    200: answer(DefaultHoursIO, "the dealer group's default hours")
+}
+
+
+@router.get("/default-hours", responses=_DEFAULT_HOURS)
+async def get_default_hours(actor: Manager, unit: Uow) -> Any:
+    """The opening hours every dealership of the group starts from, in its own time zone
+    (Monday to Friday 09:00-19:00, Saturday 09:00-17:00 until changed). A dealership's own
+    policy wins over them."""
+    async with unit:
+        return (await unit.repo.default_hours(actor.tenant_id)).to_json()
+
+
+@router.put(
+    "/default-hours",
+    responses=_DEFAULT_HOURS
+    | _TENANT_WIDE
+    | UNREADABLE_BODY
+    | {
+        422: answer(
+            ErrorOut | InvalidRequestOut,
+            "the hours are refused, the field and reason in `detail`; or the body is not a JSON "
+            "object (FastAPI's validation body)",
+        )
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(DefaultHoursIO)}},
+        }
+    },
+)
+async def put_default_hours(body: dict[str, Any], actor: Manager, unit: Uow) -> Any:
+    """(Admin of the whole group.) Change the group's default opening hours: the SLA and
+    follow-ups of every dealership without a policy of its own count them from the next lead
+    on."""
+    if actor.dealerships is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "default hours are set by an admin of the whole dealer group"
+        )
+    try:
+        hours = DefaultHours.from_json(body)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    async with unit:
+        await unit.repo.put_default_hours(actor.tenant_id, hours)
+        await unit.commit()
+    return hours.to_json()

@@ -69,6 +69,12 @@ class AttemptOut(BaseModel):
     at: datetime
 
 
+class WarningOut(BaseModel):
+    field: str
+    reason: str
+    value: str | None = None
+
+
 class TaskOut(BaseModel):
     lead_id: UUID
     dealership_id: str
@@ -79,6 +85,11 @@ class TaskOut(BaseModel):
     person: dict[str, Any] = {}
     vehicle: dict[str, Any] | None = None
     comments: str | None = None
+    warnings: list[WarningOut] = Field(
+        default=[],
+        description="what intake dropped from the lead, e.g. a phone number that does not "
+        "parse, kept as written in `value` so it can still be read and tried",
+    )
     received_at: datetime
     sla_due_at: datetime
     last_enquiry_at: datetime
@@ -136,6 +147,18 @@ class OpeningHoursIO(BaseModel):
     week: dict[Weekday, list[Interval]] = Field(
         default={},
         description='open intervals per weekday, e.g. {"mon": [["09:00", "18:00"]]}; a missing '
+        "day is closed",
+    )
+    closed_dates: list[date] = Field(default=[], description="public holidays, closed all day")
+
+
+class DefaultHoursIO(BaseModel):
+    """The dealer group's default opening hours, read in each dealership's own time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week: dict[Weekday, list[Interval]] = Field(
+        description='open intervals per weekday, e.g. {"mon": [["09:00", "19:00"]]}; a missing '
         "day is closed",
     )
     closed_dates: list[date] = Field(default=[], description="public holidays, closed all day")

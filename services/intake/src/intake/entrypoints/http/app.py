@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import intake
 from intake.config import IntakeSettings
 from intake.entrypoints import amqp
-from intake.entrypoints.http import admin, bulk, email_admin, erasure, leads
+from intake.entrypoints.http import admin, bulk, email_admin, erasure, lead_views, leads
 from intake.service_layer.batching import Batcher
 from intake.service_layer.bulk import BulkJobs
 from intake.service_layer.receive import Receiver
@@ -142,6 +142,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(email_admin.router)
     app.include_router(erasure.router)
+    app.include_router(lead_views.router)
     app.state.clock = clock
     add_health_routes(app)
     return harden(app, http_limits)  # request limits, 503 during a database outage
