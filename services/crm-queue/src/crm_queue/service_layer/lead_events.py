@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from crm_queue.adapters.repository import is_listed
+from crm_queue.domain.contacts import LEAD, REPEAT, merged_person
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Task, channels_refused
 from crm_queue.service_layer import events
@@ -61,6 +62,40 @@ def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
     }
 
 
+def _json(model: Any) -> Any:
+    return model.model_dump(mode="json") if model is not None else None
+
+
+def _enquiry(envelope: Envelope[Any]) -> dict[str, Any]:
+    """The enquiry an event brings, as the task's `enquiry` row: lead.ingested's is the
+    lead's own (keyed by the lead id), lead.duplicate's a repeat (keyed by intake's id)."""
+    p = envelope.payload
+    own = envelope.event_type == INGESTED
+    source = p.source
+    return {
+        "lead_id": envelope.lead_id,
+        "enquiry_id": envelope.lead_id if own else p.enquiry_id,
+        "tenant_id": envelope.tenant_id,
+        "kind": LEAD if own else REPEAT,
+        "received_at": p.received_at,
+        "dealership_id": envelope.dealership_id
+        if own
+        else (p.enquiry_dealership_id or envelope.dealership_id),
+        "source": {
+            "source_id": source.source_id,
+            "kind": source.kind,
+            "name": source.name,
+            "campaign": source.campaign,
+            "channel": source.channel,
+        },
+        "person": _json(p.person),
+        "vehicle": _json(p.vehicle),
+        "trade_ins": [_json(v) for v in p.trade_ins],
+        "comments": p.comments,
+        "consent": _json(p.consent),
+    }
+
+
 @dataclass
 class _Timer:
     """What a batch leaves a (kind, key) timer at: scheduled (due, payload) or cancelled."""
@@ -80,6 +115,11 @@ class _Batch:
     new: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to insert
     changed: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to update
     timers: dict[tuple[str, str], _Timer] = field(default_factory=dict)
+    enquiries: dict[UUID, list[dict[str, Any]]] = field(default_factory=dict)  # lead -> new ones
+
+    def enquired(self, envelope: Envelope[Any]) -> None:
+        row = _enquiry(envelope)
+        self.enquiries.setdefault(row["lead_id"], []).append(row)
 
     def open(self, opened: Task, facts: dict[str, Any]) -> None:
         self.tasks[opened.lead_id] = opened
@@ -115,7 +155,11 @@ def _ingested(batch: _Batch, envelope: Envelope[Any], now: datetime) -> list[Env
     assert envelope.lead_id is not None and envelope.dealership_id is not None
     facts = _facts_from_ingested(envelope)
     person = envelope.payload.person
-    listed = is_listed(batch.listed, envelope.tenant_id, person.email, person.phone)
+    # Intake says so (the person's earlier lead was closed as do-not-contact anywhere in the
+    # funnel), or crm-queue's own list has them.
+    listed = envelope.payload.do_not_contact or is_listed(
+        batch.listed, envelope.tenant_id, person.email, person.phone
+    )
     refused = channels_refused(envelope.payload.consent.model_dump())
     received_at = envelope.payload.received_at
     kind = envelope.payload.source.kind
@@ -132,20 +176,22 @@ def _ingested(batch: _Batch, envelope: Envelope[Any], now: datetime) -> list[Env
             correlation_id=envelope.correlation_id,
             source_kind=kind,
         )
-        task.do_not_contact = listed
+        if listed:
+            task.hold_do_not_contact()
         task.no_consent_channels = refused
         batch.open(task, facts)
         if task.awaits_first_contact:
             batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
     if task.learn_lead(received_at, policy, envelope.correlation_id, kind):  # repeat first
         if listed:
-            task.mark_do_not_contact()
+            task.hold_do_not_contact()
         task.no_consent_channels = refused
         batch.save(task, facts)
         if task.awaits_first_contact:
             batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
         else:
             batch.cancel(SLA_TIMER, task.lead_id)
+            batch.cancel(POOL_TIMER, task.lead_id)
     return events.collect(task, causation=envelope)
 
 
@@ -153,7 +199,8 @@ def _duplicate(batch: _Batch, envelope: Envelope[Any], now: datetime) -> None:
     """The customer asked again: raise the open task (or open it, if this came first).
 
     A task opened here is provisional (`ingested` false): it takes the repeat's time until
-    lead.ingested brings the lead's own. A repeat publishes nothing.
+    lead.ingested brings the lead's own. A repeat publishes nothing. The enquiry itself is
+    recorded whatever the task's state (see `_merge_contacts`).
     """
     assert envelope.lead_id is not None and envelope.dealership_id is not None
     at = envelope.payload.received_at
@@ -229,8 +276,27 @@ async def _round(
                 _duplicate(batch, envelope, now)
             else:
                 raise ValueError(f"crm-queue does not handle {envelope.event_type}")
+            batch.enquired(envelope)
+        await _merge_contacts(uow, batch)
         await _write(uow, batch, todo, last=last)
         await uow.commit()
+
+
+async def _merge_contacts(uow: CrmUnitOfWork, batch: _Batch) -> None:
+    """The person of each task that got an enquiry, merged from all its enquiries (those
+    recorded before, read in one query under the task's lock, and this batch's): a repeat's new
+    phone or e-mail joins the lead's, in whatever order the events came."""
+    if not batch.enquiries:
+        return
+    known = await uow.repo.enquiries_of(
+        (batch.tasks[lead].tenant_id, lead) for lead in batch.enquiries if lead not in batch.new
+    )
+    for lead, fresh in batch.enquiries.items():
+        seen = {e["enquiry_id"] for e in known.get(lead, [])}
+        every = known.get(lead, []) + [e for e in fresh if e["enquiry_id"] not in seen]
+        person = merged_person(every)
+        if person is not None:
+            batch.save(batch.tasks[lead], {"person": person})
 
 
 async def _write(
@@ -251,6 +317,7 @@ async def _write(
             if last:
                 raise RuntimeError(f"tasks of leads {sorted(missed)} keep being inserted")
             raise _Raced
+    await uow.repo.add_enquiries([e for rows in batch.enquiries.values() for e in rows])
     if batch.changed:
         await uow.repo.save_many(
             [

@@ -48,22 +48,22 @@ class LeadState:
     enquiry_count: int
     sequence: int
     status: str
+    do_not_contact: bool = False
     new: bool = False
     touched: bool = False
 
 
 NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
-# Two lookups, each on its own index, rather than one OR that the planner can only scan.
+# Two lookups, each on its own index, rather than one OR that the planner can only scan. Every
+# lead of the person: an open one takes the enquiry, a closed one is the one a new lead follows,
+# and any of them may say the person asked not to be contacted.
+_CANDIDATE_COLUMNS = (
+    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
+    "sequence, status, do_not_contact FROM lead WHERE tenant_id = :tenant "
+)
 CANDIDATE_LEADS = text(
-    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
-    "sequence, status FROM lead WHERE tenant_id = :tenant "
-    "AND lower(email) = ANY(CAST(:emails AS text[])) "
-    "AND (status = 'open' OR last_enquiry_at >= :since) "
-    "UNION "
-    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
-    "sequence, status FROM lead WHERE tenant_id = :tenant "
-    "AND phone = ANY(CAST(:phones AS text[])) "
-    "AND (status = 'open' OR last_enquiry_at >= :since)"
+    _CANDIDATE_COLUMNS + "AND lower(email) = ANY(CAST(:emails AS text[])) "
+    "UNION " + _CANDIDATE_COLUMNS + "AND phone = ANY(CAST(:phones AS text[]))"
 )
 
 
@@ -245,9 +245,9 @@ class IntakeRepository:
         tenant_id: str,
         emails: list[str],
         phones: list[str],
-        since: datetime,
     ) -> list[LeadState]:
-        """Leads a new enquiry may merge into: open ones, or any touched since `since`."""
+        """Every lead of these contacts: an enquiry merges into an open one; a closed one is
+        the earlier lead a new one follows."""
         if not emails and not phones:
             return []
         # While a dealer group's first big upload outgrows the statistics, the planner takes
@@ -257,7 +257,7 @@ class IntakeRepository:
         await self.session.execute(NO_SEQSCAN)
         rows = await self.session.execute(
             CANDIDATE_LEADS,
-            {"tenant": tenant_id, "emails": emails, "phones": phones, "since": since},
+            {"tenant": tenant_id, "emails": emails, "phones": phones},
         )
         return [LeadState(**r._mapping) for r in rows]
 

@@ -1,5 +1,6 @@
-"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that close or
-reopen a lead (de-duplication merges only into open or recent leads)."""
+"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that take a
+lead out of first contact (de-duplication merges only into a lead still in it) or say its
+person must never be contacted."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from shared.messaging.topology import Topology
 CONSUMER = "intake"
 MAX_KEY_CHARS = 200  # far above a real key: a longer one is not hashed to find out
 CLOSING_EVENTS = (
+    "lead.qualified.v1",
     "lead.lost.v1",
     "prospect.won.v1",
     "prospect.lost.v1",
