@@ -115,7 +115,7 @@ def register(
     def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
         return parse_envelope(body)
 
-    async def on_lead_closed_or_reopened(envelope: Envelope[Any]) -> None:
+    async def on_lead_left_first_contact(envelope: Envelope[Any]) -> None:
         await lifecycle.apply(uows, CONSUMER, envelope)
 
     for routing_key in CLOSING_EVENTS:
@@ -126,7 +126,7 @@ def register(
             topology,
             queue,
             parse=parse,
-            handle=on_lead_closed_or_reopened,
+            handle=on_lead_left_first_contact,
             exchange=topology.events_exchange(),
         )
         names.append(queue.name)
