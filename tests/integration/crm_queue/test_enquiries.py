@@ -65,6 +65,13 @@ async def test_the_task_lists_every_enquiry_with_contact_details_merged(crm: Crm
     # After an agent's command the answer lists them too.
     r = await crm.act(lead.lead_id, "claim")
     assert len(r.json()["enquiry_list"]) == 2
+    # The prospect goes to assignment with both enquiries and the merged contact details.
+    r = await crm.act(lead.lead_id, "qualify", {"outcome": "quotation.requested"})
+    assert r.status_code == 200, r.text
+    [q] = await crm.events.wait_for("lead.qualified", lead_id=lead.lead_id)
+    assert [e["comments"] for e in q["payload"]["enquiries"]] == [None, "call me after 6"]
+    assert q["payload"]["enquiries"][1]["campaign"] == "autumn"
+    assert q["payload"]["person"]["other_phones"] == ["+14165550177"]
 
 
 async def test_a_repeat_before_its_lead_gives_the_same_task_and_enquiries(crm: Crm) -> None:
