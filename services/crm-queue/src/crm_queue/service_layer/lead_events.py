@@ -9,7 +9,9 @@ the enquiries, one update of the changed ones, the timers and the outbox rows wi
 each. Each event's enquiry is recorded whole (the agent sees every one on the task) and the
 task's person is merged from all of them (`domain.contacts`), so it too is the same whatever
 the order. A lead.ingested saying `do_not_contact` (or a person on crm-queue's own list) opens
-the task in state `do_not_contact`: kept for the managers, no SLA timer, never in the queue. Between the reads and the writes the events are applied in
+the task in state `do_not_contact`: kept for the managers, no SLA timer, never in the queue.
+
+Between the reads and the writes the events are applied in
 their order to the tasks in memory, by the same rules as one at a time, so a batch ends in
 the state its events give one by one: a duplicate before its lead opens the provisional task
 that the lead then completes, a redelivered event is skipped.
