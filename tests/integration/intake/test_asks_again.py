@@ -268,3 +268,47 @@ async def test_a_duplicate_carries_the_new_enquiry_whole(intake: Intake) -> None
     assert p["vehicle"]["model"] == "XC60"
     assert p["trade_ins"][0]["make"] == "Honda"
     assert p["consent"] == {"email": None, "sms": False, "phone": True, "marketing": None}
+
+
+async def test_an_enquiry_merged_before_intake_heard_of_the_closing_becomes_a_new_lead(
+    intake: Intake, funnel: Funnel
+) -> None:
+    """crm-queue closed the lead, then the customer asked again before intake got lead.lost:
+    the enquiry was merged (crm-queue ignores it on the closed task). Once intake learns of
+    the closing, that enquiry is a new lead following the closed one, as if in order."""
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "late@example.com"})).json()
+    closed_at = datetime.now(UTC)
+    body = {"email": "late@example.com", "phone": "+14165550155", "comments": "call me after 6"}
+    late = (await intake.post(source["api_key"], body)).json()
+    assert (late["outcome"], late["lead_id"]) == ("merged", first["lead_id"])
+    await funnel.publish(lost(first["lead_id"], at=closed_at))
+    found = await intake.events.wait_for("lead.ingested", n=2)
+    [event] = [e for e in found if e["payload"]["previous_lead_id"]]
+    p = event["payload"]
+    assert p["previous_lead_id"] == first["lead_id"]
+    assert p["comments"] == "call me after 6"
+    assert p["person"]["phone"] == "+14165550155"
+    assert event["dealership_id"] == source["dealership_id"]
+    new_lead = event["lead_id"]
+    assert (await _lead_row(intake, new_lead)).status == "open"
+    # The person's next enquiry merges into the new lead; a later closing event of the old one
+    # (recovery ends it) promotes nothing again.
+    again = (await intake.post(source["api_key"], {"email": "late@example.com"})).json()
+    assert (again["outcome"], again["lead_id"]) == ("merged", new_lead)
+    await funnel.publish(dead(first["lead_id"], "cadence_exhausted"))
+    await intake.events.settle()
+    follows = [e for e in intake.events.of("lead.ingested") if e["payload"]["previous_lead_id"]]
+    assert [e["lead_id"] for e in follows] == [new_lead]
+
+
+async def test_an_enquiry_merged_before_the_closing_stays_merged(
+    intake: Intake, funnel: Funnel
+) -> None:
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "early@example.com"})).json()
+    merged = (await intake.post(source["api_key"], {"email": "early@example.com"})).json()
+    assert merged["outcome"] == "merged"
+    await funnel.publish(lost(first["lead_id"], at=datetime.now(UTC)))
+    await intake.events.settle()
+    assert [e["lead_id"] for e in intake.events.of("lead.ingested")] == [first["lead_id"]]

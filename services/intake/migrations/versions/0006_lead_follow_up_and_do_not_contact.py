@@ -3,7 +3,9 @@
 A person who asks again after their lead closed gets a new lead linked to the earlier one
 (`previous_lead_id`); a lead whose person asked never to be contacted is flagged
 (`do_not_contact`, learnt from lead.lost, prospect.lost and lead.dead), so the person's next
-lead is ingested without a contact task.
+lead is ingested without a contact task. A merged enquiry keeps what its lead.duplicate carried
+(`enquiry`, with its `dealership_id`): one merged into a lead that had closed before it came
+(intake learnt of it later) becomes a new lead (`promoted_to`).
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +32,16 @@ def upgrade() -> None:
     )
 
 
+    op.add_column("submission", sa.Column("dealership_id", postgresql.UUID(), nullable=True))
+    op.add_column(
+        "submission", sa.Column("enquiry", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
+    )
+    op.add_column("submission", sa.Column("promoted_to", postgresql.UUID(), nullable=True))
+
+
 def downgrade() -> None:
+    op.drop_column("submission", "promoted_to")
+    op.drop_column("submission", "enquiry")
+    op.drop_column("submission", "dealership_id")
     op.drop_column("lead", "do_not_contact")
     op.drop_column("lead", "previous_lead_id")

@@ -292,6 +292,30 @@ class IntakeRepository:
             ],
         )
 
+    async def late_merges(self, tenant_id: str, lead_id: UUID, after: datetime) -> list[Any]:
+        """Enquiries merged into the lead that came after it left first contact (intake heard
+        of that later) and were not made a lead of their own yet, the earliest first."""
+        rows = await self.session.execute(
+            select(submission)
+            .where(
+                submission.c.tenant_id == tenant_id,
+                submission.c.lead_id == lead_id,
+                submission.c.outcome == "merged",
+                submission.c.enquiry.is_not(None),
+                submission.c.promoted_to.is_(None),
+                submission.c.received_at > after,
+            )
+            .order_by(submission.c.received_at, submission.c.id)
+        )
+        return list(rows)
+
+    async def promote(self, tenant_id: str, ids: list[UUID], lead_id: UUID) -> None:
+        await self.session.execute(
+            update(submission)
+            .where(submission.c.tenant_id == tenant_id, submission.c.id.in_(ids))
+            .values(promoted_to=lead_id)
+        )
+
     async def lead(self, tenant_id: str, lead_id: UUID) -> Any:
         return (
             await self.session.execute(

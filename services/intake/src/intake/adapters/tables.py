@@ -162,6 +162,11 @@ submission = Table(
     Column("comments", Text),
     Column("campaign", Text),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # A merged enquiry: its dealership and what its lead.duplicate carried, so that one merged
+    # into a lead that had in fact closed before it came can become a new lead (`promoted_to`).
+    Column("dealership_id", UUID(as_uuid=True), nullable=True),
+    Column("enquiry", JSONB, nullable=True),
+    Column("promoted_to", UUID(as_uuid=True), nullable=True),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
     Index(

@@ -292,6 +292,9 @@ def _submission_row(
         "vehicle": None,
         "comments": None,
         "campaign": None,
+        "dealership_id": None,
+        "enquiry": None,
+        "promoted_to": None,
     } | values
 
 
@@ -345,16 +348,22 @@ def _merge(
     state.email = state.email or lead.contact.email
     state.phone = state.phone or lead.contact.phone
     state.touched = not state.new
+    enquiry_id = uuid4()
+    duplicate = events.lead_duplicate(source, item, dealership_id, lead, state, enquiry_id, on)
     row = _submission_row(
         source,
         item,
         "merged",
         bulk_job_id,
+        id=enquiry_id,
         lead_id=state.id,
         matched_on=on,
         vehicle=_vehicle_json(lead.vehicle),
         comments=lead.comments,
         campaign=lead.campaign,
+        dealership_id=dealership_id,
+        # Kept whole: should the lead turn out closed before this came, it becomes a new lead.
+        enquiry=duplicate.payload.model_dump(mode="json"),
     )
     batch.submissions.append(row)
     if state.new:  # merged into a lead of this same batch: keep its insert row current
@@ -367,7 +376,7 @@ def _merge(
                     email=state.email,
                     phone=state.phone,
                 )
-    uow.emit(events.lead_duplicate(source, item, dealership_id, lead, state, row["id"], on))
+    uow.emit(duplicate)
     return IngestResult(
         outcome="merged", submission_id=row["id"], lead_id=state.id, matched_on=tuple(on)
     )
