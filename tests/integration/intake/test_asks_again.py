@@ -312,3 +312,28 @@ async def test_an_enquiry_merged_before_the_closing_stays_merged(
     await funnel.publish(lost(first["lead_id"], at=datetime.now(UTC)))
     await intake.events.settle()
     assert [e["lead_id"] for e in intake.events.of("lead.ingested")] == [first["lead_id"]]
+
+
+async def test_late_enquiries_make_one_new_lead_whatever_the_closing_events_order(
+    intake: Intake, funnel: Funnel
+) -> None:
+    """Lost at T1, dead at T2; enquiries merged at T1 < e1 < T2 < e2 while intake knew of
+    neither. lead.dead arrives first (promotes e2), then lead.lost (e1 joins that lead)."""
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "two@example.com"})).json()
+    t1 = datetime.now(UTC)
+    e1 = (await intake.post(source["api_key"], {"email": "two@example.com"})).json()
+    t2 = datetime.now(UTC)
+    e2 = (await intake.post(source["api_key"], {"email": "two@example.com"})).json()
+    assert e1["outcome"] == e2["outcome"] == "merged"
+    end = dead(first["lead_id"], "cadence_exhausted")
+    end = end.model_copy(update={"occurred_at": t2})
+    await funnel.publish(end)
+    await funnel.publish(lost(first["lead_id"], at=t1))
+    await intake.events.settle()
+    follows = [e for e in intake.events.of("lead.ingested") if e["payload"]["previous_lead_id"]]
+    [new] = follows
+    repeats = [e for e in intake.events.of("lead.duplicate") if e["lead_id"] == new["lead_id"]]
+    assert [r["payload"]["sequence"] for r in repeats] == [2]
+    row = await _lead_row(intake, new["lead_id"])
+    assert (row.enquiry_count, row.sequence, row.status) == (2, 2, "open")

@@ -309,6 +309,21 @@ class IntakeRepository:
         )
         return list(rows)
 
+    async def promoted_from(self, tenant_id: str, lead_id: UUID) -> Any:
+        """The lead that late enquiries of `lead_id` became earlier, if any (locked)."""
+        made = select(submission.c.promoted_to).where(
+            submission.c.tenant_id == tenant_id,
+            submission.c.lead_id == lead_id,
+            submission.c.promoted_to.is_not(None),
+        )
+        return (
+            await self.session.execute(
+                select(lead)
+                .where(lead.c.tenant_id == tenant_id, lead.c.id.in_(made.limit(1)))
+                .with_for_update()
+            )
+        ).first()
+
     async def promote(self, tenant_id: str, ids: list[UUID], lead_id: UUID) -> None:
         await self.session.execute(
             update(submission)

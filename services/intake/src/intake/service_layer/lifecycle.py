@@ -80,8 +80,9 @@ async def apply(uows: UowFactory, consumer: str, envelope: Envelope[Any]) -> Non
                         )
                         .returning(lead)
                     )
-                ).one()
-                await _follow_late_enquiries(uow, envelope, closed)
+                ).first()
+                if closed is not None:  # gone meanwhile (erased): nothing to follow
+                    await _follow_late_enquiries(uow, envelope, closed)
         await uow.commit()
 
 
@@ -89,6 +90,12 @@ async def _follow_late_enquiries(uow: IntakeUnitOfWork, cause: Envelope[Any], cl
     """Enquiries merged into `closed` after it had closed become a new lead following it."""
     late = await uow.repo.late_merges(closed.tenant_id, closed.id, closed.status_changed_at)
     if not late:
+        return
+    earlier = await uow.repo.promoted_from(closed.tenant_id, closed.id)
+    if earlier is not None:
+        # A later closing event came first and made the new lead already (it found fewer late
+        # enquiries): these join it, so the person still has one new lead whatever the order.
+        await _repeats(uow, cause, earlier, late)
         return
     new_id = uuid4()
     first = LeadDuplicateV1.model_validate(late[0].enquiry)
@@ -148,9 +155,42 @@ async def _follow_late_enquiries(uow: IntakeUnitOfWork, cause: Envelope[Any], cl
         "dealership_id": str(dealership_id),
         "causation_id": str(cause.event_id),
     }
-    uow.emit(new_envelope(ingested, lead_id=new_id, caused_by=cause, **where))
+    uow.emit(new_envelope(ingested, lead_id=new_id, **where))
     for sequence, row in enumerate(late[1:], start=2):
         repeat = LeadDuplicateV1.model_validate(row.enquiry).model_copy(
             update={"sequence": sequence}
         )
-        uow.emit(new_envelope(repeat, lead_id=new_id, caused_by=cause, **where))
+        uow.emit(new_envelope(repeat, lead_id=new_id, **where))
+
+
+async def _repeats(
+    uow: IntakeUnitOfWork, cause: Envelope[Any], target: Any, late: list[Any]
+) -> None:
+    """Late enquiries added to the lead an earlier promotion made: one lead.duplicate each."""
+    sequence = target.sequence
+    for row in late:
+        sequence += 1
+        repeat = LeadDuplicateV1.model_validate(row.enquiry).model_copy(
+            update={"sequence": sequence}
+        )
+        uow.emit(
+            new_envelope(
+                repeat,
+                tenant_id=target.tenant_id,
+                dealership_id=str(target.dealership_id),
+                lead_id=target.id,
+                causation_id=str(cause.event_id),
+            )
+        )
+    await uow.session.execute(
+        update(lead)
+        .where(lead.c.tenant_id == target.tenant_id, lead.c.id == target.id)
+        .values(
+            sequence=sequence,
+            enquiry_count=lead.c.enquiry_count + len(late),
+            last_enquiry_at=func.greatest(
+                lead.c.last_enquiry_at, max(row.received_at for row in late)
+            ),
+        )
+    )
+    await uow.repo.promote(target.tenant_id, [row.id for row in late], target.id)
