@@ -113,5 +113,17 @@ async def test_lead_flows_from_intake_to_the_crm_queue_and_back(
                     if status == "closed":
                         break
                     await asyncio.sleep(0.1)
+
+            # The customer asks again after the loss: a new lead following the lost one, with
+            # its own task in the agents' queue (before, merged into the closed lead: no call).
+            r = await intake.post(source["api_key"], {"phone": "(519) 555-0142"})
+            assert r.json()["outcome"] == "ingested"
+            again = r.json()["lead_id"]
+            async with asyncio.timeout(20):
+                while again not in [
+                    t["lead_id"]
+                    for t in (await crm_client.get("/v1/queue", headers=staff("agent"))).json()
+                ]:
+                    await asyncio.sleep(0.1)
     finally:
         await drop_database(crm_url)

@@ -1,4 +1,4 @@
-"""The durable queue forecourt.intake.raw, and the events that close or reopen a lead."""
+"""The durable queue forecourt.intake.raw, and the events that take a lead out of first contact."""
 
 from __future__ import annotations
 
@@ -177,7 +177,7 @@ async def test_a_message_with_a_field_over_its_cap_is_dead_lettered_naming_it(
     )
 
 
-async def test_closed_lead_is_not_merged_after_the_window_but_is_while_open(
+async def test_closed_lead_is_not_merged_but_is_while_open(
     intake: Intake, amqp_url: str, topology: Topology
 ) -> None:
     source = await intake.source("acme")
@@ -227,12 +227,12 @@ async def test_closed_lead_is_not_merged_after_the_window_but_is_while_open(
             break
         await asyncio.sleep(0.1)
     assert status == "closed"
-    # Closed and older than the 30-day window: a new lead.
+    # Closed: a new lead (see test_asks_again for the rules).
     fresh = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
     assert fresh["outcome"] == "ingested"
     assert fresh["lead_id"] != first["lead_id"]
 
-    # A reactivation older than the loss arrives late: it changes nothing.
+    # A reactivation arrives late: the lead stays out of first contact.
     stale = new_envelope(
         LeadReactivatedV1(
             sequence=2,

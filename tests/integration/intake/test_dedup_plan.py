@@ -8,7 +8,6 @@ bulk intake slowed down batch after batch (migration 0002).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,6 @@ async def test_lookup_probes_by_contact_on_stale_statistics(database_url: str) -
                 "acme",
                 emails=[f"p{i}.acme@example.com" for i in range(1, 501)],
                 phones=[f"+1416{i:07d}" for i in range(1, 501)],
-                since=datetime.now(UTC) - timedelta(days=30),
             )
     finally:
         await engine.dispose()

@@ -57,12 +57,20 @@ class LeadIngestedV1(LeadEventPayload):
         description="The dealership's time zone and country, so first-contact SLAs count its "
         "own opening hours from its first lead",
     )
+    do_not_contact: bool = Field(
+        default=False,
+        description="The person asked never to be contacted (a loss coded "
+        "no_interest.do_not_contact, recovery's do_not_contact): the lead counts for its source "
+        "but nobody may contact it; crm-queue opens no contact task for it",
+    )
 
 
 class LeadDuplicateV1(LeadEventPayload):
-    """The same person asked again while a lead of theirs is open: one more enquiry on it.
+    """The same person asked again while a lead of theirs is still in first contact: one more
+    enquiry on it, carried whole (contact details, vehicle, comments, consent).
 
-    The envelope's `lead_id` is the existing lead the enquiry was merged into.
+    The envelope's `lead_id` and `dealership_id` are the existing lead's; the enquiry's own
+    dealership (its source's, which may be another one) is `enquiry_dealership_id`.
     """
 
     event_type = "lead.duplicate"
@@ -75,6 +83,20 @@ class LeadDuplicateV1(LeadEventPayload):
     received_at: UtcDatetime
     vehicle: VehicleV1 | None = None
     comments: str | None = None
+    enquiry_dealership_id: str | None = Field(
+        default=None,
+        description="The dealership the new enquiry was addressed to (its source's, or the one "
+        "it named); may differ from the lead's (the envelope's)",
+    )
+    person: PersonV1 | None = Field(
+        default=None,
+        description="The contact details as given in this enquiry (a new phone or e-mail)",
+    )
+    trade_ins: tuple[VehicleV1, ...] = ()
+    consent: ConsentV1 | None = Field(default=None, description="Consent as given this time")
+    requested_at: UtcDatetime | None = None
+    lead_type: str | None = None
+    source_lead_id: str | None = Field(default=None, description="The source's own lead id")
 
 
 class LeadRejectedV1(EventPayload):

@@ -34,6 +34,13 @@ _SCRUB_ATTEMPTS = text(
     "UPDATE attempt SET note = NULL WHERE tenant_id = :tenant AND lead_id = ANY(:ids) "
     "AND note IS NOT NULL"
 )
+# Each enquiry keeps where it came from and when (the counts); not who, nor what they wrote.
+_SCRUB_ENQUIRIES = text(
+    "UPDATE enquiry SET person = NULL, comments = NULL, trade_ins = '[]'::jsonb, "
+    "vehicle = CASE WHEN jsonb_typeof(vehicle) = 'object' THEN vehicle - 'comments' - 'vin' "
+    "ELSE vehicle END "
+    "WHERE tenant_id = :tenant AND lead_id = ANY(:ids)"
+)
 _DROP_LISTED = text(
     "DELETE FROM do_not_contact WHERE tenant_id = :tenant AND (lead_id = ANY(:ids) OR "
     "encode(sha256(convert_to(kind || ':' || value, 'UTF8')), 'hex') = ANY(:hashes))"
@@ -61,15 +68,17 @@ async def erased_among(session: AsyncSession, keys: Iterable[tuple[str, UUID]]) 
 async def scrub(
     session: AsyncSession, tenant_id: str, lead_ids: Collection[UUID], hashes: Collection[str]
 ) -> tuple[list[UUID], dict[str, int]]:
-    """Scrub the tasks, attempt notes and do-not-contact entries: the leads whose task was
-    scrubbed, and how many rows of each."""
+    """Scrub the tasks, enquiries, attempt notes and do-not-contact entries: the leads whose
+    task was scrubbed, and how many rows of each."""
     ids = list(lead_ids)
     params = {"tenant": tenant_id, "ids": ids}
     tasks = sorted(r.lead_id for r in await session.execute(_SCRUB_TASKS, params))
     attempts = await session.execute(_SCRUB_ATTEMPTS, params)
+    enquiries = await session.execute(_SCRUB_ENQUIRIES, params)
     listed = await session.execute(_DROP_LISTED, params | {"hashes": list(hashes)})
     return tasks, {
         "tasks": len(tasks),
         "attempts": int(attempts.rowcount),  # type: ignore[attr-defined]
+        "enquiries": int(enquiries.rowcount),  # type: ignore[attr-defined]
         "do_not_contact": int(listed.rowcount),  # type: ignore[attr-defined]
     }

@@ -18,6 +18,7 @@ from crm_queue.adapters.tables import (
     dealership,
     dealership_policy,
     do_not_contact,
+    enquiry,
     task,
     tenant_hours,
 )
@@ -311,6 +312,35 @@ class CrmRepository:
                     for a in fresh
                 ],
             )
+
+    async def add_enquiries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record enquiries; one already recorded (a replayed event) is left as it is."""
+        if rows:
+            await self.session.execute(pg_insert(enquiry).on_conflict_do_nothing(), list(rows))
+
+    async def enquiries_of(
+        self, keys: Iterable[tuple[str, UUID]]
+    ) -> dict[UUID, list[dict[str, Any]]]:
+        """The recorded enquiries of many (tenant, lead), by lead id, in one query."""
+        wanted = sorted(set(keys), key=lambda k: k[1])
+        found: dict[UUID, list[dict[str, Any]]] = {}
+        if not wanted:
+            return found
+        rows = await self.session.execute(
+            select(enquiry).where(tuple_(enquiry.c.tenant_id, enquiry.c.lead_id).in_(wanted))
+        )
+        for r in rows:
+            found.setdefault(r.lead_id, []).append(dict(r._mapping))
+        return found
+
+    async def enquiries_for_view(self, tenant_id: str, lead_id: UUID) -> list[Any]:
+        """A lead's enquiries for reading: the lead's own first, then the repeats by time."""
+        rows = await self.session.execute(
+            select(enquiry)
+            .where(enquiry.c.tenant_id == tenant_id, enquiry.c.lead_id == lead_id)
+            .order_by((enquiry.c.kind != "lead"), enquiry.c.received_at, enquiry.c.enquiry_id)
+        )
+        return list(rows)
 
     async def person(self, tenant_id: str, lead_id: UUID) -> dict[str, Any]:
         person = await self.session.scalar(

@@ -44,7 +44,9 @@ task = Table(
     # False while only a lead.duplicate has arrived (events of one lead can come out of order):
     # received_at and sla_due_at are then the duplicate's, until lead.ingested corrects them.
     Column("ingested", Boolean, nullable=False, server_default=text("false")),
-    Column("state", Text, nullable=False),  # open | pool | qualified | lost
+    # open | pool | qualified | lost | do_not_contact (a lead of a person who must never be
+    # contacted: managers see it, the queue never has it)
+    Column("state", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("sla_due_at", DateTime(timezone=True), nullable=False),
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
@@ -68,6 +70,25 @@ task = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_task_queue", "tenant_id", "dealership_id", "state"),
+)
+
+# Every enquiry of a lead as the agent sees it: the lead's own (kind `lead`, enquiry_id = the
+# lead id) and each repeat (`repeat`, intake's enquiry id). The key makes a replay a no-op.
+enquiry = Table(
+    "enquiry",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("enquiry_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # lead | repeat
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("dealership_id", Text),  # the dealership the enquiry was addressed to
+    Column("source", JSONB, nullable=False),  # source_id, kind, name, campaign, channel
+    Column("person", JSONB),  # the contact details as given this time
+    Column("vehicle", JSONB),
+    Column("trade_ins", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("comments", Text),
+    Column("consent", JSONB),
 )
 
 attempt = Table(

@@ -74,7 +74,9 @@ REASON_NEEDS_CONTACT = "reason.needs_contact"
 APPOINTMENT_REQUIRED = "appointment.required"
 APPOINTMENT_IN_PAST = "appointment.not_in_future"
 
-State = Literal["open", "pool", "qualified", "lost"]
+# do_not_contact: a lead of a person who asked never to be contacted. It is recorded (managers
+# see it) but is no work for anyone: no SLA, never in the agents' queue, every contact refused.
+State = Literal["open", "pool", "qualified", "lost", "do_not_contact"]
 CLOSED_STATES: frozenset[str] = frozenset({"qualified", "lost"})
 OUTCOMES: tuple[ContactOutcome, ...] = get_args(ContactOutcome)
 PHONE_CHANNELS: frozenset[Channel] = frozenset({"call", "sms", "whatsapp"})
@@ -324,6 +326,17 @@ class Task:
         self.do_not_contact = True
         self.next_attempt_due_at = None
         return True
+
+    def hold_do_not_contact(self) -> bool:
+        """A new lead of a person who asked never to be contacted: it is kept for the managers'
+        view (state `do_not_contact`) but is no contact task (no SLA, not in the queue). A task
+        an agent already worked or closed keeps its state and is only marked."""
+        changed = self.mark_do_not_contact()
+        if self.state == "open" and not self.attempts:
+            self.state = "do_not_contact"
+            self.pool_until = None
+            return True
+        return changed
 
     def record_attempt(
         self,

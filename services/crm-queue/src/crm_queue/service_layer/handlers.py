@@ -74,7 +74,9 @@ async def on_pool_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) ->
     if task is not None and task.expire_from_pool(now):
         await uow.repo.save(task)
         row = await uow.repo.row(task.tenant_id, task.lead_id)  # recovery's facts on lead.lost
-        for e in events.collect(task, causation_id=timer.payload.get("causation_id"), row=row):
+        enquiries = await uow.repo.enquiries_for_view(task.tenant_id, task.lead_id)
+        cause = timer.payload.get("causation_id")
+        for e in events.collect(task, causation_id=cause, row=row, enquiries=enquiries):
             uow.emit(e)
 
 
@@ -99,7 +101,8 @@ async def _finish(uow: CrmUnitOfWork, task: Task) -> None:
     await uow.repo.save(task)
     closed = task.state in ("qualified", "lost")
     row = await uow.repo.row(task.tenant_id, task.lead_id) if closed else None
-    for e in events.collect(task, row=row):
+    enquiries = await uow.repo.enquiries_for_view(task.tenant_id, task.lead_id) if closed else []
+    for e in events.collect(task, row=row, enquiries=enquiries):
         uow.emit(e)
     await uow.commit()
 

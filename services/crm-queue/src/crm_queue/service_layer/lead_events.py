@@ -4,8 +4,14 @@ The consumers get up to `max_batch` deliveries at once (`shared.messaging.batch`
 a batch of one (the one-by-one fallback, the tests calling a handler directly). Each batch
 costs a fixed number of statements, whatever its size: the inbox claim of every id, the
 dealerships noted, their policies, the tasks already there (locked), the do-not-contact list,
-then one multi-row insert of the new tasks, one update of the changed ones, the timers and the
-outbox rows with one NOTIFY each. Between the reads and the writes the events are applied in
+the enquiries those tasks recorded before, then one multi-row insert of the new tasks, one of
+the enquiries, one update of the changed ones, the timers and the outbox rows with one NOTIFY
+each. Each event's enquiry is recorded whole (the agent sees every one on the task) and the
+task's person is merged from all of them (`domain.contacts`), so it too is the same whatever
+the order. A lead.ingested saying `do_not_contact` (or a person on crm-queue's own list) opens
+the task in state `do_not_contact`: kept for the managers, no SLA timer, never in the queue.
+
+Between the reads and the writes the events are applied in
 their order to the tasks in memory, by the same rules as one at a time, so a batch ends in
 the state its events give one by one: a duplicate before its lead opens the provisional task
 that the lead then completes, a redelivered event is skipped.
@@ -25,6 +31,7 @@ from uuid import UUID
 
 from crm_queue.adapters.erasure import erased_among
 from crm_queue.adapters.repository import is_listed
+from crm_queue.domain.contacts import LEAD, REPEAT, merged_person
 from crm_queue.domain.policy import Policy
 from crm_queue.domain.task import Task, channels_refused
 from crm_queue.service_layer import events
@@ -80,6 +87,40 @@ def _without_person(envelope: Envelope[Any]) -> Envelope[Any]:
     return envelope.model_copy(update={"payload": payload})
 
 
+def _json(model: Any) -> Any:
+    return model.model_dump(mode="json") if model is not None else None
+
+
+def _enquiry(envelope: Envelope[Any]) -> dict[str, Any]:
+    """The enquiry an event brings, as the task's `enquiry` row: lead.ingested's is the
+    lead's own (keyed by the lead id), lead.duplicate's a repeat (keyed by intake's id)."""
+    p = envelope.payload
+    own = envelope.event_type == INGESTED
+    source = p.source
+    return {
+        "lead_id": envelope.lead_id,
+        "enquiry_id": envelope.lead_id if own else p.enquiry_id,
+        "tenant_id": envelope.tenant_id,
+        "kind": LEAD if own else REPEAT,
+        "received_at": p.received_at,
+        "dealership_id": envelope.dealership_id
+        if own
+        else (p.enquiry_dealership_id or envelope.dealership_id),
+        "source": {
+            "source_id": source.source_id,
+            "kind": source.kind,
+            "name": source.name,
+            "campaign": source.campaign,
+            "channel": source.channel,
+        },
+        "person": _json(p.person),
+        "vehicle": _json(p.vehicle),
+        "trade_ins": [_json(v) for v in p.trade_ins],
+        "comments": p.comments,
+        "consent": _json(p.consent),
+    }
+
+
 @dataclass
 class _Timer:
     """What a batch leaves a (kind, key) timer at: scheduled (due, payload) or cancelled."""
@@ -99,6 +140,11 @@ class _Batch:
     new: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to insert
     changed: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # lead -> facts to update
     timers: dict[tuple[str, str], _Timer] = field(default_factory=dict)
+    enquiries: dict[UUID, list[dict[str, Any]]] = field(default_factory=dict)  # lead -> new ones
+
+    def enquired(self, envelope: Envelope[Any]) -> None:
+        row = _enquiry(envelope)
+        self.enquiries.setdefault(row["lead_id"], []).append(row)
 
     def open(self, opened: Task, facts: dict[str, Any]) -> None:
         self.tasks[opened.lead_id] = opened
@@ -134,7 +180,11 @@ def _ingested(batch: _Batch, envelope: Envelope[Any], now: datetime) -> list[Env
     assert envelope.lead_id is not None and envelope.dealership_id is not None
     facts = _facts_from_ingested(envelope)
     person = envelope.payload.person
-    listed = is_listed(batch.listed, envelope.tenant_id, person.email, person.phone)
+    # Intake says so (the person's earlier lead was closed as do-not-contact anywhere in the
+    # funnel), or crm-queue's own list has them.
+    listed = envelope.payload.do_not_contact or is_listed(
+        batch.listed, envelope.tenant_id, person.email, person.phone
+    )
     refused = channels_refused(envelope.payload.consent.model_dump())
     received_at = envelope.payload.received_at
     kind = envelope.payload.source.kind
@@ -151,20 +201,22 @@ def _ingested(batch: _Batch, envelope: Envelope[Any], now: datetime) -> list[Env
             correlation_id=envelope.correlation_id,
             source_kind=kind,
         )
-        task.do_not_contact = listed
+        if listed:
+            task.hold_do_not_contact()
         task.no_consent_channels = refused
         batch.open(task, facts)
         if task.awaits_first_contact:
             batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
     if task.learn_lead(received_at, policy, envelope.correlation_id, kind):  # repeat first
         if listed:
-            task.mark_do_not_contact()
+            task.hold_do_not_contact()
         task.no_consent_channels = refused
         batch.save(task, facts)
         if task.awaits_first_contact:
             batch.schedule(SLA_TIMER, task, task.sla_due_at, envelope)
         else:
             batch.cancel(SLA_TIMER, task.lead_id)
+            batch.cancel(POOL_TIMER, task.lead_id)
     return events.collect(task, causation=envelope)
 
 
@@ -172,7 +224,8 @@ def _duplicate(batch: _Batch, envelope: Envelope[Any], now: datetime) -> None:
     """The customer asked again: raise the open task (or open it, if this came first).
 
     A task opened here is provisional (`ingested` false): it takes the repeat's time until
-    lead.ingested brings the lead's own. A repeat publishes nothing.
+    lead.ingested brings the lead's own. A repeat publishes nothing. The enquiry itself is
+    recorded whatever the task's state (see `_merge_contacts`).
     """
     assert envelope.lead_id is not None and envelope.dealership_id is not None
     at = envelope.payload.received_at
@@ -253,11 +306,14 @@ async def _round(
                 _duplicate(batch, envelope, now)
             else:
                 raise ValueError(f"crm-queue does not handle {envelope.event_type}")
+            if envelope.lead_id not in erased:  # an erased person's enquiries are not kept
+                batch.enquired(envelope)
         for lead in erased:  # the person asked to be erased before their lead got here
             task = batch.tasks.get(lead)
             if task is not None and task.mark_do_not_contact():
                 batch.save(task)
                 batch.cancel(SLA_TIMER, lead)
+        await _merge_contacts(uow, batch)
         await _write(uow, batch, todo, last=last)
         await uow.commit()
 
@@ -270,6 +326,23 @@ def _places(todo: list[Envelope[Any]]) -> dict[tuple[str, str], tuple[str, str]]
         if place is not None and e.dealership_id is not None:
             places[(e.tenant_id, e.dealership_id)] = (place.timezone, place.country)
     return places
+
+
+async def _merge_contacts(uow: CrmUnitOfWork, batch: _Batch) -> None:
+    """The person of each task that got an enquiry, merged from all its enquiries (those
+    recorded before, read in one query under the task's lock, and this batch's): a repeat's new
+    phone or e-mail joins the lead's, in whatever order the events came."""
+    if not batch.enquiries:
+        return
+    known = await uow.repo.enquiries_of(
+        (batch.tasks[lead].tenant_id, lead) for lead in batch.enquiries if lead not in batch.new
+    )
+    for lead, fresh in batch.enquiries.items():
+        seen = {e["enquiry_id"] for e in known.get(lead, [])}
+        every = known.get(lead, []) + [e for e in fresh if e["enquiry_id"] not in seen]
+        person = merged_person(every)
+        if person is not None:
+            batch.save(batch.tasks[lead], {"person": person})
 
 
 async def _write(
@@ -290,6 +363,7 @@ async def _write(
             if last:
                 raise RuntimeError(f"tasks of leads {sorted(missed)} keep being inserted")
             raise _Raced
+    await uow.repo.add_enquiries([e for rows in batch.enquiries.values() for e in rows])
     if batch.changed:
         await uow.repo.save_many(
             [

@@ -42,7 +42,7 @@ _KEY_NAMES = (
 )
 
 _SCRUB_SUBMISSIONS = text(
-    "UPDATE submission SET comments = NULL, "
+    "UPDATE submission SET comments = NULL, enquiry = NULL, "
     f"vehicle = {_VEHICLE.format(c='vehicle')}, "
     "idempotency_key = CASE WHEN idempotency_key IS NOT NULL AND ("
     + _KEY_NAMES.format(c="idempotency_key")

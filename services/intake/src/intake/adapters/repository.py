@@ -49,22 +49,22 @@ class LeadState:
     enquiry_count: int
     sequence: int
     status: str
+    do_not_contact: bool = False
     new: bool = False
     touched: bool = False
 
 
 NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
-# Two lookups, each on its own index, rather than one OR that the planner can only scan.
+# Two lookups, each on its own index, rather than one OR that the planner can only scan. Every
+# lead of the person: an open one takes the enquiry, a closed one is the one a new lead follows,
+# and any of them may say the person asked not to be contacted.
+_CANDIDATE_COLUMNS = (
+    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
+    "sequence, status, do_not_contact FROM lead WHERE tenant_id = :tenant "
+)
 CANDIDATE_LEADS = text(
-    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
-    "sequence, status FROM lead WHERE tenant_id = :tenant "
-    "AND lower(email) = ANY(CAST(:emails AS text[])) "
-    "AND (status = 'open' OR last_enquiry_at >= :since) "
-    "UNION "
-    "SELECT id, dealership_id, email, phone, last_enquiry_at, enquiry_count, "
-    "sequence, status FROM lead WHERE tenant_id = :tenant "
-    "AND phone = ANY(CAST(:phones AS text[])) "
-    "AND (status = 'open' OR last_enquiry_at >= :since)"
+    _CANDIDATE_COLUMNS + "AND lower(email) = ANY(CAST(:emails AS text[])) "
+    "UNION " + _CANDIDATE_COLUMNS + "AND phone = ANY(CAST(:phones AS text[]))"
 )
 
 
@@ -249,9 +249,9 @@ class IntakeRepository:
         tenant_id: str,
         emails: list[str],
         phones: list[str],
-        since: datetime,
     ) -> list[LeadState]:
-        """Leads a new enquiry may merge into: open ones, or any touched since `since`."""
+        """Every lead of these contacts: an enquiry merges into an open one; a closed one is
+        the earlier lead a new one follows."""
         if not emails and not phones:
             return []
         # While a dealer group's first big upload outgrows the statistics, the planner takes
@@ -261,7 +261,7 @@ class IntakeRepository:
         await self.session.execute(NO_SEQSCAN)
         rows = await self.session.execute(
             CANDIDATE_LEADS,
-            {"tenant": tenant_id, "emails": emails, "phones": phones, "since": since},
+            {"tenant": tenant_id, "emails": emails, "phones": phones},
         )
         return [LeadState(**r._mapping) for r in rows]
 
@@ -294,6 +294,45 @@ class IntakeRepository:
                 }
                 for s in states
             ],
+        )
+
+    async def late_merges(self, tenant_id: str, lead_id: UUID, after: datetime) -> list[Any]:
+        """Enquiries merged into the lead that came after it left first contact (intake heard
+        of that later) and were not made a lead of their own yet, the earliest first."""
+        rows = await self.session.execute(
+            select(submission)
+            .where(
+                submission.c.tenant_id == tenant_id,
+                submission.c.lead_id == lead_id,
+                submission.c.outcome == "merged",
+                submission.c.enquiry.is_not(None),
+                submission.c.promoted_to.is_(None),
+                submission.c.received_at > after,
+            )
+            .order_by(submission.c.received_at, submission.c.id)
+        )
+        return list(rows)
+
+    async def promoted_from(self, tenant_id: str, lead_id: UUID) -> Any:
+        """The lead that late enquiries of `lead_id` became earlier, if any (locked)."""
+        made = select(submission.c.promoted_to).where(
+            submission.c.tenant_id == tenant_id,
+            submission.c.lead_id == lead_id,
+            submission.c.promoted_to.is_not(None),
+        )
+        return (
+            await self.session.execute(
+                select(lead)
+                .where(lead.c.tenant_id == tenant_id, lead.c.id.in_(made.limit(1)))
+                .with_for_update()
+            )
+        ).first()
+
+    async def promote(self, tenant_id: str, ids: list[UUID], lead_id: UUID) -> None:
+        await self.session.execute(
+            update(submission)
+            .where(submission.c.tenant_id == tenant_id, submission.c.id.in_(ids))
+            .values(promoted_to=lead_id)
         )
 
     async def lead(self, tenant_id: str, lead_id: UUID) -> Any:

@@ -129,8 +129,15 @@ lead = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
     Column("enquiry_count", Integer, nullable=False, server_default=text("1")),
+    # open: in first contact (new enquiries of the person merge into it); closed: it left first
+    # contact (qualified, lost, won, dead, reactivated) and never comes back to it.
     Column("status", Text, nullable=False, server_default=text("'open'")),  # open | closed
     Column("status_changed_at", DateTime(timezone=True), nullable=True),
+    # The person's earlier, closed lead this one follows (they asked again).
+    Column("previous_lead_id", UUID(as_uuid=True), nullable=True),
+    # The person asked never to be contacted (learnt from the funnel's events, or inherited
+    # from an earlier lead of theirs): their next leads open no contact task.
+    Column("do_not_contact", Boolean, nullable=False, server_default=text("false")),
     Column("sequence", Integer, nullable=False, server_default=text("1")),
     # Emails match case-insensitively: the lookup is on lower(email). The tenant is left out
     # of these indexes on purpose (the lookup still filters on it): with it in, statistics gone
@@ -163,6 +170,11 @@ submission = Table(
     Column("comments", Text),
     Column("campaign", Text),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # A merged enquiry: its dealership and what its lead.duplicate carried, so that one merged
+    # into a lead that had in fact closed before it came can become a new lead (`promoted_to`).
+    Column("dealership_id", UUID(as_uuid=True), nullable=True),
+    Column("enquiry", JSONB, nullable=True),
+    Column("promoted_to", UUID(as_uuid=True), nullable=True),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
     Index("ix_submission_source_received", "tenant_id", "source_id", "received_at"),

@@ -1,5 +1,6 @@
-"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that close or
-reopen a lead (de-duplication merges only into open or recent leads)."""
+"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that take a
+lead out of first contact (de-duplication merges only into a lead still in it) or say its
+person must never be contacted."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from shared.messaging.topology import Topology
 CONSUMER = "intake"
 MAX_KEY_CHARS = 200  # far above a real key: a longer one is not hashed to find out
 CLOSING_EVENTS = (
+    "lead.qualified.v1",
     "lead.lost.v1",
     "prospect.won.v1",
     "prospect.lost.v1",
@@ -113,7 +115,7 @@ def register(
     def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
         return parse_envelope(body)
 
-    async def on_lead_closed_or_reopened(envelope: Envelope[Any]) -> None:
+    async def on_lead_left_first_contact(envelope: Envelope[Any]) -> None:
         await lifecycle.apply(uows, CONSUMER, envelope)
 
     for routing_key in CLOSING_EVENTS:
@@ -124,7 +126,7 @@ def register(
             topology,
             queue,
             parse=parse,
-            handle=on_lead_closed_or_reopened,
+            handle=on_lead_left_first_contact,
             exchange=topology.events_exchange(),
         )
         names.append(queue.name)

@@ -49,6 +49,17 @@ def _correlation(item: IncomingLead) -> str | None:
     return str(item.raw_payload_id) if item.raw_payload_id else None
 
 
+def person(lead: NormalisedLead) -> PersonV1:
+    c = lead.contact
+    return PersonV1(
+        first_name=c.first_name,
+        last_name=c.last_name,
+        email=c.email,
+        phone=c.phone,
+        other_phones=list(c.other_phones),
+    )
+
+
 def lead_ingested(
     source: SourceRow,
     item: IncomingLead,
@@ -56,20 +67,16 @@ def lead_ingested(
     lead: NormalisedLead,
     lead_id: UUID,
     place: DealershipPlace | None = None,
+    *,
+    previous_lead_id: UUID | None = None,
+    do_not_contact: bool = False,
 ) -> Envelope[Any]:
-    c = lead.contact
     payload = LeadIngestedV1(
         sequence=1,
         source=source_ref(source, lead),
         received_at=item.received_at,
         requested_at=lead.requested_at,
-        person=PersonV1(
-            first_name=c.first_name,
-            last_name=c.last_name,
-            email=c.email,
-            phone=c.phone,
-            other_phones=list(c.other_phones),
-        ),
+        person=person(lead),
         vehicle=vehicle(lead.vehicle),
         trade_ins=[v for t in lead.trade_ins if (v := vehicle(t)) is not None],
         comments=lead.comments,
@@ -84,6 +91,8 @@ def lead_ingested(
         dealership=DealershipPlaceV1(timezone=place.timezone, country=place.country)
         if place is not None
         else None,
+        previous_lead_id=previous_lead_id,
+        do_not_contact=do_not_contact,
     )
     return new_envelope(
         payload,
@@ -98,6 +107,7 @@ def lead_ingested(
 def lead_duplicate(
     source: SourceRow,
     item: IncomingLead,
+    dealership_id: UUID,
     lead: NormalisedLead,
     state: LeadState,
     enquiry_id: UUID,
@@ -111,6 +121,14 @@ def lead_duplicate(
         received_at=item.received_at,
         vehicle=vehicle(lead.vehicle),
         comments=lead.comments,
+        # The enquiry whole, so the task shows it and its contact details join the lead's.
+        enquiry_dealership_id=str(dealership_id),
+        person=person(lead),
+        trade_ins=[v for t in lead.trade_ins if (v := vehicle(t)) is not None],
+        consent=ConsentV1(**shallow_dict(lead.consent)),
+        requested_at=lead.requested_at,
+        lead_type=lead.lead_type,
+        source_lead_id=lead.source_lead_id,
     )
     return new_envelope(
         payload,

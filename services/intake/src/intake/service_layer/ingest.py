@@ -163,7 +163,6 @@ async def ingest(
         source.tenant_id,
         emails=sorted({e for v in valid if (e := dedup.email_key(v.contact.email))}),
         phones=sorted({v.contact.phone for v in valid if v.contact.phone}),
-        since=now - rules.dedup_window,
     )
     people = _PersonIndex(candidates)
     batch = _Batch()
@@ -176,10 +175,21 @@ async def ingest(
         if isinstance(verdict, Rejection):
             result = _reject(uow, source, item, dealership_id, verdict, bulk_job_id, batch)
         elif (match := people.find(verdict)) is not None:
-            result = _merge(uow, source, item, verdict, match, bulk_job_id, batch)
+            result = _merge(uow, source, item, dealership_id, verdict, match, bulk_job_id, batch)
         else:
             place = verdicts.places.get(dealership_id)
-            result = _create(uow, source, item, dealership_id, verdict, bulk_job_id, batch, place)
+            follows = people.person(verdict)
+            result = _create(
+                uow,
+                source,
+                item,
+                dealership_id,
+                verdict,
+                bulk_job_id,
+                batch,
+                place,
+                follows=follows,
+            )
             people.add(batch.new_leads[-1][1])
         if key:
             batch.by_key[key] = result
@@ -209,31 +219,63 @@ def dealership_of(
     return wanted
 
 
+@dataclass(frozen=True)
+class _Earlier:
+    """What a new lead inherits from the person's earlier leads: the closed one it follows
+    (the most recently active) and whether they asked never to be contacted."""
+
+    previous_lead_id: UUID | None = None
+    do_not_contact: bool = False
+
+
 class _PersonIndex:
-    """Candidate leads by email and by phone; the most recently active wins a tie."""
+    """The person's leads by email and by phone. Only a lead still in first contact (open)
+    takes a new enquiry; the most recently active wins a tie."""
 
     def __init__(self, leads: list[LeadState]) -> None:
-        self._by_email: dict[str, LeadState] = {}
-        self._by_phone: dict[str, LeadState] = {}
+        self._open_by_email: dict[str, LeadState] = {}
+        self._open_by_phone: dict[str, LeadState] = {}
+        self._all_by_email: dict[str, list[LeadState]] = {}
+        self._all_by_phone: dict[str, list[LeadState]] = {}
         for state in sorted(leads, key=lambda s: s.last_enquiry_at):
             self.add(state)
 
     def add(self, state: LeadState) -> None:
-        if email := dedup.email_key(state.email):
-            self._by_email[email] = state
+        email = dedup.email_key(state.email)
+        if email:
+            self._all_by_email.setdefault(email, []).append(state)
         if state.phone:
-            self._by_phone[state.phone] = state
+            self._all_by_phone.setdefault(state.phone, []).append(state)
+        if state.status != "open":
+            return
+        if email:
+            self._open_by_email[email] = state
+        if state.phone:
+            self._open_by_phone[state.phone] = state
 
     def find(self, lead: NormalisedLead) -> LeadState | None:
+        """The open lead the enquiry merges into, if the person has one."""
         hits = [
             s
             for s in (
-                self._by_email.get(dedup.email_key(lead.contact.email) or ""),
-                self._by_phone.get(lead.contact.phone or ""),
+                self._open_by_email.get(dedup.email_key(lead.contact.email) or ""),
+                self._open_by_phone.get(lead.contact.phone or ""),
             )
             if s is not None
         ]
         return max(hits, key=lambda s: s.last_enquiry_at) if hits else None
+
+    def person(self, lead: NormalisedLead) -> _Earlier:
+        """What the person's earlier leads say about a new lead of theirs."""
+        leads = self._all_by_email.get(dedup.email_key(lead.contact.email) or "", []) + (
+            self._all_by_phone.get(lead.contact.phone or "", [])
+        )
+        closed = [s for s in leads if s.status != "open"]
+        previous = max(closed, key=lambda s: (s.last_enquiry_at, str(s.id))) if closed else None
+        return _Earlier(
+            previous_lead_id=previous.id if previous else None,
+            do_not_contact=any(s.do_not_contact for s in leads),
+        )
 
 
 @dataclass
@@ -275,6 +317,9 @@ def _submission_row(
         "vehicle": None,
         "comments": None,
         "campaign": None,
+        "dealership_id": None,
+        "enquiry": None,
+        "promoted_to": None,
     } | values
 
 
@@ -314,6 +359,7 @@ def _merge(
     uow: IntakeUnitOfWork,
     source: SourceRow,
     item: IncomingLead,
+    dealership_id: UUID,
     lead: NormalisedLead,
     state: LeadState,
     bulk_job_id: UUID | None,
@@ -327,16 +373,22 @@ def _merge(
     state.email = state.email or lead.contact.email
     state.phone = state.phone or lead.contact.phone
     state.touched = not state.new
+    enquiry_id = uuid4()
+    duplicate = events.lead_duplicate(source, item, dealership_id, lead, state, enquiry_id, on)
     row = _submission_row(
         source,
         item,
         "merged",
         bulk_job_id,
+        id=enquiry_id,
         lead_id=state.id,
         matched_on=on,
         vehicle=_vehicle_json(lead.vehicle),
         comments=lead.comments,
         campaign=lead.campaign,
+        dealership_id=dealership_id,
+        # Kept whole: should the lead turn out closed before this came, it becomes a new lead.
+        enquiry=duplicate.payload.model_dump(mode="json"),
     )
     batch.submissions.append(row)
     if state.new:  # merged into a lead of this same batch: keep its insert row current
@@ -349,7 +401,7 @@ def _merge(
                     email=state.email,
                     phone=state.phone,
                 )
-    uow.emit(events.lead_duplicate(source, item, lead, state, row["id"], on))
+    uow.emit(duplicate)
     return IngestResult(
         outcome="merged", submission_id=row["id"], lead_id=state.id, matched_on=tuple(on)
     )
@@ -364,7 +416,11 @@ def _create(
     bulk_job_id: UUID | None,
     batch: _Batch,
     place: DealershipPlace | None = None,
+    *,
+    follows: _Earlier,
 ) -> IngestResult:
+    """A new lead; `follows`: the person's closed lead it follows, and whether the person
+    asked never to be contacted (the lead is then recorded, and says so, but nobody calls)."""
     lead_id = uuid4()
     c = lead.contact
     row = {
@@ -394,6 +450,8 @@ def _create(
         "enquiry_count": 1,
         "status": "open",
         "sequence": 1,
+        "previous_lead_id": follows.previous_lead_id,
+        "do_not_contact": follows.do_not_contact,
     }
     state = LeadState(
         id=lead_id,
@@ -404,6 +462,7 @@ def _create(
         enquiry_count=1,
         sequence=1,
         status="open",
+        do_not_contact=follows.do_not_contact,
         new=True,
     )
     batch.new_leads.append((row, state))
@@ -418,5 +477,16 @@ def _create(
         campaign=lead.campaign,
     )
     batch.submissions.append(sub)
-    uow.emit(events.lead_ingested(source, item, dealership_id, lead, lead_id, place))
+    uow.emit(
+        events.lead_ingested(
+            source,
+            item,
+            dealership_id,
+            lead,
+            lead_id,
+            place,
+            previous_lead_id=follows.previous_lead_id,
+            do_not_contact=follows.do_not_contact,
+        )
+    )
     return IngestResult(outcome="ingested", submission_id=sub["id"], lead_id=lead_id)

@@ -60,18 +60,26 @@ def not_found(exc: handlers.NotFound) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
 
 
-def task_out(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:
+def task_out(
+    row: Any, attempts: list[Any] | None = None, enquiries: list[Any] | None = None
+) -> dict[str, Any]:
     data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     if attempts is not None:
         data["attempts"] = [dict(a._mapping) for a in attempts]
         data["attempts_made"] = len(attempts)
+    if enquiries is not None:
+        data["enquiry_list"] = [dict(e._mapping) for e in enquiries]
     return data
 
 
 async def _view(unit: Uow, tenant_id: str, lead_id: UUID) -> dict[str, Any]:
     async with unit:
         row = await unit.repo.row(tenant_id, lead_id)
-        return task_out(row, await unit.repo.attempts_of(tenant_id, lead_id))
+        return task_out(
+            row,
+            await unit.repo.attempts_of(tenant_id, lead_id),
+            await unit.repo.enquiries_for_view(tenant_id, lead_id),
+        )
 
 
 async def _act(unit: Uow, actor: Any, lead_id: UUID, coro: Any) -> Any:
@@ -174,7 +182,9 @@ async def manager_view(
     actor: Manager,
     unit: Uow,
     clock: Now,
-    state: Annotated[str | None, Query(pattern="^(open|pool|qualified|lost)$")] = None,
+    state: Annotated[
+        str | None, Query(pattern="^(open|pool|qualified|lost|do_not_contact)$")
+    ] = None,
     agent: Annotated[str | None, Query(max_length=200, pattern=FILTER_TEXT)] = None,
     source: Annotated[str | None, Query(max_length=200, pattern=FILTER_TEXT)] = None,
     overdue: bool | None = None,
@@ -182,7 +192,8 @@ async def manager_view(
     # Capped below PostgreSQL's bigint: a larger OFFSET is an error there, not an empty page.
     offset: Annotated[int, Query(ge=0, le=10**9, description="leads to skip (paging)")] = 0,
 ) -> Any:
-    """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones."""
+    """Every lead of the manager's dealerships: open ones, pending follow-ups, overdue ones,
+    and the leads of people who must not be contacted (`state=do_not_contact`)."""
     async with unit:
         rows = await unit.repo.leads(
             actor.tenant_id,
@@ -206,7 +217,11 @@ async def one_lead(lead_id: UUID, actor: Agent, unit: Uow) -> Any:
             actor.dealerships is not None and row.dealership_id not in actor.dealerships
         ):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such lead in your dealerships")
-        return task_out(row, await unit.repo.attempts_of(actor.tenant_id, lead_id))
+        return task_out(
+            row,
+            await unit.repo.attempts_of(actor.tenant_id, lead_id),
+            await unit.repo.enquiries_for_view(actor.tenant_id, lead_id),
+        )
 
 
 # Dealership ids are intake's (UUIDs today); the cap and character set keep a path parameter

@@ -75,14 +75,39 @@ class WarningOut(BaseModel):
     value: str | None = None
 
 
+class EnquiryOut(BaseModel):
+    """One enquiry of the lead, as the customer made it: the lead's own first (`kind` lead),
+    then each time they asked again (`repeat`), with the contact details given that time."""
+
+    kind: Literal["lead", "repeat"]
+    enquiry_id: UUID
+    received_at: datetime
+    dealership_id: str | None = Field(
+        default=None, description="the dealership the enquiry was addressed to"
+    )
+    source: dict[str, Any] = Field(description="source_id, kind, name, campaign, channel")
+    person: dict[str, Any] | None = None
+    vehicle: dict[str, Any] | None = None
+    trade_ins: list[dict[str, Any]] = []
+    comments: str | None = None
+    consent: dict[str, Any] | None = None
+
+
 class TaskOut(BaseModel):
     lead_id: UUID
     dealership_id: str
-    state: str
+    state: str = Field(
+        description="open | pool | qualified | lost | do_not_contact (a lead of a person who "
+        "must never be contacted: in the managers' view, never in the queue)"
+    )
     source_id: str | None = None
     source_name: str | None = None
     source_kind: str | None = None
-    person: dict[str, Any] = {}
+    person: dict[str, Any] = Field(
+        default={},
+        description="the lead's person, with the new phones and e-mails later enquiries gave "
+        "(other_phones, other_emails)",
+    )
     vehicle: dict[str, Any] | None = None
     comments: str | None = None
     warnings: list[WarningOut] = Field(
@@ -108,6 +133,9 @@ class TaskOut(BaseModel):
     closed_at: datetime | None
     attempts_made: int = 0
     attempts: list[AttemptOut] = []
+    enquiry_list: list[EnquiryOut] = Field(
+        default=[], description="every enquiry of the lead (one lead's answer only, not lists)"
+    )
 
 
 class Refusal(BaseModel):
