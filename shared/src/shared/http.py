@@ -473,3 +473,13 @@ def add_health_routes(app: FastAPI) -> None:
         checks = await request.app.state.runtime.health()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+async def app_unit_of_work(request: Request) -> Any:
+    """A dependency: a new unit of work from the app's `state.uow_factory` (set at start)."""
+    return request.app.state.uow_factory()
+
+
+async def app_clock(request: Request) -> Any:
+    """A dependency: the app's `state.clock` (a frozen one in tests)."""
+    return request.app.state.clock
