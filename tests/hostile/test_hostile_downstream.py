@@ -26,11 +26,11 @@ from shared.testing.services import ServiceProcess
 from tests.hostile.conftest import World
 from tests.hostile.test_hostile_input import (
     ANSWER_WITHIN,
-    DEAD_LETTER_WITHIN,
     PROBE_WITHIN,
     SLACK,
     TOKEN_KINDS,
     Sent,
+    _dead_lettered,
     _probe,
     forged_token,
     raw_http,
@@ -810,20 +810,6 @@ AMQP_CASES: dict[str, Message] = {
 }
 
 
-async def _dead_lettered(
-    channel: aio_pika.abc.AbstractChannel, d: Down, queue: str, message_id: str
-) -> aio_pika.abc.AbstractIncomingMessage:
-    dlq = await channel.get_queue(d.world.live.topology.dead_letter_queue_name(queue))
-    deadline = time.monotonic() + DEAD_LETTER_WITHIN
-    while time.monotonic() < deadline:
-        got = await dlq.get(fail=False, no_ack=True)
-        if got is None:
-            await asyncio.sleep(0.05)
-        elif got.message_id == message_id:
-            return got
-    raise AssertionError(f"not dead-lettered from {queue} within {DEAD_LETTER_WITHIN} s")
-
-
 @pytest.mark.parametrize("name", list(AMQP_CASES))
 async def test_hostile_event_downstream(down: Down, name: str) -> None:
     message = AMQP_CASES[name]
@@ -845,7 +831,7 @@ async def test_hostile_event_downstream(down: Down, name: str) -> None:
                 ),
                 routing_key=queue,
             )
-            dead = await _dead_lettered(channel, down, queue, message_id)
+            dead = await _dead_lettered(channel, down.world, queue, message_id)
         finally:
             done.set()
             latencies = await probe
