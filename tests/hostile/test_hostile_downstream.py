@@ -28,12 +28,14 @@ from tests.hostile.test_hostile_input import (
     ANSWER_WITHIN,
     PROBE_WITHIN,
     SLACK,
+    SLOW_HEAD_LIMIT,
     TOKEN_KINDS,
     Sent,
     _dead_lettered,
     _probe,
     forged_token,
     raw_http,
+    slow_head,
 )
 from tests.live import Downstream, Tenant
 
@@ -45,8 +47,6 @@ Service = Literal["assignment", "recovery", "metrics"]
 ANSWER = 2 * ANSWER_WITHIN
 PROBE = 5 * PROBE_WITHIN
 VICTIM_SLA_HOURS = 7.0  # the victim's routing, which the attacker must neither see nor change
-HEAD_TIMEOUT = 5.0  # FORECOURT_HTTP_HEADER_TIMEOUT_SECONDS of the test services
-SLOW_HEAD_LIMIT = 6 * HEAD_TIMEOUT  # the test's patience with a trickled head: far beyond it
 MALLORY = "mallory"  # the attacker's consultant
 VICTOR = "victor"  # the victim's consultant
 
@@ -193,32 +193,6 @@ async def _oversized_headers(d: Down, service: Service) -> int:
     padding = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 8000) for i in range(16))  # 128 KB
     head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + padding + b"\r\n"
     return await raw_http(d.services[service].base_url, head, wait=ANSWER_WITHIN)
-
-
-async def _slow_head(d: Down, service: Service) -> int:
-    """A head trickled a byte at a time, never ending: 408 once the head timeout passes."""
-    url = d.services[service].base_url.removeprefix("http://")
-    host, _, port = url.partition(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-
-    async def trickle() -> None:
-        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100_000:
-            writer.write(bytes([byte]))
-            await writer.drain()
-            await asyncio.sleep(0.05)
-
-    sending = asyncio.create_task(trickle())
-    try:
-        async with asyncio.timeout(SLOW_HEAD_LIMIT):
-            line = await reader.readline()
-        fields = line.split()
-        return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
-    except (TimeoutError, ConnectionError):
-        return 0
-    finally:
-        sending.cancel()
-        await asyncio.gather(sending, return_exceptions=True)
-        writer.close()
 
 
 def _deep(depth: int) -> bytes:
@@ -695,7 +669,7 @@ HTTP_CASES: dict[str, Case] = {
     },
     **{
         f"http-slow-head-{service}": Case(
-            lambda d, service=service: _slow_head(d, service),  # type: ignore[arg-type]
+            lambda d, service=service: slow_head(d.services[service].base_url),  # type: ignore[index]
             408,
             service,  # type: ignore[arg-type]
             within=SLOW_HEAD_LIMIT,
