@@ -20,7 +20,8 @@ from shared.contracts.envelope import envelope_type
 from shared.contracts.registry import REGISTRY
 from shared.messaging.broker import create_broker
 from shared.messaging.topology import Topology
-from shared.settings import CommonSettings
+from shared.runtime import Runtime
+from shared.settings import CommonSettings, ServiceSettings
 
 OUT_DIR = REPO_ROOT / "docs" / "asyncapi"
 DOCUMENTED_BROKER = "amqp://127.0.0.1:5672/"
@@ -30,95 +31,61 @@ def register_intake(broker: RabbitBroker, topology: Topology) -> None:
     from intake.entrypoints import amqp
     from intake.service_layer.receive import Receiver
     from intake.service_layer.sources import SourceKeys
-    from intake.service_layer.unit_of_work import IntakeUnitOfWork
     from shared.clock import SystemClock
-
-    def no_database() -> IntakeUnitOfWork:
-        raise RuntimeError("documentation only: nothing is handled")
 
     amqp.register(
         broker,
         topology,
-        Receiver(no_database, SystemClock(), max_adf_bytes=1),
-        no_database,
-        SourceKeys(no_database, ttl=0),
+        Receiver(_no_database, SystemClock(), max_adf_bytes=1),
+        _no_database,
+        SourceKeys(_no_database, ttl=0),
     )
+
+
+def _runtime(broker: RabbitBroker, topology: Topology, settings: ServiceSettings) -> Runtime:
+    """A service's runtime on `broker`, whose database is never connected to: nothing runs."""
+    from shared.db import create_engine, session_factory
+    from shared.outbox import OutboxRelay
+
+    engine = create_engine(settings.database_url)
+    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
+    return Runtime(settings, topology, engine, session_factory(engine), broker, relay)
+
+
+def _no_database() -> Any:
+    raise RuntimeError("documentation only: nothing is handled")
 
 
 def register_crm_queue(broker: RabbitBroker, topology: Topology) -> None:
     from crm_queue.config import CrmQueueSettings
     from crm_queue.entrypoints import amqp
-    from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
     from shared.clock import SystemClock
-    from shared.db import create_engine, session_factory
-    from shared.outbox import OutboxRelay
-    from shared.runtime import Runtime
 
-    def no_database() -> CrmUnitOfWork:
-        raise RuntimeError("documentation only: nothing is handled")
-
-    settings = CrmQueueSettings()
-    engine = create_engine(settings.database_url)  # never connects: nothing runs
-    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
-    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
-    amqp.register(runtime, no_database, SystemClock())
+    amqp.register(_runtime(broker, topology, CrmQueueSettings()), _no_database, SystemClock())
 
 
 def register_assignment(broker: RabbitBroker, topology: Topology) -> None:
     from assignment.config import AssignmentSettings
     from assignment.entrypoints import amqp
-    from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
     from shared.clock import SystemClock
-    from shared.db import create_engine, session_factory
-    from shared.outbox import OutboxRelay
-    from shared.runtime import Runtime
 
-    def no_database() -> AssignmentUnitOfWork:
-        raise RuntimeError("documentation only: nothing is handled")
-
-    settings = AssignmentSettings()
-    engine = create_engine(settings.database_url)  # never connects: nothing runs
-    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
-    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
-    amqp.register(runtime, no_database, SystemClock())
+    amqp.register(_runtime(broker, topology, AssignmentSettings()), _no_database, SystemClock())
 
 
 def register_recovery(broker: RabbitBroker, topology: Topology) -> None:
     from recovery.config import RecoverySettings
     from recovery.entrypoints import amqp
-    from recovery.service_layer.unit_of_work import RecoveryUnitOfWork
     from shared.clock import SystemClock
-    from shared.db import create_engine, session_factory
-    from shared.outbox import OutboxRelay
-    from shared.runtime import Runtime
 
-    def no_database() -> RecoveryUnitOfWork:
-        raise RuntimeError("documentation only: nothing is handled")
-
-    settings = RecoverySettings()
-    engine = create_engine(settings.database_url)  # never connects: nothing runs
-    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
-    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
-    amqp.register(runtime, no_database, SystemClock())
+    amqp.register(_runtime(broker, topology, RecoverySettings()), _no_database, SystemClock())
 
 
 def register_metrics(broker: RabbitBroker, topology: Topology) -> None:
     from metrics.config import MetricsSettings
     from metrics.entrypoints import amqp
     from metrics.entrypoints.observe import Observer
-    from metrics.service_layer.unit_of_work import MetricsUnitOfWork
-    from shared.db import create_engine, session_factory
-    from shared.outbox import OutboxRelay
-    from shared.runtime import Runtime
 
-    def no_database() -> MetricsUnitOfWork:
-        raise RuntimeError("documentation only: nothing is handled")
-
-    settings = MetricsSettings()
-    engine = create_engine(settings.database_url)  # never connects: nothing runs
-    relay = OutboxRelay(engine, settings.common.amqp_url, topology)
-    runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
-    amqp.register(runtime, no_database, Observer())
+    amqp.register(_runtime(broker, topology, MetricsSettings()), _no_database, Observer())
 
 
 def asyncapi(service: Service) -> str:

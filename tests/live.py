@@ -2,7 +2,8 @@
 database and a namespace of its own on the broker, as `make up` runs them: the end-to-end path,
 the API property tests (tests/api/) and the hostile-input suite (tests/hostile/) use them.
 assignment and recovery join them on the same broker namespace (`downstream`) for the tests that
-ask for them: a lead qualified in crm-queue becomes their prospect, a lost one their follow-up.
+ask for them: a lead qualified in crm-queue becomes their prospect, a lost one their follow-up;
+metrics (`metrics_service`) likewise, counting every event.
 
 Loaded as a pytest plugin by tests/conftest.py; nothing starts unless a test asks for `live`.
 """
@@ -95,23 +96,35 @@ class Downstream:
 
 
 def declared_queues(topology: Topology) -> set[str]:
-    """Every queue the four services declare in `topology`'s namespace, with their dead-letter
+    """Every queue the five services declare in `topology`'s namespace, with their dead-letter
     queues, by registering their consumers on a broker that never connects."""
     from scripts.export_asyncapi import (
         register_assignment,
         register_crm_queue,
         register_intake,
+        register_metrics,
         register_recovery,
     )
 
     names: set[str] = set()
     recording = Topology(topology.namespace, topology.delivery_limit, record=names)
-    for register in (register_intake, register_crm_queue, register_assignment, register_recovery):
+    for register in (
+        register_intake,
+        register_crm_queue,
+        register_assignment,
+        register_recovery,
+        register_metrics,
+    ):
         register(RabbitBroker(), recording)
     for name in list(names):
         recording.dead_letter_queue(name)
     recording.unrouted_queue()
     return names
+
+
+def _live_database(pg_server_url: str, run_id: str, name: str) -> str:
+    database = f"fc_test_{run_id}_live_{name}"
+    return make_url(pg_server_url).set(database=database).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +136,7 @@ async def live(pg_server_url: str, amqp_url: str, run_id: str) -> AsyncIterator[
         delivery_limit=topology.delivery_limit,
         jwt_secret=SecretStr(JWT_SECRET),
     )
-    server = make_url(pg_server_url)
-    urls = {
-        name: server.set(database=f"fc_test_{run_id}_live_{name}").render_as_string(
-            hide_password=False
-        )
-        for name in ("intake", "crm_queue")
-    }
+    urls = {name: _live_database(pg_server_url, run_id, name) for name in ("intake", "crm_queue")}
     for url in urls.values():
         await ensure_database(url)
     intake = ServiceProcess.start("intake", database_url=urls["intake"], common=common)
@@ -148,12 +155,8 @@ async def live(pg_server_url: str, amqp_url: str, run_id: str) -> AsyncIterator[
 async def downstream(live: Live, pg_server_url: str, run_id: str) -> AsyncIterator[Downstream]:
     """assignment and recovery as processes, consuming what `live`'s services publish (their
     queues are deleted with `live`'s)."""
-    server = make_url(pg_server_url)
     urls = {
-        name: server.set(database=f"fc_test_{run_id}_live_{name}").render_as_string(
-            hide_password=False
-        )
-        for name in ("assignment", "recovery")
+        name: _live_database(pg_server_url, run_id, name) for name in ("assignment", "recovery")
     }
     for url in urls.values():
         await ensure_database(url)
@@ -168,3 +171,20 @@ async def downstream(live: Live, pg_server_url: str, run_id: str) -> AsyncIterat
         await asyncio.gather(asyncio.to_thread(assignment.stop), asyncio.to_thread(recovery.stop))
         for url in urls.values():
             await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def metrics_service(
+    live: Live, pg_server_url: str, run_id: str
+) -> AsyncIterator[ServiceProcess]:
+    """metrics as a process, counting what `live`'s services (and `downstream`'s, when running)
+    publish; its queues are deleted with `live`'s."""
+    url = _live_database(pg_server_url, run_id, "metrics")
+    await ensure_database(url)
+    metrics = ServiceProcess.start("metrics", database_url=url, common=live.common)
+    try:
+        await metrics.wait_ready()
+        yield metrics
+    finally:
+        await asyncio.to_thread(metrics.stop)
+        await drop_database(url)

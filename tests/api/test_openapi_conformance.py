@@ -1,7 +1,7 @@
 """Property-based API tests (schemathesis) from the committed OpenAPI documents, against intake,
-crm-queue, assignment and recovery running as processes (tests/live.py): whatever the document
-allows, and data just outside it, never gets a 5xx, and every answer conforms to the document
-(status code, content type, headers, body schema).
+crm-queue, assignment, recovery and metrics running as processes (tests/live.py): whatever the
+document allows, and data just outside it, never gets a 5xx, and every answer conforms to the
+document (status code, content type, headers, body schema).
 
 Requests carry a valid admin token and source API key of a dealer group of their own (assignment
 also a consultant's token, for the routes only consultants use); path ids are now random, now
@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from shared.testing.services import ServiceProcess
 from tests.live import Downstream, Live, Tenant
 from tests.paths import REPO_ROOT
 
@@ -54,6 +55,7 @@ intake_schema = schemathesis.openapi.from_path(REPO_ROOT / "docs/openapi/intake.
 crm_schema = schemathesis.openapi.from_path(REPO_ROOT / "docs/openapi/crm-queue.json")
 assignment_schema = schemathesis.openapi.from_path(REPO_ROOT / "docs/openapi/assignment.json")
 recovery_schema = schemathesis.openapi.from_path(REPO_ROOT / "docs/openapi/recovery.json")
+metrics_schema = schemathesis.openapi.from_path(REPO_ROOT / "docs/openapi/metrics.json")
 CONSULTANT = "fuzz.consultant"
 
 # Ids that exist in the fuzzing dealer group, filled in by the `world` fixture before any case
@@ -263,4 +265,15 @@ def test_recovery_answers_as_documented(
         headers=world.headers,
         checks=CHECKS,
         timeout=30,
+    )
+
+
+@metrics_schema.parametrize()
+@BOUNDED
+def test_metrics_answers_as_documented(
+    case: schemathesis.Case, world: World, metrics_service: ServiceProcess
+) -> None:
+    """The KPIs of the fuzzing dealer group (its seed lead counted, whatever else is not)."""
+    case.call_and_validate(
+        base_url=metrics_service.base_url, headers=world.headers, checks=CHECKS, timeout=30
     )

@@ -36,6 +36,8 @@ ANSWER_WITHIN = 1.0 * SLACK  # seconds: a refusal is quick
 PROBE_WITHIN = 0.2 * SLACK  # seconds: /healthz while a case is handled
 DEAD_LETTER_WITHIN = 3.0 * SLACK  # seconds: an AMQP refusal, through the broker twice
 SLOW_BODY_LIMIT = 20.0  # seconds: longest a server may wait for a trickled body before its 408
+HEAD_TIMEOUT = 5.0  # FORECOURT_HTTP_HEADER_TIMEOUT_SECONDS of the test services
+SLOW_HEAD_LIMIT = 6 * HEAD_TIMEOUT  # the test's patience with a trickled head: far beyond it
 
 Sent = httpx.Response | int  # an HTTP answer, or the status read off a raw socket
 
@@ -152,6 +154,32 @@ async def slow_body(world: World) -> int:
         b"X-Api-Key: " + world.attacker.api_key.encode() + b"\r\nContent-Length: 1000\r\n\r\n"
     )
     return await raw_http(world.live.intake.base_url, head, b'{"first_na', wait=SLOW_BODY_LIMIT)
+
+
+async def slow_head(url: str) -> int:
+    """A head trickled a byte at a time, never ending (slowloris): the server must answer 408
+    once its head timeout has passed, however steadily the bytes keep coming."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+
+    async def trickle() -> None:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100_000:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    sending = asyncio.create_task(trickle())
+    try:
+        async with asyncio.timeout(SLOW_HEAD_LIMIT):
+            line = await reader.readline()
+        fields = line.split()
+        return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+    except (TimeoutError, ConnectionError):
+        return 0
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        writer.close()
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -559,6 +587,15 @@ HTTP_CASES: dict[str, Case] = {
         lambda w: oversized_headers(w, "crm-queue"), (431,), service="crm-queue"
     ),
     "http-slow-body": Case(slow_body, (408,), within=SLOW_BODY_LIMIT + ANSWER_WITHIN),
+    "http-slow-head-intake": Case(
+        lambda w: slow_head(w.live.intake.base_url), (408,), within=SLOW_HEAD_LIMIT
+    ),
+    "http-slow-head-crm-queue": Case(
+        lambda w: slow_head(w.live.crm.base_url),
+        (408,),
+        service="crm-queue",
+        within=SLOW_HEAD_LIMIT,
+    ),
 }
 
 

@@ -12,6 +12,10 @@ Limits (environment, `FORECOURT_HTTP_*`, see `HttpLimits`):
 - a body must keep arriving: each piece within `BODY_TIMEOUT_SECONDS` of the last, else 408
   and the connection is closed (a body that declared 200,000 bytes and sent 9 held its request
   for ever). Per piece, not per body: a large upload on a slow link is fine while it moves.
+- the request head must be complete within `HEADER_TIMEOUT_SECONDS` of the connection opening
+  (or, on a kept-alive connection, of the next request's first byte), else 408 and the
+  connection is closed. For the whole head, not per piece: a client trickling its headers a
+  byte at a time (slowloris) would otherwise hold a connection for ever.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class HttpLimits(BaseSettings):
     max_headers: int = Field(default=100, ge=10)
     # Longest wait for the next piece of a request body.
     body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Longest wait for a whole request head (request line and headers).
+    header_timeout_seconds: float = Field(default=30.0, gt=0)
     # Retry-After of a 503 answered during a database outage.
     retry_after_seconds: int = Field(default=5, ge=1)
 
@@ -217,6 +223,10 @@ def hardened_app() -> Any:
 
 
 LINGER_SECONDS = 10.0
+_STATUS_LINES = {
+    408: b"HTTP/1.1 408 Request Timeout\r\n",
+    431: b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+}
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -227,7 +237,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     still arriving, the bytes received for it (a single header not yet complete included: a
     bound, which with pipelined requests may include the tail of the previous body), and
     answers 431 and closes the connection past `HttpLimits.max_header_bytes` or `max_headers`,
-    before buffering more.
+    before buffering more. A head not complete within `HttpLimits.header_timeout_seconds` is
+    answered 408 and the connection closed, the same way.
     """
 
     limits: ClassVar[HttpLimits | None] = None
@@ -237,12 +248,33 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         limits = type(self).limits or default_limits()
         self._max_bytes = limits.max_header_bytes
         self._max_fields = limits.max_headers
+        self._head_timeout = limits.header_timeout_seconds
+        self._head_deadline: asyncio.TimerHandle | None = None
         self._in_head = False
         self._head_bytes = 0  # received while the head was incomplete
         self._fields = 0
         self._size = 0  # of the head's parts parsed so far
         self._refused: str | None = None
         self._linger: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_deadline()  # a connection that never sends a head is cut off too
+
+    def _start_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self._head_timeout, self._head_too_slow)
+
+    def _stop_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self._refused is None and not self.transport.is_closing():
+            seconds = f"{self._head_timeout:g}"
+            self._refuse(f"the request head did not arrive within {seconds} s", status=408)
 
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
@@ -256,6 +288,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head, self._head_bytes, self._fields, self._size = True, 0, 0, 0
+        self._start_head_deadline()  # kept the one from connection_made on a first request
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -280,6 +313,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._stop_head_deadline()
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -288,12 +322,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, status: int = 431) -> None:
         self._refused = reason
+        self._stop_head_deadline()
         self.logger.warning("refused a request head: %s", reason)
-        headers, body = _closing_json(431, reason)
+        headers, body = _closing_json(status, reason)
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n" + head)
+        line = _STATUS_LINES[status]
+        self.transport.write(line + head)
         self.transport.write(b"\r\n" + body)
         # A lingering close: closing with the rest of the head unread would reset the
         # connection, and the client could lose the 431 before reading it. Send FIN, read and
@@ -303,6 +339,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_deadline()
         if self._linger is not None:
             self._linger.cancel()
         super().connection_lost(exc)
@@ -310,9 +347,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 def server_options(limits: HttpLimits | None = None) -> dict[str, Any]:
     """uvicorn options every service runs with (see the module's docstring)."""
+    http: Any = "shared.http:LimitedHttpToolsProtocol"
+    if limits is not None:  # limits other than the environment's: a protocol bound to them
+        http = type("LimitedHttpTools", (LimitedHttpToolsProtocol,), {"limits": limits})
     limits = limits or default_limits()
     return {
-        "http": "shared.http:LimitedHttpToolsProtocol",
+        "http": http,
         # Should anyone choose http="h11" instead: its own bound on an incomplete head.
         "h11_max_incomplete_event_size": limits.max_header_bytes,
     }
@@ -433,3 +473,13 @@ def add_health_routes(app: FastAPI) -> None:
         checks = await request.app.state.runtime.health()
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+async def app_unit_of_work(request: Request) -> Any:
+    """A dependency: a new unit of work from the app's `state.uow_factory` (set at start)."""
+    return request.app.state.uow_factory()
+
+
+async def app_clock(request: Request) -> Any:
+    """A dependency: the app's `state.clock` (a frozen one in tests)."""
+    return request.app.state.clock

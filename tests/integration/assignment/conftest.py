@@ -5,21 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-import aio_pika
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
 from assignment.config import AssignmentSettings
 from assignment.entrypoints.http.app import create_app
-from shared.auth import issue_token
-from shared.clock import FrozenClock
 from shared.contracts import (
     EnquiryV1,
     LeadQualifiedV1,
@@ -33,7 +28,7 @@ from shared.contracts import (
 )
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
-from tests.integration.intake.conftest import Events, probe
+from shared.testing.running import RunningService, service_starter
 
 # A Monday, 10:00 UTC.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -104,42 +99,12 @@ def erased(tenant: str, *lead_ids: uuid.UUID, at: datetime = T0) -> Any:
 
 
 @dataclass
-class Assignment:
-    app: FastAPI
-    client: httpx.AsyncClient
-    clock: FrozenClock
-    settings: CommonSettings
-    events: Events
-    exchange: aio_pika.abc.AbstractExchange
-
-    def staff(
-        self,
-        role: str = "manager",
-        tenant: str = "acme",
-        sub: str = "boss",
-        dealerships: tuple[str, ...] = ("d1",),
-    ) -> dict[str, str]:
-        token = issue_token(
-            self.settings,
-            subject=sub,
-            role=role,  # type: ignore[arg-type]
-            tenant=tenant,
-            dealerships=dealerships,
-        )
-        return {"Authorization": f"Bearer {token}"}
+class Assignment(RunningService):
+    default_role: ClassVar[str] = "manager"
+    default_sub: ClassVar[str] = "boss"
 
     def consultant(self, sub: str, tenant: str = "acme", dealership: str = "d1") -> dict[str, str]:
         return self.staff("consultant", tenant, sub, (dealership,))
-
-    async def publish(self, envelope: Any) -> None:
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.to_json_bytes(),
-                message_id=str(envelope.event_id),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=envelope.routing_key,
-        )
 
     async def add_consultant(
         self,
@@ -204,27 +169,17 @@ def assignment_settings(database_url: str, common: CommonSettings, **kw: Any) ->
 def running_assignment(
     database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
 ) -> Callable[..., AbstractAsyncContextManager[Assignment]]:
-    @asynccontextmanager
-    async def start(
-        clock: FrozenClock | None = None, common: CommonSettings | None = None, **kw: Any
-    ) -> AsyncIterator[Assignment]:
-        clock = clock or FrozenClock(T0)
-        common = common or common_settings
-        connection, events = await probe(amqp_url, topology)
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.events_exchange_name)
-        app = create_app(
-            assignment_settings(database_url, common, **kw),
-            topology=topology,
-            clock=clock,
-        )
-        async with LifespanManager(app, startup_timeout=60) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://assign") as client:
-                yield Assignment(app, client, clock, common, events, exchange)
-        await connection.close()
-
-    return start
+    return service_starter(
+        Assignment,
+        create_app,
+        assignment_settings,
+        database_url=database_url,
+        common_settings=common_settings,
+        topology=topology,
+        amqp_url=amqp_url,
+        start_at=T0,
+        base_url="http://assign",
+    )
 
 
 @pytest.fixture

@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-import aio_pika
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from crm_queue.config import CrmQueueSettings
 from crm_queue.entrypoints.http.app import create_app
 from crm_queue.service_layer import handlers
-from shared.auth import issue_token
-from shared.clock import FrozenClock
 from shared.contracts import (
     ConsentV1,
     LeadDuplicateV1,
@@ -32,7 +27,7 @@ from shared.contracts import (
 )
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
-from tests.integration.intake.conftest import Events, probe
+from shared.testing.running import RunningService, service_starter
 
 # A Monday, 10:00 UTC.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -89,39 +84,9 @@ def duplicate(of: Any, received_at: datetime, correlation_id: str | None = None)
 
 
 @dataclass
-class Crm:
-    app: FastAPI
-    client: httpx.AsyncClient
-    clock: FrozenClock
-    settings: CommonSettings
-    events: Events
-    exchange: aio_pika.abc.AbstractExchange
-
-    def staff(
-        self,
-        role: str = "agent",
-        tenant: str = "acme",
-        sub: str = "agent-1",
-        dealerships: tuple[str, ...] = ("d1",),
-    ) -> dict[str, str]:
-        token = issue_token(
-            self.settings,
-            subject=sub,
-            role=role,  # type: ignore[arg-type]
-            tenant=tenant,
-            dealerships=dealerships,
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    async def publish(self, envelope: Any) -> None:
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.to_json_bytes(),
-                message_id=str(envelope.event_id),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=envelope.routing_key,
-        )
+class Crm(RunningService):
+    default_role: ClassVar[str] = "agent"
+    default_sub: ClassVar[str] = "agent-1"
 
     async def task(self, lead_id: Any, within: float = 15.0, **headers: str) -> dict[str, Any]:
         """The task once the consumer has created it."""
@@ -214,22 +179,17 @@ def crm_settings(database_url: str, common: CommonSettings, **kw: Any) -> CrmQue
 def running_crm(
     database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
 ) -> Callable[..., AbstractAsyncContextManager[Crm]]:
-    @asynccontextmanager
-    async def start(clock: FrozenClock | None = None, **kw: Any) -> AsyncIterator[Crm]:
-        clock = clock or FrozenClock(T0)
-        connection, events = await probe(amqp_url, topology)
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.events_exchange_name)
-        app = create_app(
-            crm_settings(database_url, common_settings, **kw), topology=topology, clock=clock
-        )
-        async with LifespanManager(app, startup_timeout=60) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
-                yield Crm(app, client, clock, common_settings, events, exchange)
-        await connection.close()
-
-    return start
+    return service_starter(
+        Crm,
+        create_app,
+        crm_settings,
+        database_url=database_url,
+        common_settings=common_settings,
+        topology=topology,
+        amqp_url=amqp_url,
+        start_at=T0,
+        base_url="http://crm",
+    )
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ and a probe queue that sees every event it publishes."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -21,48 +18,9 @@ from intake.entrypoints.http.app import create_app
 from shared.auth import issue_token
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
+from shared.testing.running import Events, probe
 
-
-@dataclass
-class Events:
-    """Every event published on the run's exchange, as parsed JSON envelopes."""
-
-    queue: aio_pika.abc.AbstractQueue
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-    async def _pull(self) -> bool:
-        message = await self.queue.get(fail=False, no_ack=True)
-        if message is None:
-            return False
-        self.seen.append(json.loads(message.body))
-        return True
-
-    async def wait_for(
-        self, event_type: str, n: int = 1, within: float = 15.0, **match: Any
-    ) -> list[dict[str, Any]]:
-        async with asyncio.timeout(within):
-            while True:
-                found = [
-                    e
-                    for e in self.seen
-                    if e["event_type"] == event_type
-                    and all(str(e.get(k)) == str(v) for k, v in match.items())
-                ]
-                if len(found) >= n:
-                    return found
-                if not await self._pull():
-                    await asyncio.sleep(0.05)
-
-    async def settle(self, quiet: float = 0.5) -> list[dict[str, Any]]:
-        """Everything published, once nothing new arrived for `quiet` seconds."""
-        while True:
-            if not await self._pull():
-                await asyncio.sleep(quiet)
-                if not await self._pull():
-                    return self.seen
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [e for e in self.seen if e["event_type"] == event_type]
+__all__ = ["Events", "probe"]  # re-exported: other services' tests import them from here
 
 
 @dataclass
@@ -114,22 +72,6 @@ class Intake:
 
     async def post(self, key: str, body: Any, **headers: str) -> httpx.Response:
         return await self.client.post("/v1/leads", json=body, headers={"X-Api-Key": key, **headers})
-
-
-async def probe(
-    amqp_url: str, topology: Topology
-) -> tuple[aio_pika.abc.AbstractConnection, Events]:
-    connection = await aio_pika.connect(amqp_url)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange(
-        topology.events_exchange_name,
-        aio_pika.ExchangeType.TOPIC,
-        durable=True,
-        arguments=topology.events_exchange().arguments,
-    )
-    queue = await channel.declare_queue(topology._seen(f"{topology.namespace}probe"), durable=True)
-    await queue.bind(exchange, "#")
-    return connection, Events(queue)
 
 
 def intake_settings(database_url: str, common: CommonSettings, **kw: Any) -> IntakeSettings:

@@ -5,21 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-import aio_pika
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
 from recovery.config import RecoverySettings
 from recovery.entrypoints.http.app import create_app
-from shared.auth import issue_token
-from shared.clock import FrozenClock
 from shared.contracts import (
     ConsentV1,
     EnquiryV1,
@@ -37,7 +32,7 @@ from shared.contracts import (
 )
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
-from tests.integration.intake.conftest import Events, probe
+from shared.testing.running import RunningService, service_starter
 
 # A Monday, 10:00 UTC.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -166,42 +161,12 @@ def person_erased(tenant: str, *lead_ids: uuid.UUID, at: datetime = T0) -> Any:
 
 
 @dataclass
-class Recovery:
-    app: FastAPI
-    client: httpx.AsyncClient
-    clock: FrozenClock
-    settings: CommonSettings
-    events: Events
-    exchange: aio_pika.abc.AbstractExchange
-
-    def staff(
-        self,
-        role: str = "agent",
-        tenant: str = "acme",
-        sub: str = "ana",
-        dealerships: tuple[str, ...] = ("d1",),
-    ) -> dict[str, str]:
-        token = issue_token(
-            self.settings,
-            subject=sub,
-            role=role,  # type: ignore[arg-type]
-            tenant=tenant,
-            dealerships=dealerships,
-        )
-        return {"Authorization": f"Bearer {token}"}
+class Recovery(RunningService):
+    default_role: ClassVar[str] = "agent"
+    default_sub: ClassVar[str] = "ana"
 
     def manager(self, tenant: str = "acme") -> dict[str, str]:
         return self.staff("manager", tenant, "mia")
-
-    async def publish(self, envelope: Any) -> None:
-        await self.exchange.publish(
-            aio_pika.Message(
-                envelope.to_json_bytes(),
-                message_id=str(envelope.event_id),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=envelope.routing_key,
-        )
 
     async def runs(
         self,
@@ -255,26 +220,17 @@ def recovery_settings(database_url: str, common: CommonSettings, **kw: Any) -> R
 def running_recovery(
     database_url: str, common_settings: CommonSettings, topology: Topology, amqp_url: str
 ) -> Callable[..., AbstractAsyncContextManager[Recovery]]:
-    @asynccontextmanager
-    async def start(
-        clock: FrozenClock | None = None, common: CommonSettings | None = None, **kw: Any
-    ) -> AsyncIterator[Recovery]:
-        clock = clock or FrozenClock(T0)
-        common = common or common_settings
-        connection, events = await probe(amqp_url, topology)
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.events_exchange_name)
-        settings = recovery_settings(database_url, common, **kw)
-        app = create_app(settings, topology=topology, clock=clock)
-        try:
-            async with LifespanManager(app, startup_timeout=60) as manager:
-                transport = httpx.ASGITransport(app=manager.app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://rec") as client:
-                    yield Recovery(app, client, clock, common, events, exchange)
-        finally:
-            await connection.close()
-
-    return start
+    return service_starter(
+        Recovery,
+        create_app,
+        recovery_settings,
+        database_url=database_url,
+        common_settings=common_settings,
+        topology=topology,
+        amqp_url=amqp_url,
+        start_at=T0,
+        base_url="http://rec",
+    )
 
 
 @pytest.fixture

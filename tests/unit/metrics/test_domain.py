@@ -86,3 +86,22 @@ def test_windows() -> None:
         resolve_window("range", today=today, timezone="UTC", first=today)
     with pytest.raises(BadRequest):
         month_window("2026-13", "UTC")
+
+
+def test_windows_past_the_calendar_are_refused_naming_the_field() -> None:
+    """Days whose bounds would overflow a datetime (9999-12-31 answered 500) are a 422."""
+    today = date(2026, 3, 17)
+    for period, kw, field in (
+        ("day", {"on": date(9999, 12, 31)}, "on"),
+        ("range", {"first": date(1, 1, 1), "last": date(1, 1, 5)}, "from"),
+        ("range", {"first": date(9999, 12, 1), "last": date(9999, 12, 31)}, "to"),
+    ):
+        with pytest.raises(BadRequest) as refused:
+            resolve_window(period, today=today, timezone="Pacific/Kiritimati", **kw)  # type: ignore[arg-type]
+        assert refused.value.field == field
+    for month in ("9999-12", "0001-01"):
+        with pytest.raises(BadRequest) as refused:
+            month_window(month, "UTC")
+        assert refused.value.field == "month"
+    far = resolve_window("day", today=today, timezone="Pacific/Kiritimati", on=date(9999, 12, 30))
+    assert far.end.year == 9999

@@ -7,13 +7,15 @@ does), so routers can be declared at module level.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.tokens import AuthError, Role, StaffClaims, verify_token
 from shared.settings import CommonSettings
+
+A = TypeVar("A")
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -50,5 +52,26 @@ def require_staff(*roles: Role) -> Callable[..., Awaitable[StaffClaims]]:
                 detail=f"role {claims.role!r} may not do this (needs {', '.join(roles)})",
             )
         return claims
+
+    return dependency
+
+
+def staff_scope(claims: StaffClaims) -> tuple[str, tuple[str, ...] | None, bool]:
+    """The caller's tenant, dealerships (None: every dealership of the tenant, for an admin
+    whose token names none) and whether they manage (manager or admin)."""
+    everywhere = claims.role == "admin" and not claims.dealerships
+    dealerships = None if everywhere else claims.dealerships
+    return claims.tenant, dealerships, claims.role in ("manager", "admin")
+
+
+def staff_actor(build: Callable[[StaffClaims], A], *roles: Role) -> Callable[..., Awaitable[A]]:
+    """A dependency returning `build(claims)` (the service's own actor) for a caller with any
+    of `roles`: `Manager = Annotated[Actor, Depends(staff_actor(actor_of, "manager", "admin"))]`."""
+    claims_of = require_staff(*roles)
+
+    # A default, not Annotated: FastAPI reads this module's annotations as strings, and
+    # `claims_of` is local.
+    async def dependency(claims: StaffClaims = Depends(claims_of)) -> A:
+        return build(claims)
 
     return dependency

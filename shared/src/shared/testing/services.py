@@ -65,8 +65,9 @@ class ServiceProcess:
             "FORECOURT_JWT_AUDIENCE": common.jwt_audience,
             "FORECOURT_JWT_ISSUER": common.jwt_issuer,
             "FORECOURT_LOG_LEVEL": "WARNING",
-            # A trickled body is given up well within a test's patience (the default is 30 s).
+            # A trickled body or head is given up well within a test's patience (default 30 s).
             "FORECOURT_HTTP_BODY_TIMEOUT_SECONDS": "5",
+            "FORECOURT_HTTP_HEADER_TIMEOUT_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         } | {k if k.startswith("FORECOURT_") else prefix + k: v for k, v in (env or {}).items()}
         fd, log_name = tempfile.mkstemp(prefix=f"forecourt-{name}-", suffix=".log")

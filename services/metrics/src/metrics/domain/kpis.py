@@ -13,6 +13,10 @@ GroupBy = Literal["none", "dealership", "source", "campaign", "consultant", "age
 
 # The longest range a request may ask for (a request reads every fact row in it).
 MAX_RANGE_DAYS = 1100
+# Days a window may hold: a day's bounds in any time zone (offsets under a day) and the day after
+# the last must be datetimes (9999-12-31 answered 500: an overflow past the calendar's end).
+FIRST_DAY = date(1, 1, 2)
+LAST_DAY = date(9999, 12, 30)
 TARGET_LEAD_TO_SALE = 0.13  # 13 sales per 100 leads (funnel.md)
 
 # First-attempt latency buckets (upper bounds in seconds; the last is open).
@@ -61,6 +65,9 @@ def resolve_window(
 ) -> Window:
     """`day`: one day (`on`, default today); `mtd`/`ytd`: from the 1st of the month/year of `on`
     to `on`; `range`: `first` to `last` inclusive."""
+    for field, day in (("on", on), ("from", first), ("to", last)):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise BadRequest(field, f"must be from {FIRST_DAY} to {LAST_DAY}")
     anchor = on or today
     if period == "day":
         return Window(anchor, anchor, timezone)
@@ -83,6 +90,8 @@ def month_window(month: str, timezone: str) -> Window:
         first = datetime.strptime(month, "%Y-%m").date()
     except ValueError:
         raise BadRequest("month", "expected YYYY-MM") from None
+    if not date(1, 2, 1) <= first <= date(9999, 11, 1):  # whole months within the days
+        raise BadRequest("month", "must be from 0001-02 to 9999-11")
     following = (first + timedelta(days=32)).replace(day=1)
     return Window(first, following - timedelta(days=1), timezone)
 

@@ -7,13 +7,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from faststream.rabbit.annotations import RabbitMessage
-
 from recovery.service_layer import handlers
 from recovery.service_layer.unit_of_work import RecoveryUnitOfWork
 from shared.clock import Clock
-from shared.contracts import Envelope, parse_envelope
-from shared.messaging.consumer import subscribe
+from shared.contracts import Envelope
+from shared.messaging.handlers import register_event_handlers
 from shared.runtime import Runtime
 
 Handler = Callable[[RecoveryUnitOfWork, Envelope[Any], datetime], Awaitable[None]]
@@ -28,26 +26,4 @@ CONSUMES: tuple[tuple[str, Handler], ...] = (
 
 
 def register(runtime: Runtime, uows: Callable[[], RecoveryUnitOfWork], clock: Clock) -> list[str]:
-    def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
-        return parse_envelope(body)
-
-    def bind(handler: Handler) -> Callable[[Envelope[Any]], Awaitable[None]]:
-        async def handle(envelope: Envelope[Any]) -> None:
-            await handler(uows(), envelope, clock.now())
-
-        return handle
-
-    names = []
-    for routing_key, handler in CONSUMES:
-        queue = runtime.topology.consumer_queue(handlers.CONSUMER, routing_key)
-        subscribe(
-            runtime.broker,
-            runtime.broker,
-            runtime.topology,
-            queue,
-            parse=parse,
-            handle=bind(handler),
-            exchange=runtime.topology.events_exchange(),
-        )
-        names.append(queue.name)
-    return names
+    return register_event_handlers(runtime, handlers.CONSUMER, CONSUMES, uows, clock)

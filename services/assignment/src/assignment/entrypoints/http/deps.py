@@ -1,60 +1,27 @@
-"""Who is calling, and the service's pieces, for assignment's routes."""
+"""Who is calling, and the service's pieces, for assignment's routes (shared building blocks:
+`shared.auth.http.staff_actor`, `shared.http.app_unit_of_work`, `shared.http.app_clock`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from assignment.service_layer.handlers import Actor
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared.auth import StaffClaims
-from shared.auth.http import require_staff
+from shared.auth.http import staff_actor, staff_scope
 from shared.clock import Clock
+from shared.http import app_clock, app_unit_of_work
 
 
 def actor_of(claims: StaffClaims) -> Actor:
-    everywhere = claims.role == "admin" and not claims.dealerships
-    return Actor(
-        tenant_id=claims.tenant,
-        subject=claims.sub,
-        dealerships=None if everywhere else claims.dealerships,
-        is_manager=claims.role in ("manager", "admin"),
-    )
+    tenant, dealerships, is_manager = staff_scope(claims)
+    return Actor(tenant, claims.sub, dealerships, is_manager)
 
 
-async def _staff(
-    claims: Annotated[StaffClaims, Depends(require_staff("consultant", "manager", "admin"))],
-) -> Actor:
-    return actor_of(claims)
-
-
-async def _consultant(
-    claims: Annotated[StaffClaims, Depends(require_staff("consultant"))],
-) -> Actor:
-    return actor_of(claims)
-
-
-async def _manager(
-    claims: Annotated[StaffClaims, Depends(require_staff("manager", "admin"))],
-) -> Actor:
-    return actor_of(claims)
-
-
-Staff = Annotated[Actor, Depends(_staff)]
-ConsultantOnly = Annotated[Actor, Depends(_consultant)]
-Manager = Annotated[Actor, Depends(_manager)]
-
-
-async def uow(request: Request) -> AssignmentUnitOfWork:
-    unit: AssignmentUnitOfWork = request.app.state.uow_factory()
-    return unit
-
-
-async def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
-
-
-Uow = Annotated[AssignmentUnitOfWork, Depends(uow)]
-Now = Annotated[Clock, Depends(clock)]
+Staff = Annotated[Actor, Depends(staff_actor(actor_of, "consultant", "manager", "admin"))]
+ConsultantOnly = Annotated[Actor, Depends(staff_actor(actor_of, "consultant"))]
+Manager = Annotated[Actor, Depends(staff_actor(actor_of, "manager", "admin"))]
+Uow = Annotated[AssignmentUnitOfWork, Depends(app_unit_of_work)]
+Now = Annotated[Clock, Depends(app_clock)]

@@ -125,7 +125,10 @@ async def list_consultants(
     actor: Manager,
     unit: Uow,
     clock: Now,
-    dealership_id: Annotated[str | None, Query(max_length=100)] = None,
+    # No control characters: PostgreSQL refuses a NUL in a query parameter (it answered 500).
+    dealership_id: Annotated[
+        str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ] = None,
 ) -> Any:
     now = clock.now()
     async with unit:
