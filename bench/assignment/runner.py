@@ -31,6 +31,8 @@ from bench.intake import raw
 from shared.messaging.topology import Topology
 
 SERVICE = "assignment"
+# A loaded machine can take minutes to import and migrate a service.
+START_WAIT_S = 600.0
 LEAD_QUALIFIED = "lead.qualified.v1"
 
 
@@ -153,7 +155,7 @@ async def drain(run: Run, db: asyncpg.Connection, total: int) -> dict[str, Any]:
     cfg = run.config
     launched = time.monotonic()
     service = run.start()
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     healthy = time.monotonic()
     process = psutil.Process(service.popen.pid)  # the script is the Python process
     rss = RssSampler(process)
@@ -218,7 +220,7 @@ async def phases(run: Run) -> None:
     if cfg.raw_messages > 0:
         run.results["raw"] = await raw_ceiling(run)
     service = run.start()  # it creates and migrates its database, declares its queues
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     run.stop()
     async with AsyncExitStack() as stack:
         db = await asyncpg.connect(run.dsn)

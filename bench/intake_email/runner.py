@@ -34,6 +34,8 @@ from shared.settings import CommonSettings
 from shared.testing.ports import free_port
 
 SERVICE = "intake-smtp"
+# A loaded machine can take minutes to import and migrate a service.
+START_WAIT_S = 600.0
 DOMAIN = "leads.bench.example"
 INGESTED = "lead.ingested"
 
@@ -136,7 +138,7 @@ async def services(run: Run) -> AsyncIterator[tuple[IntakeSmtpProcess, str]]:
             jwt_secret=run.jwt_secret,
         )
         stack.callback(intake.stop)
-        await intake.wait_healthy()
+        await intake.wait_healthy(START_WAIT_S)
         tenant = await create_tenant(intake.base_url, run.jwt_secret, run.tenant)
         await _admin(
             run,
@@ -159,7 +161,9 @@ async def services(run: Run) -> AsyncIterator[tuple[IntakeSmtpProcess, str]]:
         launched = time.monotonic()
         smtp = IntakeSmtpProcess.launch(SERVICE, env, port)
         stack.callback(smtp.stop)
-        await wait_listening("127.0.0.1", port, 120.0, alive=lambda: smtp.popen.poll() is None)
+        await wait_listening(
+            "127.0.0.1", port, START_WAIT_S, alive=lambda: smtp.popen.poll() is None
+        )
         run.results["listener_start_s"] = round(time.monotonic() - launched, 2)
         yield smtp, f"{tenant.source_id}@{DOMAIN}"
     finally:

@@ -34,6 +34,8 @@ from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 
 SERVICE = "metrics"
+# A loaded machine can take minutes to import and migrate a service.
+START_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ async def project(run: Run, db: asyncpg.Connection) -> dict[str, Any]:
         await publisher.close()
     launched = time.monotonic()
     service = run.start()
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     healthy = time.monotonic()
     process = psutil.Process(service.popen.pid)  # the script is the Python process
     rss = RssSampler(process)
@@ -234,7 +236,7 @@ async def phases(run: Run) -> None:
     if cfg.raw_messages > 0:
         run.results["raw"] = await raw_ceiling(run)
     service = run.start()  # it creates and migrates its database, declares its queues
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     run.stop()
     db = await asyncpg.connect(run.dsn)
     try:

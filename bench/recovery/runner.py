@@ -27,6 +27,8 @@ from bench.common.service import ServiceProcess
 from bench.recovery import report, schedules
 
 SERVICE = "recovery"
+# A loaded machine can take minutes to import and migrate a service.
+START_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ async def fire(run: Run, db: asyncpg.Connection, cutoff: float) -> dict[str, Any
     before = await schedules.remaining_due(db, cutoff)
     launched = time.monotonic()
     service = run.start(scanner=True)
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     healthy = time.monotonic()
     process = psutil.Process(service.popen.pid)  # the script is the Python process
     rss = RssSampler(process)
@@ -207,7 +209,7 @@ async def fire(run: Run, db: asyncpg.Connection, cutoff: float) -> dict[str, Any
 async def phases(run: Run) -> None:
     cfg = run.config
     service = run.start(scanner=False)  # it creates and migrates its database
-    await service.wait_healthy()
+    await service.wait_healthy(START_WAIT_S)
     run.stop()
     db = await asyncpg.connect(run.dsn)
     try:
