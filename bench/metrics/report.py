@@ -52,7 +52,7 @@ def table(results: dict[str, Any]) -> Table:
             "queries",
             f"history: {s['events']:,} events ({s['leads']:,} leads) written into its tables",
             fmt(s["database_bytes"] / MIB, " MiB"),
-            f"facts {fmt(s['facts_s'])} s, event log {fmt(s['event_log_s'])} s",
+            f"written in {fmt(s['insert_s'])} s, vacuumed in {fmt(s['vacuum_s'])} s",
         )
         t.add_row(
             "",
