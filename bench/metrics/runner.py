@@ -65,6 +65,7 @@ class Run:
     jwt_secret: str = dataclasses.field(default_factory=lambda: secrets.token_urlsafe(32))
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
     service: MetricsProcess | None = None
+    rss: RssSampler | None = None  # the service's, from the projection to the end of the queries
 
     @property
     def namespace(self) -> str:
@@ -153,7 +154,7 @@ async def project(run: Run, db: asyncpg.Connection) -> dict[str, Any]:
     await service.wait_healthy(START_WAIT_S)
     healthy = time.monotonic()
     process = psutil.Process(service.popen.pid)  # the script is the Python process
-    rss = RssSampler(process)
+    rss = run.rss = RssSampler(process)
     rss.start()
     run.results["rss_peak_mib"] = rss.peaks_mib
     cpu = CpuMeter(process.pid, SERVICE)
@@ -161,24 +162,20 @@ async def project(run: Run, db: asyncpg.Connection) -> dict[str, Any]:
     cpu.start()
     samples: list[tuple[float, int]] = []
     done_at = None
-    try:
-        with progress(run.console) as bars:
-            task = bars.add_task("events logged and projected", total=confirmed)
-            while time.monotonic() < launched + cfg.project_timeout:
-                if service.popen.poll() is not None:
-                    raise RuntimeError(f"metrics exited:\n{service.log_tail()}")
-                n = await _logged(db, tenant)
-                now = time.monotonic()
-                samples.append((now, n))
-                bars.update(task, completed=n)
-                if n >= confirmed:
-                    done_at = now
-                    break
-                await asyncio.sleep(0.5)
-        cores = cpu.stop()
-        rss.phase("queries")
-    finally:
-        await rss.stop()
+    with progress(run.console) as bars:
+        task = bars.add_task("events logged and projected", total=confirmed)
+        while time.monotonic() < launched + cfg.project_timeout:
+            if service.popen.poll() is not None:
+                raise RuntimeError(f"metrics exited:\n{service.log_tail()}")
+            n = await _logged(db, tenant)
+            now = time.monotonic()
+            samples.append((now, n))
+            bars.update(task, completed=n)
+            if n >= confirmed:
+                done_at = now
+                break
+            await asyncio.sleep(0.5)
+    cores = cpu.stop()
     run.results.setdefault("cpu_cores", {})["projection"] = cores
     at_healthy = samples[0][1] if samples else 0
     out: dict[str, Any] = {
@@ -219,7 +216,9 @@ async def query_phase(run: Run, db: asyncpg.Connection) -> dict[str, Any]:
     # An admin of the tenant with no dealership list: every dealership, the widest query.
     token = issue_token(settings, subject="bench", role="admin", tenant=tenant)
     headers = {"Authorization": f"Bearer {token}"}
-    meter = CpuMeter(psutil.Process(run.service.popen.pid).pid, SERVICE)
+    if run.rss is not None:
+        run.rss.phase("queries")
+    meter = CpuMeter(run.service.popen.pid, SERVICE)
     meter.start()
     total = len(queries.ENDPOINTS) * len(queries.windows()) * cfg.repeats
     with progress(run.console) as bars:
@@ -243,6 +242,8 @@ async def phases(run: Run) -> None:
         run.results["projection"] = await project(run, db)
         run.results["queries"] = await query_phase(run, db)
     finally:
+        if run.rss is not None:
+            await run.rss.stop()
         await db.close()
 
 
