@@ -98,6 +98,10 @@ class ServiceProcess:
         root = psutil.Process(self.popen.pid)
         script = f"forecourt-{self.name}"
         with contextlib.suppress(psutil.Error):
+            # The script run directly is the service; its children (a relay process) are not
+            # it: picking one of them would leave the service out of the meters.
+            if any("python" in part or script in part for part in root.cmdline()):
+                return root
             for child in root.children(recursive=True):
                 # A script run through its shebang is named after the script, not "python".
                 if any("python" in part or script in part for part in child.cmdline()):
