@@ -20,7 +20,7 @@ import asyncpg
 import psutil
 from rich.console import Console
 
-from bench.assignment import report, setup
+from bench.assignment import report, roster
 from bench.common import cleanup, defaults
 from bench.common.meters import CpuMeter, RssSampler
 from bench.common.report import progress, run_meta
@@ -129,7 +129,8 @@ async def raw_ceiling(run: Run) -> dict[str, Any]:
 async def publish_backlog(run: Run, watcher: QueueWatcher) -> dict[str, Any]:
     cfg = run.config
     events = [
-        setup.lead_qualified(i, run.run_id, run.tenant, cfg.dealerships) for i in range(cfg.backlog)
+        roster.lead_qualified(i, run.run_id, run.tenant, cfg.dealerships)
+        for i in range(cfg.backlog)
     ]
     publisher = Publisher(cfg.amqp_url, Topology(run.namespace).events_exchange_name)
     await publisher.open()
@@ -172,7 +173,7 @@ async def drain(run: Run, db: asyncpg.Connection, total: int) -> dict[str, Any]:
             while time.monotonic() < launched + cfg.backlog_timeout:
                 if service.popen.poll() is not None:
                     raise RuntimeError(f"assignment exited:\n{service.log_tail()}")
-                prospects, _ = await setup.counts(db, run.tenant)
+                prospects, _ = await roster.counts(db, run.tenant)
                 now = time.monotonic()
                 samples.append((now, prospects))
                 bars.update(task, completed=prospects)
@@ -184,7 +185,7 @@ async def drain(run: Run, db: asyncpg.Connection, total: int) -> dict[str, Any]:
     finally:
         await rss.stop()
     run.results.setdefault("cpu_cores", {})["backlog"] = cores
-    prospects, assigned = await setup.counts(db, run.tenant)
+    prospects, assigned = await roster.counts(db, run.tenant)
     at_healthy = samples[0][1] if samples else 0
     out: dict[str, Any] = {
         "prospects": prospects,
@@ -225,7 +226,7 @@ async def phases(run: Run) -> None:
     async with AsyncExitStack() as stack:
         db = await asyncpg.connect(run.dsn)
         stack.push_async_callback(db.close)
-        await setup.roster(db, run.tenant, cfg.dealerships, cfg.consultants, cfg.cap)
+        await roster.roster(db, run.tenant, cfg.dealerships, cfg.consultants, cfg.cap)
         watcher = QueueWatcher(
             cfg.amqp_url, Topology(run.namespace).queue_name(SERVICE, LEAD_QUALIFIED)
         )
@@ -236,7 +237,7 @@ async def phases(run: Run) -> None:
         out = run.results["backlog"] = await publish_backlog(run, watcher)
         out |= {"dealerships": cfg.dealerships, "consultants": cfg.consultants, "cap": cfg.cap}
         out["drain"] = await drain(run, db, out["events"])
-        out["fairness"] = await setup.fairness(db, run.tenant)
+        out["fairness"] = await roster.fairness(db, run.tenant)
 
 
 async def run(config: BenchConfig, console: Console) -> Path:
