@@ -12,6 +12,9 @@ RUN := $(UV) run --frozen
 # Extra arguments: `make test PYTEST_ARGS="-k outbox -x"`, `make bench ARGS="--help"`.
 PYTEST_ARGS ?=
 ARGS ?=
+# Which benchmark `make bench` runs (a package of bench/): intake, crm_queue, intake_email,
+# recovery, assignment, metrics.
+BENCH ?= intake
 
 .PHONY: help install lint test up down bench chaos soak contracts docs docs-check
 
@@ -43,8 +46,8 @@ up: install ## run every service locally in the foreground; Ctrl-C stops them
 down: ## stop a `make up` running in another shell or in the background
 	$(RUN) python -m scripts.up --stop
 
-bench: install ## benchmarks (figures, not pass/fail)
-	$(RUN) python -m bench.intake $(ARGS)
+bench: install ## benchmarks (figures, not pass/fail): BENCH=intake|crm_queue|intake_email|recovery|assignment|metrics
+	$(RUN) python -m bench.$(BENCH) $(ARGS)
 
 chaos: install ## forecourt chaos: faults while leads pour in, every lead accounted for (ARGS=...)
 	$(RUN) forecourt chaos $(ARGS)

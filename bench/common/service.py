@@ -35,10 +35,19 @@ class ServiceProcess:
     ENV_PREFIX: ClassVar[str]
 
     @classmethod
-    def start(cls, *, database_url: str, amqp_url: str, namespace: str, jwt_secret: str) -> Self:
-        """The service on a free port, against its own database and a namespaced topology."""
+    def start(
+        cls,
+        *,
+        database_url: str,
+        amqp_url: str,
+        namespace: str,
+        jwt_secret: str,
+        env: Mapping[str, str] | None = None,
+    ) -> Self:
+        """The service on a free port, against its own database and a namespaced topology;
+        `env` adds or overrides settings (e.g. RECOVERY_RUN_SCANNER=false)."""
         port = free_port()
-        env = {
+        settings = {
             f"{cls.ENV_PREFIX}_DATABASE_URL": database_url,
             f"{cls.ENV_PREFIX}_HTTP_PORT": str(port),
             "FORECOURT_AMQP_URL": amqp_url,
@@ -46,7 +55,7 @@ class ServiceProcess:
             "FORECOURT_JWT_SECRET": jwt_secret,
             "FORECOURT_LOG_LEVEL": "WARNING",
         }
-        return cls.launch(cls.SERVICE, env, port)
+        return cls.launch(cls.SERVICE, settings | dict(env or {}), port)
 
     @classmethod
     def launch(cls, name: str, env: Mapping[str, str], port: int) -> Self:
@@ -89,6 +98,10 @@ class ServiceProcess:
         root = psutil.Process(self.popen.pid)
         script = f"forecourt-{self.name}"
         with contextlib.suppress(psutil.Error):
+            # The script run directly is the service; its children (a relay process) are not
+            # it: picking one of them would leave the service out of the meters.
+            if any("python" in part or script in part for part in root.cmdline()):
+                return root
             for child in root.children(recursive=True):
                 # A script run through its shebang is named after the script, not "python".
                 if any("python" in part or script in part for part in child.cmdline()):

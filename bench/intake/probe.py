@@ -37,15 +37,20 @@ class ProbeSpec:
     exchange_arguments: dict[str, Any] | None = None
     binding_keys: tuple[str, ...] = ("#",)
     prefetch: int = 2000
+    # The field a record is keyed by (dotted path into the envelope): the lead id, or e.g.
+    # "payload.person.email" when the sender knows the person but not the lead id.
+    key: str = "lead_id"
 
 
-def identify(body: bytes) -> tuple[str, str | None, str | None]:
+def identify(body: bytes, key: str = "lead_id") -> tuple[str, str | None, str | None]:
     try:
         data = json.loads(body)
     except ValueError:
         return "unparsable", None, None
-    lead_id = data.get("lead_id")
-    return str(data.get("event_type")), str(lead_id) if lead_id else None, data.get("tenant_id")
+    value: Any = data
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return str(data.get("event_type")), str(value) if value else None, data.get("tenant_id")
 
 
 class _Acker:
@@ -114,7 +119,7 @@ async def _serve(spec: ProbeSpec, conn: Connection) -> None:
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             received = time.monotonic()
-            records.append((*identify(message.body), received))
+            records.append((*identify(message.body, spec.key), received))
             await acker.delivered(message)
 
         await queue.consume(on_message)

@@ -1,0 +1,1 @@
+"""Metrics: events/s projected, and KPI query latency over ten million events."""
