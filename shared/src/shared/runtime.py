@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiormq.exceptions import AMQPConnectionError, ProbableAuthenticationError
 from faststream.rabbit import RabbitBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -61,6 +62,51 @@ class Runtime:
         return checks
 
 
+# A replica started while the broker is down (restarting, or not up yet after a reboot) waits
+# for it, as an orchestrator's restarts would, instead of exiting: doubling pauses, capped.
+BROKER_RETRY_FIRST_S = 0.5
+BROKER_RETRY_MAX_S = 10.0
+
+
+async def connect_broker(
+    broker: RabbitBroker,
+    topology: Topology,
+    queues: list[str],
+    *,
+    name: str,
+    first_s: float = BROKER_RETRY_FIRST_S,
+    max_s: float = BROKER_RETRY_MAX_S,
+) -> None:
+    """Connect, declare the topology and start the consumers, retrying until the broker
+    answers. Only an unreachable broker is retried (a refused login or a topology that does
+    not fit is a fault of the deployment: it raises)."""
+    pause, tries = first_s, 0
+    while True:
+        try:
+            await broker.connect()
+            break
+        except (TimeoutError, OSError, AMQPConnectionError) as exc:
+            if isinstance(exc, ProbableAuthenticationError):
+                raise
+            tries += 1
+            log.warning(
+                "%s: broker unreachable (%s: %s), try %d; retrying in %.1fs",
+                name,
+                type(exc).__name__,
+                exc,
+                tries,
+                pause,
+            )
+            with contextlib.suppress(Exception):  # drop what the failed try left half open
+                await broker.stop()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max_s)
+    if tries:
+        log.info("%s: broker reached after %d failed tries", name, tries)
+    await declare_topology(broker, topology, queues)
+    await broker.start()
+
+
 @contextlib.asynccontextmanager
 async def run_service(
     name: str,
@@ -88,9 +134,7 @@ async def run_service(
     )  # used directly in "loop" mode, and by tests that drain the outbox by hand
     runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
     queues = subscribe(runtime)
-    await broker.connect()
-    await declare_topology(broker, topology, queues)
-    await broker.start()
+    await connect_broker(broker, topology, queues, name=name)
     options: dict[str, Any] = {
         "batch_size": settings.outbox_batch_size,
         "poll_seconds": settings.outbox_poll_seconds,
