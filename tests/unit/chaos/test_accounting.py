@@ -11,6 +11,7 @@ from forecourt_chaos.domain.accounting import (
     Ack,
     DeadLetter,
     Event,
+    Fact,
     Lead,
     Observed,
     SentLead,
@@ -183,3 +184,94 @@ def test_without_crm_queue_or_broker_read_back_those_stages_are_skipped() -> Non
     seen = healthy(sent)
     seen.tasks, seen.broker = None, None
     assert account(sent, seen).problems == []
+
+
+def worked(sent: list[SentLead]) -> tuple[Observed, str, str]:
+    """A healthy run in which the first lead was qualified and the second written off (with a
+    code recovery follows up), and every service after crm-queue did its part once."""
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    first, second = seen.tasks[0], seen.tasks[1]
+    seen.tasks[0] = dataclasses.replace(first, state="qualified", outcome="quotation.requested")
+    seen.tasks[1] = dataclasses.replace(second, state="lost", outcome="no_interest.follow_up")
+    down = seen.downstream
+    down.crm_events = [
+        Event(_id("event"), "lead.qualified", first.lead_id),
+        Event(_id("event"), "lead.lost", second.lead_id),
+    ]
+    down.prospects = [first.lead_id]
+    down.assigned = [Event(_id("event"), "prospect.assigned", first.lead_id)]
+    down.recoveries = [second.lead_id]
+    down.facts = [
+        Fact(t.lead_id, True, t.state == "qualified", t.state == "lost") for t in seen.tasks
+    ]
+    down.losses = [second.lead_id]
+    down.merges = [e.lead_id for e in seen.outbox if e.event_type == "lead.duplicate"]
+    return seen, first.lead_id, second.lead_id
+
+
+def test_qualified_and_written_off_leads_counted_once_downstream_pass() -> None:
+    sent = [lead("a"), lead("b"), lead("c"), lead("d", person="a@example.com")]
+    seen, _, _ = worked(sent)
+    result = account(sent, seen)
+    assert result.problems == []
+    assert result.downstream["assignment prospects"] == 1
+    assert result.downstream["recovery runs"] == 1
+
+
+def test_a_lead_counted_twice_downstream_is_a_duplicate() -> None:
+    sent = [lead("a"), lead("b"), lead("c", person="a@example.com")]
+    seen, qualified, lost = worked(sent)
+    down = seen.downstream
+    assert down.prospects is not None and down.recoveries is not None
+    assert down.losses is not None and down.merges is not None and down.assigned is not None
+    down.prospects.append(qualified)
+    down.assigned.append(Event(_id("event"), "prospect.assigned", qualified))
+    down.recoveries.append(lost)
+    down.losses.append(lost)
+    down.merges.append(down.merges[0])
+    down.crm_events.append(Event(_id("event"), "lead.qualified", qualified))
+    result = account(sent, seen)
+    assert result.lost == 0
+    assert stages(result) == {
+        ("duplicated", "assignment: prospect twice"),
+        ("duplicated", "assignment: prospect.assigned twice"),
+        ("duplicated", "recovery: recovery of the loss twice"),
+        ("duplicated", "metrics: lead.lost counted twice"),
+        ("duplicated", "metrics: lead.duplicate counted twice"),
+        ("duplicated", "crm-queue: lead.qualified twice"),
+    }
+    assert result.duplicated == 2
+
+
+def test_a_closed_task_nothing_downstream_followed_is_lost_everywhere() -> None:
+    sent = [lead("a"), lead("b"), lead("c", person="a@example.com")]
+    seen, qualified, _ = worked(sent)
+    down = seen.downstream
+    down.crm_events = [dataclasses.replace(e, published=False) for e in down.crm_events]
+    down.prospects, down.recoveries, down.losses, down.merges = [], [], [], []
+    down.facts = [Fact(qualified, True, False, False)]
+    result = account(sent, seen)
+    assert stages(result) == {
+        ("lost", "crm-queue: event stuck in the outbox"),
+        ("lost", "assignment: no prospect"),
+        ("lost", "recovery: no recovery of the loss"),
+        ("lost", "metrics: lead.qualified not counted"),
+        ("lost", "metrics: lead.ingested not counted"),
+        ("lost", "metrics: no lead.lost counted"),
+        ("lost", "metrics: lead.duplicate not counted"),
+    }
+    assert result.lost == 2
+
+
+def test_a_loss_recovery_never_follows_up_needs_no_recovery_and_strangers_are_unexpected() -> None:
+    sent = [lead("a"), lead("b")]
+    seen, _, _ = worked(sent)
+    assert seen.tasks is not None
+    seen.tasks[1] = dataclasses.replace(seen.tasks[1], outcome="pollution.test")
+    seen.downstream.recoveries = []
+    seen.downstream.prospects = ["stranger"]
+    result = account(sent, seen)
+    assert ("lost", "recovery: no recovery of the loss") not in stages(result)
+    assert ("unexpected", "assignment: prospect of no such lead") in stages(result)
+    assert ("lost", "assignment: no prospect") in stages(result)

@@ -109,8 +109,14 @@ async def run_soak(
             asyncio.create_task(sampler()),
             asyncio.create_task(ticker(lambda: show(generator.progress, 0))),
         ]
+        agent = session.agent(http, sender.tally, leads)
+        loading = asyncio.ensure_future(
+            generator.run(plan.batches(leads), lambda: time.monotonic() > end)
+        )
+        if agent is not None:
+            tasks.append(asyncio.create_task(agent.run(loading.done)))
         try:
-            await generator.run(plan.batches(leads), lambda: time.monotonic() > end)
+            await loading
         finally:
             for task in tasks:
                 task.cancel()
@@ -139,4 +145,5 @@ async def run_soak(
         harness_errors=dict(generator.errors),
         planned=generator.progress.planned,
         private=session.private(),
+        worked=agent.worked if agent else 0,
     )
