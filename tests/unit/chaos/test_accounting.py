@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from forecourt_chaos.domain.accounting import (
     Accounting,
@@ -21,6 +21,7 @@ from forecourt_chaos.domain.accounting import (
 )
 
 _ids = itertools.count(1)
+H = timedelta(hours=1)
 
 
 def _id(prefix: str) -> str:
@@ -275,3 +276,33 @@ def test_a_loss_recovery_never_follows_up_needs_no_recovery_and_strangers_are_un
     assert ("lost", "recovery: no recovery of the loss") not in stages(result)
     assert ("unexpected", "assignment: prospect of no such lead") in stages(result)
     assert ("lost", "assignment: no prospect") in stages(result)
+
+
+def test_an_enquiry_made_after_its_task_was_closed_is_not_expected_on_the_task() -> None:
+    closed = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    sent = [lead("a"), lead("b", person="a@example.com"), lead("c", person="a@example.com")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    [task] = seen.tasks
+    # Closed after the first repeat and before the second: the task counts 2 enquiries of 3.
+    seen.tasks[0] = dataclasses.replace(task, state="qualified", enquiries=2, closed_at=closed)
+    repeats = [i for i, e in enumerate(seen.outbox) if e.event_type == "lead.duplicate"]
+    for i, at in zip(repeats, (closed - H, closed + H), strict=True):
+        seen.outbox[i] = dataclasses.replace(seen.outbox[i], at=at)
+    assert ("lost", "crm-queue: lead.duplicate not applied") not in stages(account(sent, seen))
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], enquiries=1)  # the earlier one missing
+    assert ("lost", "crm-queue: lead.duplicate not applied") in stages(account(sent, seen))
+
+
+def test_a_person_written_off_may_come_back_as_a_new_lead_but_not_twice_open() -> None:
+    sent = [lead("a"), lead("b")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    again = Lead(_id("lead"), "t1", "a@example.com")
+    seen.leads.append(again)
+    seen.outbox.append(Event(_id("event"), "lead.ingested", again.lead_id))
+    seen.tasks.append(Task(again.lead_id, "t1", True, 1))
+    assert ("duplicated", "intake: two leads for one person") in stages(account(sent, seen))
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], state="lost", outcome="pollution.test")
+    result = account(sent, seen)
+    assert ("duplicated", "intake: two leads for one person") not in stages(result)

@@ -87,20 +87,23 @@ class IntakeReader:
 async def outbox_events(conn: asyncpg.Connection, routing_keys: tuple[str, ...]) -> list[Event]:
     """A service's outbox rows of these events, with their lead and whether they went out."""
     rows = await conn.fetch(
-        "SELECT event_id::text, routing_key,"
-        " convert_from(body, 'UTF8')::jsonb ->> 'lead_id', published_at IS NOT NULL"
-        " FROM outbox_message WHERE routing_key = ANY($1::text[])",
+        "SELECT event_id::text, routing_key, doc ->> 'lead_id', published_at IS NOT NULL,"
+        " (doc -> 'payload' ->> 'received_at')::timestamptz"
+        " FROM (SELECT event_id, routing_key, published_at,"
+        "       convert_from(body, 'UTF8')::jsonb AS doc FROM outbox_message"
+        "       WHERE routing_key = ANY($1::text[])) AS o",
         list(routing_keys),
     )
-    return [Event(r[0], event_type(r[1]), r[2], r[3]) for r in rows]
+    return [Event(r[0], event_type(r[1]), r[2], r[3], r[4]) for r in rows]
 
 
 class CrmQueueReader:
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
         rows = await conn.fetch(
-            "SELECT lead_id::text, tenant_id, ingested, enquiries, state, outcome FROM task"
+            "SELECT lead_id::text, tenant_id, ingested, enquiries, state, outcome, closed_at"
+            " FROM task"
         )
-        into.tasks = [Task(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        into.tasks = [Task(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
         rows = await conn.fetch(
             "SELECT event_id::text, received_at FROM inbox_message WHERE consumer = 'crm-queue'"
         )

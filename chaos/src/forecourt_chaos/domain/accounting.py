@@ -74,6 +74,7 @@ class Event:
     event_type: str  # without the version: lead.ingested
     lead_id: str
     published: bool = True  # for an outbox row: confirmed by the broker
+    at: datetime | None = None  # a lead event's `received_at` (when the enquiry was made)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Task:
     enquiries: int
     state: str = "open"  # open | pool | qualified | lost
     outcome: str | None = None  # the qualifying outcome or the lost reason code
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,8 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
 
     accepted = _submissions(problem, sent, observed.submissions, result)
     leads = {lead.lead_id: lead for lead in observed.leads}
-    merges = _leads(problem, sent, observed.leads, leads, accepted)
+    written_off = {t.lead_id for t in observed.tasks or [] if t.state == "lost"}
+    merges = _leads(problem, sent, observed.leads, leads, accepted, written_off)
     result.leads = len(leads)
     result.merges = sum(merges.values())
     _outbox(problem, observed.outbox, leads, merges)
@@ -264,8 +267,10 @@ def _leads(
     observed: list[Lead],
     leads: dict[str, Lead],
     accepted: list[Submission],
+    written_off: set[str],
 ) -> Counter[str]:
-    """One lead per person, the lead of every accepted submission; returns merges per lead."""
+    """One open lead per person (a person whose lead was written off may come back as a new
+    lead), the lead of every accepted submission; returns merges per lead."""
     people = {(s.tenant, s.person) for s in sent}
     by_person: dict[tuple[str, str], list[str]] = defaultdict(list)
     for lead in observed:
@@ -273,7 +278,7 @@ def _leads(
             problem("unexpected", "intake: lead of nobody sent", lead.lead_id)
         by_person[(lead.tenant, lead.person)].append(lead.lead_id)
     for (_, person), ids in by_person.items():
-        for lead_id in ids[1:]:
+        for lead_id in [i for i in ids if i not in written_off][1:]:
             problem("duplicated", "intake: two leads for one person", lead_id, person)
     merges: Counter[str] = Counter()
     for sub in accepted:
@@ -340,6 +345,12 @@ def _tasks(
         if task is None:
             problem("lost", "crm-queue: no task", lead_id)
             continue
+        if task.closed_at is not None:  # an enquiry made after the close is not counted
+            expected -= sum(
+                1
+                for e in events[lead_id]
+                if e.event_type == DUPLICATE and e.at is not None and e.at > task.closed_at
+            )
         seen = f"enquiries {task.enquiries}, expected {expected}"
         if task.enquiries != expected and observed.consumed:
             seen += "; " + _consumption(events[lead_id], observed.consumed)
