@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiormq.exceptions import AMQPConnectionError, ProbableAuthenticationError
+from aiormq.exceptions import ProbableAuthenticationError
 from faststream.rabbit import RabbitBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,6 +21,7 @@ from shared.db import create_engine, migrate, session_factory
 from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
+from shared.messaging.outage import is_outage, outage_backoff
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay, RelayThread
 from shared.relay_process import RelayProcess
@@ -62,49 +63,59 @@ class Runtime:
         return checks
 
 
-# A replica started while the broker is down (restarting, or not up yet after a reboot) waits
-# for it, as an orchestrator's restarts would, instead of exiting: doubling pauses, capped.
-BROKER_RETRY_FIRST_S = 0.5
-BROKER_RETRY_MAX_S = 10.0
-
-
-async def connect_broker(
-    broker: RabbitBroker,
-    topology: Topology,
-    queues: list[str],
-    *,
+async def until_reachable(
+    what: str,
     name: str,
-    first_s: float = BROKER_RETRY_FIRST_S,
-    max_s: float = BROKER_RETRY_MAX_S,
+    attempt: Callable[[], Awaitable[None]],
+    on_failure: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Connect, declare the topology and start the consumers, retrying until the broker
-    answers. Only an unreachable broker is retried (a refused login or a topology that does
-    not fit is a fault of the deployment: it raises)."""
-    pause, tries = first_s, 0
+    """Run `attempt` until it does not fail for an outage (`shared.messaging.outage`).
+
+    A replica started while the broker or its database is down (restarting, or not up yet
+    after a reboot) waits for it, as an orchestrator's restarts would, instead of exiting:
+    0.5 s, 1 s, 2 s ... then every 10 s, each failure logged. Anything else (a refused login,
+    a topology or a migration that does not fit) is a fault of the deployment: it raises.
+    """
+    tries = 0
     while True:
         try:
-            await broker.connect()
-            break
-        except (TimeoutError, OSError, AMQPConnectionError) as exc:
-            if isinstance(exc, ProbableAuthenticationError):
+            await attempt()
+        except Exception as exc:
+            if isinstance(exc, ProbableAuthenticationError) or not is_outage(exc):
                 raise
+            pause = outage_backoff(tries)
             tries += 1
             log.warning(
-                "%s: broker unreachable (%s: %s), try %d; retrying in %.1fs",
+                "%s: %s unreachable (%s: %s), try %d; retrying in %.1fs",
                 name,
+                what,
                 type(exc).__name__,
                 exc,
                 tries,
                 pause,
             )
-            with contextlib.suppress(Exception):  # drop what the failed try left half open
-                await broker.stop()
+            if on_failure is not None:
+                with contextlib.suppress(Exception):
+                    await on_failure()
             await asyncio.sleep(pause)
-            pause = min(pause * 2, max_s)
-    if tries:
-        log.info("%s: broker reached after %d failed tries", name, tries)
-    await declare_topology(broker, topology, queues)
-    await broker.start()
+        else:
+            if tries:
+                log.warning("%s: %s reached after %d failed tries", name, what, tries)
+            return
+
+
+async def connect_broker(
+    broker: RabbitBroker, topology: Topology, queues: list[str], *, name: str
+) -> None:
+    """Connect, declare the topology and start the consumers, all again if the broker goes
+    away in the middle (what a failed try left half open is dropped first)."""
+
+    async def attempt() -> None:
+        await broker.connect()
+        await declare_topology(broker, topology, queues)
+        await broker.start()
+
+    await until_reachable("broker", name, attempt, on_failure=broker.stop)
 
 
 @contextlib.asynccontextmanager
@@ -118,7 +129,7 @@ async def run_service(
 ) -> AsyncIterator[Runtime]:
     """Migrate, connect, declare, subscribe (`subscribe` returns its queue names, which get
     their dead-letter queues), start the relay; on exit stop everything in reverse."""
-    await migrate(alembic_ini, settings.database_url)
+    await until_reachable("database", name, lambda: migrate(alembic_ini, settings.database_url))
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
