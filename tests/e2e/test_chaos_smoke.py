@@ -78,6 +78,12 @@ def test_a_chaos_run_loses_nothing_duplicates_nothing_and_leaves_nothing(tmp_pat
     assert leads["lost"] == 0, _explain(summary)
     assert leads["duplicated"] == 0, _explain(summary)
     assert summary["drain"]["complete"], _explain(summary)
+    # The CRM agent qualified and wrote off some of them: the services after crm-queue had
+    # work, and it was accounted for (nothing of it lost or duplicated, above).
+    assert leads["worked_by_agent"] > 0
+    downstream = leads["downstream"]
+    assert downstream["assignment prospects"] > 0
+    assert downstream["recovery runs"] > 0 and downstream["metrics losses"] > 0
     assert run.returncode == 0, run.stdout[-5000:]
 
     # Nothing of the run is left: its work folder, its cluster, its processes.

@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiormq.exceptions import ProbableAuthenticationError
 from faststream.rabbit import RabbitBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,6 +21,7 @@ from shared.db import create_engine, migrate, session_factory
 from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
+from shared.messaging.outage import is_outage, outage_backoff
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay, RelayThread
 from shared.relay_process import RelayProcess
@@ -61,6 +63,61 @@ class Runtime:
         return checks
 
 
+async def until_reachable(
+    what: str,
+    name: str,
+    attempt: Callable[[], Awaitable[None]],
+    on_failure: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run `attempt` until it does not fail for an outage (`shared.messaging.outage`).
+
+    A replica started while the broker or its database is down (restarting, or not up yet
+    after a reboot) waits for it, as an orchestrator's restarts would, instead of exiting:
+    0.5 s, 1 s, 2 s ... then every 10 s, each failure logged. Anything else (a refused login,
+    a topology or a migration that does not fit) is a fault of the deployment: it raises.
+    """
+    tries = 0
+    while True:
+        try:
+            await attempt()
+        except Exception as exc:
+            if isinstance(exc, ProbableAuthenticationError) or not is_outage(exc):
+                raise
+            pause = outage_backoff(tries)
+            tries += 1
+            log.warning(
+                "%s: %s unreachable (%s: %s), try %d; retrying in %.1fs",
+                name,
+                what,
+                type(exc).__name__,
+                exc,
+                tries,
+                pause,
+            )
+            if on_failure is not None:
+                with contextlib.suppress(Exception):
+                    await on_failure()
+            await asyncio.sleep(pause)
+        else:
+            if tries:
+                log.warning("%s: %s reached after %d failed tries", name, what, tries)
+            return
+
+
+async def connect_broker(
+    broker: RabbitBroker, topology: Topology, queues: list[str], *, name: str
+) -> None:
+    """Connect, declare the topology and start the consumers, all again if the broker goes
+    away in the middle (what a failed try left half open is dropped first)."""
+
+    async def attempt() -> None:
+        await broker.connect()
+        await declare_topology(broker, topology, queues)
+        await broker.start()
+
+    await until_reachable("broker", name, attempt, on_failure=broker.stop)
+
+
 @contextlib.asynccontextmanager
 async def run_service(
     name: str,
@@ -72,7 +129,7 @@ async def run_service(
 ) -> AsyncIterator[Runtime]:
     """Migrate, connect, declare, subscribe (`subscribe` returns its queue names, which get
     their dead-letter queues), start the relay; on exit stop everything in reverse."""
-    await migrate(alembic_ini, settings.database_url)
+    await until_reachable("database", name, lambda: migrate(alembic_ini, settings.database_url))
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -88,9 +145,7 @@ async def run_service(
     )  # used directly in "loop" mode, and by tests that drain the outbox by hand
     runtime = Runtime(settings, topology, engine, session_factory(engine), broker, relay)
     queues = subscribe(runtime)
-    await broker.connect()
-    await declare_topology(broker, topology, queues)
-    await broker.start()
+    await connect_broker(broker, topology, queues, name=name)
     options: dict[str, Any] = {
         "batch_size": settings.outbox_batch_size,
         "poll_seconds": settings.outbox_poll_seconds,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from forecourt_chaos.domain.accounting import (
     Accounting,
     Ack,
     DeadLetter,
     Event,
+    Fact,
     Lead,
     Observed,
     SentLead,
@@ -20,6 +21,7 @@ from forecourt_chaos.domain.accounting import (
 )
 
 _ids = itertools.count(1)
+H = timedelta(hours=1)
 
 
 def _id(prefix: str) -> str:
@@ -183,3 +185,124 @@ def test_without_crm_queue_or_broker_read_back_those_stages_are_skipped() -> Non
     seen = healthy(sent)
     seen.tasks, seen.broker = None, None
     assert account(sent, seen).problems == []
+
+
+def worked(sent: list[SentLead]) -> tuple[Observed, str, str]:
+    """A healthy run in which the first lead was qualified and the second written off (with a
+    code recovery follows up), and every service after crm-queue did its part once."""
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    first, second = seen.tasks[0], seen.tasks[1]
+    seen.tasks[0] = dataclasses.replace(first, state="qualified", outcome="quotation.requested")
+    seen.tasks[1] = dataclasses.replace(second, state="lost", outcome="no_interest.follow_up")
+    down = seen.downstream
+    down.crm_events = [
+        Event(_id("event"), "lead.qualified", first.lead_id),
+        Event(_id("event"), "lead.lost", second.lead_id),
+    ]
+    down.prospects = [first.lead_id]
+    down.assigned = [Event(_id("event"), "prospect.assigned", first.lead_id)]
+    down.recoveries = [second.lead_id]
+    down.facts = [
+        Fact(t.lead_id, True, t.state == "qualified", t.state == "lost") for t in seen.tasks
+    ]
+    down.losses = [second.lead_id]
+    down.merges = [e.lead_id for e in seen.outbox if e.event_type == "lead.duplicate"]
+    return seen, first.lead_id, second.lead_id
+
+
+def test_qualified_and_written_off_leads_counted_once_downstream_pass() -> None:
+    sent = [lead("a"), lead("b"), lead("c"), lead("d", person="a@example.com")]
+    seen, _, _ = worked(sent)
+    result = account(sent, seen)
+    assert result.problems == []
+    assert result.downstream["assignment prospects"] == 1
+    assert result.downstream["recovery runs"] == 1
+
+
+def test_a_lead_counted_twice_downstream_is_a_duplicate() -> None:
+    sent = [lead("a"), lead("b"), lead("c", person="a@example.com")]
+    seen, qualified, lost = worked(sent)
+    down = seen.downstream
+    assert down.prospects is not None and down.recoveries is not None
+    assert down.losses is not None and down.merges is not None and down.assigned is not None
+    down.prospects.append(qualified)
+    down.assigned.append(Event(_id("event"), "prospect.assigned", qualified))
+    down.recoveries.append(lost)
+    down.losses.append(lost)
+    down.merges.append(down.merges[0])
+    down.crm_events.append(Event(_id("event"), "lead.qualified", qualified))
+    result = account(sent, seen)
+    assert result.lost == 0
+    assert stages(result) == {
+        ("duplicated", "assignment: prospect twice"),
+        ("duplicated", "assignment: prospect.assigned twice"),
+        ("duplicated", "recovery: recovery of the loss twice"),
+        ("duplicated", "metrics: lead.lost counted twice"),
+        ("duplicated", "metrics: lead.duplicate counted twice"),
+        ("duplicated", "crm-queue: lead.qualified twice"),
+    }
+    assert result.duplicated == 2
+
+
+def test_a_closed_task_nothing_downstream_followed_is_lost_everywhere() -> None:
+    sent = [lead("a"), lead("b"), lead("c", person="a@example.com")]
+    seen, qualified, _ = worked(sent)
+    down = seen.downstream
+    down.crm_events = [dataclasses.replace(e, published=False) for e in down.crm_events]
+    down.prospects, down.recoveries, down.losses, down.merges = [], [], [], []
+    down.facts = [Fact(qualified, True, False, False)]
+    result = account(sent, seen)
+    assert stages(result) == {
+        ("lost", "crm-queue: event stuck in the outbox"),
+        ("lost", "assignment: no prospect"),
+        ("lost", "recovery: no recovery of the loss"),
+        ("lost", "metrics: lead.qualified not counted"),
+        ("lost", "metrics: lead.ingested not counted"),
+        ("lost", "metrics: no lead.lost counted"),
+        ("lost", "metrics: lead.duplicate not counted"),
+    }
+    assert result.lost == 2
+
+
+def test_a_loss_recovery_never_follows_up_needs_no_recovery_and_strangers_are_unexpected() -> None:
+    sent = [lead("a"), lead("b")]
+    seen, _, _ = worked(sent)
+    assert seen.tasks is not None
+    seen.tasks[1] = dataclasses.replace(seen.tasks[1], outcome="pollution.test")
+    seen.downstream.recoveries = []
+    seen.downstream.prospects = ["stranger"]
+    result = account(sent, seen)
+    assert ("lost", "recovery: no recovery of the loss") not in stages(result)
+    assert ("unexpected", "assignment: prospect of no such lead") in stages(result)
+    assert ("lost", "assignment: no prospect") in stages(result)
+
+
+def test_an_enquiry_made_after_its_task_was_closed_is_not_expected_on_the_task() -> None:
+    closed = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    sent = [lead("a"), lead("b", person="a@example.com"), lead("c", person="a@example.com")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    [task] = seen.tasks
+    # Closed after the first repeat and before the second: the task counts 2 enquiries of 3.
+    seen.tasks[0] = dataclasses.replace(task, state="qualified", enquiries=2, closed_at=closed)
+    repeats = [i for i, e in enumerate(seen.outbox) if e.event_type == "lead.duplicate"]
+    for i, at in zip(repeats, (closed - H, closed + H), strict=True):
+        seen.outbox[i] = dataclasses.replace(seen.outbox[i], at=at)
+    assert ("lost", "crm-queue: lead.duplicate not applied") not in stages(account(sent, seen))
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], enquiries=1)  # the earlier one missing
+    assert ("lost", "crm-queue: lead.duplicate not applied") in stages(account(sent, seen))
+
+
+def test_a_person_written_off_may_come_back_as_a_new_lead_but_not_twice_open() -> None:
+    sent = [lead("a"), lead("b")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    again = Lead(_id("lead"), "t1", "a@example.com")
+    seen.leads.append(again)
+    seen.outbox.append(Event(_id("event"), "lead.ingested", again.lead_id))
+    seen.tasks.append(Task(again.lead_id, "t1", True, 1))
+    assert ("duplicated", "intake: two leads for one person") in stages(account(sent, seen))
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], state="lost", outcome="pollution.test")
+    result = account(sent, seen)
+    assert ("duplicated", "intake: two leads for one person") not in stages(result)

@@ -233,6 +233,20 @@ def test_a_re_enquiry_on_a_closed_task_changes_nothing() -> None:
     assert (task.enquiries, task.last_enquiry_at, task.state) == (1, T0, "qualified")
 
 
+def test_a_re_enquiry_made_before_the_close_but_delivered_after_it_is_counted() -> None:
+    # In order it would have been counted before the close: arrival order must not matter
+    # (found by the chaos harness: the agent qualified the task while lead.duplicate queued).
+    in_order, late = new_task(), new_task()
+    for task in (in_order, late):
+        task.claim("ann", T0 + H, ALWAYS)
+    in_order.raise_priority(T0 + H / 2)
+    for task in (in_order, late):
+        task.qualify("ann", "quotation.requested", None, None, T0 + H)
+    assert late.raise_priority(T0 + H / 2) is True
+    assert (late.enquiries, late.last_enquiry_at, late.state) == (2, T0 + H / 2, "qualified")
+    assert (late.enquiries, late.last_enquiry_at) == (in_order.enquiries, in_order.last_enquiry_at)
+
+
 # -- consent -----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import asyncpg
 
-from forecourt_chaos.domain.accounting import Event, Lead, Observed, Submission, Task
+from forecourt_chaos.domain.accounting import Event, Fact, Lead, Observed, Submission, Task
 
 OUTBOX_BACKLOG = "SELECT count(*) FROM outbox_message WHERE published_at IS NULL"
 LEAD_EVENTS = ("lead.ingested.v1", "lead.duplicate.v1")
@@ -71,13 +71,7 @@ class IntakeReader:
         into.submissions = [Submission(bare_key(r[0]), r[1], r[2], r[3]) for r in rows]
         rows = await conn.fetch("SELECT id::text, tenant_id, lower(email) FROM lead")
         into.leads = [Lead(r[0], r[1], r[2] or "") for r in rows]
-        rows = await conn.fetch(
-            "SELECT event_id::text, routing_key,"
-            " convert_from(body, 'UTF8')::jsonb ->> 'lead_id', published_at IS NOT NULL"
-            " FROM outbox_message WHERE routing_key = ANY($1::text[])",
-            list(LEAD_EVENTS),
-        )
-        into.outbox = [Event(r[0], event_type(r[1]), r[2], r[3]) for r in rows]
+        into.outbox = await outbox_events(conn, LEAD_EVENTS)
 
     async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
         raw = await conn.fetchval("SELECT count(*) FROM raw_payload WHERE status = 'pending'")
@@ -90,14 +84,33 @@ class IntakeReader:
         return None  # intake answered with the lead id: it has it
 
 
+async def outbox_events(conn: asyncpg.Connection, routing_keys: tuple[str, ...]) -> list[Event]:
+    """A service's outbox rows of these events, with their lead and whether they went out."""
+    rows = await conn.fetch(
+        "SELECT event_id::text, routing_key, doc ->> 'lead_id', published_at IS NOT NULL,"
+        " (doc -> 'payload' ->> 'received_at')::timestamptz"
+        " FROM (SELECT event_id, routing_key, published_at,"
+        "       convert_from(body, 'UTF8')::jsonb AS doc FROM outbox_message"
+        "       WHERE routing_key = ANY($1::text[])) AS o",
+        list(routing_keys),
+    )
+    return [Event(r[0], event_type(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
 class CrmQueueReader:
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
-        rows = await conn.fetch("SELECT lead_id::text, tenant_id, ingested, enquiries FROM task")
-        into.tasks = [Task(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = await conn.fetch(
+            "SELECT lead_id::text, tenant_id, ingested, enquiries, state, outcome, closed_at"
+            " FROM task"
+        )
+        into.tasks = [Task(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
         rows = await conn.fetch(
             "SELECT event_id::text, received_at FROM inbox_message WHERE consumer = 'crm-queue'"
         )
         into.consumed = {r[0]: r[1] for r in rows}
+        into.downstream.crm_events = await outbox_events(
+            conn, ("lead.qualified.v1", "lead.lost.v1")
+        )
 
     async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
         return {}
@@ -108,7 +121,67 @@ class CrmQueueReader:
         )
 
 
-READERS: dict[str, Reader] = {"intake": IntakeReader(), "crm-queue": CrmQueueReader()}
+class AssignmentReader:
+    """A prospect per qualified lead (a row per lead id, one `prospect.assigned` at most)."""
+
+    async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
+        rows = await conn.fetch("SELECT lead_id::text FROM prospect")
+        into.downstream.prospects = [r[0] for r in rows]
+        into.downstream.assigned = await outbox_events(conn, ("prospect.assigned.v1",))
+
+    async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
+        return {}
+
+    async def has_lead(self, conn: asyncpg.Connection, lead_id: str) -> bool | None:
+        return None  # a probe lead is never qualified
+
+
+class RecoveryReader:
+    """A recovery run per loss of a lead (prospects' losses are not driven by the harness)."""
+
+    async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
+        rows = await conn.fetch("SELECT lead_id::text FROM recovery WHERE origin = 'lead'")
+        into.downstream.recoveries = [r[0] for r in rows]
+
+    async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
+        return {}
+
+    async def has_lead(self, conn: asyncpg.Connection, lead_id: str) -> bool | None:
+        return None  # a probe lead is never lost
+
+
+class MetricsReader:
+    """Every lead counted once: its fact row, its merges, its losses."""
+
+    async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
+        rows = await conn.fetch(
+            "SELECT lead_id::text, received_at IS NOT NULL, qualified_at IS NOT NULL,"
+            " lead_lost_at IS NOT NULL FROM lead_fact"
+        )
+        into.downstream.facts = [Fact(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = await conn.fetch("SELECT lead_id::text FROM loss_fact WHERE origin = 'lead'")
+        into.downstream.losses = [r[0] for r in rows]
+        rows = await conn.fetch("SELECT lead_id::text FROM intake_fact WHERE kind = 'duplicate'")
+        into.downstream.merges = [r[0] for r in rows]
+
+    async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
+        return {}
+
+    async def has_lead(self, conn: asyncpg.Connection, lead_id: str) -> bool | None:
+        return bool(
+            await conn.fetchval(
+                "SELECT received_at IS NOT NULL FROM lead_fact WHERE lead_id = $1::uuid", lead_id
+            )
+        )
+
+
+READERS: dict[str, Reader] = {
+    "intake": IntakeReader(),
+    "crm-queue": CrmQueueReader(),
+    "assignment": AssignmentReader(),
+    "recovery": RecoveryReader(),
+    "metrics": MetricsReader(),
+}
 
 
 async def bulk_jobs(conn: asyncpg.Connection) -> dict[str, int]:

@@ -26,8 +26,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
+from shared.contracts.lost_reasons import is_recoverable
+
 INGESTED = "lead.ingested"
 DUPLICATE = "lead.duplicate"
+QUALIFIED = "lead.qualified"
+LOST = "lead.lost"
+ASSIGNED = "prospect.assigned"
 ACCEPTED_OUTCOMES = frozenset({"ingested", "merged"})
 
 
@@ -69,6 +74,7 @@ class Event:
     event_type: str  # without the version: lead.ingested
     lead_id: str
     published: bool = True  # for an outbox row: confirmed by the broker
+    at: datetime | None = None  # a lead event's `received_at` (when the enquiry was made)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,33 @@ class Task:
     tenant: str
     ingested: bool
     enquiries: int
+    state: str = "open"  # open | pool | qualified | lost
+    outcome: str | None = None  # the qualifying outcome or the lost reason code
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """metrics' row of one lead (`lead_fact`): which of its events it counted."""
+
+    lead_id: str
+    ingested: bool  # received_at set
+    qualified: bool
+    lost: bool
+
+
+@dataclass
+class Downstream:
+    """What the services after crm-queue hold, one list entry per record (so a record kept
+    twice shows twice). None: that service did not run."""
+
+    crm_events: list[Event] = field(default_factory=list)  # crm-queue's lead.qualified/lost
+    prospects: list[str] | None = None  # assignment: a lead id per prospect row
+    assigned: list[Event] | None = None  # assignment: its prospect.assigned outbox rows
+    recoveries: list[str] | None = None  # recovery: a lead id per recovery of a lead's loss
+    facts: list[Fact] | None = None  # metrics: lead_fact rows
+    losses: list[str] | None = None  # metrics: a lead id per loss_fact row of a lead's loss
+    merges: list[str] | None = None  # metrics: a lead id per intake_fact row of a merge
 
 
 @dataclass(frozen=True)
@@ -98,6 +131,7 @@ class Observed:
     # crm-queue's inbox: event id -> when it was consumed (in order), to say why a count is off
     consumed: dict[str, datetime] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    downstream: Downstream = field(default_factory=Downstream)
 
 
 Kind = Literal["lost", "duplicated", "unexpected"]
@@ -121,6 +155,8 @@ class Accounting:
     merges: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)  # by queue
     problems: list[Problem] = field(default_factory=list)
+    # Records after crm-queue: "qualified", "written off", "prospects", "recoveries", ...
+    downstream: Counter[str] = field(default_factory=Counter)
 
     def of(self, kind: Kind) -> list[Problem]:
         return [p for p in self.problems if p.kind == kind]
@@ -180,7 +216,8 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
 
     accepted = _submissions(problem, sent, observed.submissions, result)
     leads = {lead.lead_id: lead for lead in observed.leads}
-    merges = _leads(problem, sent, observed.leads, leads, accepted)
+    written_off = {t.lead_id for t in observed.tasks or [] if t.state == "lost"}
+    merges = _leads(problem, sent, observed.leads, leads, accepted, written_off)
     result.leads = len(leads)
     result.merges = sum(merges.values())
     _outbox(problem, observed.outbox, leads, merges)
@@ -188,6 +225,8 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
         _broker(problem, observed.outbox, observed.broker)
     if observed.tasks is not None:
         _tasks(problem, observed, leads, merges)
+        _downstream(problem, observed.tasks, observed.downstream, leads, merges)
+        result.downstream = _downstream_counts(observed.tasks, observed.downstream)
     return result
 
 
@@ -228,8 +267,10 @@ def _leads(
     observed: list[Lead],
     leads: dict[str, Lead],
     accepted: list[Submission],
+    written_off: set[str],
 ) -> Counter[str]:
-    """One lead per person, the lead of every accepted submission; returns merges per lead."""
+    """One open lead per person (a person whose lead was written off may come back as a new
+    lead), the lead of every accepted submission; returns merges per lead."""
     people = {(s.tenant, s.person) for s in sent}
     by_person: dict[tuple[str, str], list[str]] = defaultdict(list)
     for lead in observed:
@@ -237,7 +278,7 @@ def _leads(
             problem("unexpected", "intake: lead of nobody sent", lead.lead_id)
         by_person[(lead.tenant, lead.person)].append(lead.lead_id)
     for (_, person), ids in by_person.items():
-        for lead_id in ids[1:]:
+        for lead_id in [i for i in ids if i not in written_off][1:]:
             problem("duplicated", "intake: two leads for one person", lead_id, person)
     merges: Counter[str] = Counter()
     for sub in accepted:
@@ -304,6 +345,12 @@ def _tasks(
         if task is None:
             problem("lost", "crm-queue: no task", lead_id)
             continue
+        if task.closed_at is not None:  # an enquiry made after the close is not counted
+            expected -= sum(
+                1
+                for e in events[lead_id]
+                if e.event_type == DUPLICATE and e.at is not None and e.at > task.closed_at
+            )
         seen = f"enquiries {task.enquiries}, expected {expected}"
         if task.enquiries != expected and observed.consumed:
             seen += "; " + _consumption(events[lead_id], observed.consumed)
@@ -328,3 +375,95 @@ def _consumption(events: list[Event], consumed: dict[str, datetime]) -> str:
     if missing:
         parts.append("never consumed: " + ", ".join(missing))
     return "; ".join(parts)
+
+
+def _downstream_counts(tasks: list[Task], seen: Downstream) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    counts["crm-queue qualified"] = sum(t.state == "qualified" for t in tasks)
+    counts["crm-queue written off"] = sum(t.state == "lost" for t in tasks)
+    for name, records in (
+        ("assignment prospects", seen.prospects),
+        ("recovery runs", seen.recoveries),
+        ("metrics lead facts", seen.facts),
+        ("metrics losses", seen.losses),
+    ):
+        if records is not None:
+            counts[name] = len(records)
+    return counts
+
+
+def _count(
+    problem: _Reporter,
+    stage: str,
+    expected: Iterable[str],
+    found: Iterable[str],
+    *,
+    what: str,
+) -> None:
+    """Each expected lead found exactly once; nothing found that was not expected."""
+    counts = Counter(found)
+    expected = set(expected)
+    for lead_id in expected:
+        n = counts[lead_id]
+        if n == 0:
+            problem("lost", f"{stage}: no {what}", lead_id)
+        elif n > 1:
+            problem("duplicated", f"{stage}: {what} twice", lead_id, f"{n}")
+    for lead_id in counts.keys() - expected:
+        problem("unexpected", f"{stage}: {what} of no such lead", lead_id)
+
+
+def _downstream(
+    problem: _Reporter,
+    tasks: list[Task],
+    seen: Downstream,
+    leads: dict[str, Lead],
+    merges: Counter[str],
+) -> None:
+    """After crm-queue: every task it qualified (lost) gave one lead.qualified (lead.lost),
+    assignment one prospect for each qualified lead, recovery one schedule for each loss it
+    follows up, and metrics counted every lead, merge, qualification and loss once."""
+    qualified = {t.lead_id for t in tasks if t.state == "qualified"}
+    lost = {t.lead_id for t in tasks if t.state == "lost"}
+    recoverable = {
+        t.lead_id for t in tasks if t.state == "lost" and t.outcome and is_recoverable(t.outcome)
+    }
+    for kind, closed in ((QUALIFIED, qualified), (LOST, lost)):
+        events = [e for e in seen.crm_events if e.event_type == kind]
+        for event in events:
+            if not event.published:
+                problem("lost", "crm-queue: event stuck in the outbox", event.lead_id, kind)
+        _count(problem, "crm-queue", closed, (e.lead_id for e in events), what=kind)
+    if seen.prospects is not None:
+        _count(problem, "assignment", qualified, seen.prospects, what="prospect")
+    if seen.assigned is not None:
+        per_lead = Counter(e.lead_id for e in seen.assigned)
+        for lead_id, n in per_lead.items():
+            if n > 1:
+                problem("duplicated", "assignment: prospect.assigned twice", lead_id, f"{n}")
+    if seen.recoveries is not None:
+        _count(problem, "recovery", recoverable, seen.recoveries, what="recovery of the loss")
+    if seen.facts is not None:
+        facts = Counter(f.lead_id for f in seen.facts)
+        by_lead = {f.lead_id: f for f in seen.facts}
+        for lead_id in leads:
+            fact = by_lead.get(lead_id)
+            if fact is None or not fact.ingested:
+                problem("lost", "metrics: lead.ingested not counted", lead_id)
+            elif lead_id in qualified and not fact.qualified:
+                problem("lost", "metrics: lead.qualified not counted", lead_id)
+        for lead_id, n in facts.items():
+            if n > 1:
+                problem("duplicated", "metrics: two facts for one lead", lead_id, f"{n}")
+        for lead_id in facts.keys() - leads.keys():
+            problem("unexpected", "metrics: fact of no intake lead", lead_id)
+    if seen.losses is not None:
+        _count(problem, "metrics", lost, seen.losses, what="lead.lost counted")
+    if seen.merges is not None:
+        counted = Counter(seen.merges)
+        for lead_id in merges.keys() | counted.keys():
+            n, m = counted[lead_id], merges[lead_id]
+            if n < m:
+                problem("lost", "metrics: lead.duplicate not counted", lead_id, f"{n} of {m}")
+            elif n > m:
+                problem("duplicated", "metrics: lead.duplicate counted twice", lead_id, f"{n}/{m}")

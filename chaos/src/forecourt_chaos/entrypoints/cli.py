@@ -46,6 +46,15 @@ DEFAULT_OUT = repo.ROOT / ".run" / "chaos"
 
 Seed = Annotated[int | None, typer.Option(help="replays a run: leads, tenants, fault order")]
 Replicas = Annotated[int, typer.Option(min=1, help="processes per service")]
+WorkRatio = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="share of the leads a CRM agent qualifies or writes off (work for assignment, "
+        "recovery, metrics)",
+    ),
+]
 Services = Annotated[
     list[str] | None,
     typer.Option("--service", help="run only these (repeat); default: every catalogue service"),
@@ -179,6 +188,7 @@ def chaos(
     gap: Annotated[Range, typer.Option(help="seconds of calm before a fault: min max")] = (2, 6),
     hold: Annotated[Range, typer.Option(help="seconds a fault lasts: min max")] = (2, 8),
     repeat_ratio: Annotated[float, typer.Option(help="share of leads that repeat a person")] = 0.1,
+    work_ratio: WorkRatio = 0.05,
     recovery_wait: Annotated[float, typer.Option(help="seconds to wait for a probe lead")] = 120.0,
     drain_wait: Annotated[float, typer.Option(help="seconds the drain may take")] = 180.0,
     env: Env = None,
@@ -195,7 +205,13 @@ def chaos(
         timing=Timing(gap=gap, hold=hold),
         recovery_wait_s=recovery_wait,
         drain_wait_s=drain_wait,
-        load=LoadConfig(leads=leads, rate=rate, tenants=tenants, repeat_ratio=repeat_ratio),
+        load=LoadConfig(
+            leads=leads,
+            rate=rate,
+            tenants=tenants,
+            repeat_ratio=repeat_ratio,
+            work_ratio=work_ratio,
+        ),
         stack=StackConfig(services=_services(service), replicas=replicas, env=_env(env)),
     )
     Console().print(f"forecourt chaos: seed {config.seed}")
@@ -224,6 +240,7 @@ def soak(
     max_files_growth: Annotated[float, typer.Option(help="open files/min per service")] = 2.0,
     max_queue_growth: Annotated[float, typer.Option(help="queued messages per minute")] = 20.0,
     max_outbox_growth: Annotated[float, typer.Option(help="outbox rows/min per service")] = 20.0,
+    work_ratio: WorkRatio = 0.05,
     drain_wait: Annotated[float, typer.Option(help="seconds the drain may take")] = 180.0,
     env: Env = None,
     out: Out = DEFAULT_OUT,
@@ -237,7 +254,7 @@ def soak(
         sample_s=sample,
         limits=SoakLimits(max_rss_growth, max_files_growth, max_queue_growth, max_outbox_growth),
         drain_wait_s=drain_wait,
-        load=LoadConfig(leads=0, rate=rate, tenants=tenants),
+        load=LoadConfig(leads=0, rate=rate, tenants=tenants, work_ratio=work_ratio),
         stack=StackConfig(services=_services(service), replicas=replicas, env=_env(env)),
     )
     Console().print(f"forecourt soak: seed {config.seed}")

@@ -72,12 +72,21 @@ async def run_chaos(
         ticking = asyncio.create_task(
             ticker(lambda: show(generator.progress, len(injector.records)))
         )
-        try:
-            await asyncio.gather(
+        agent = session.agent(http, sender.tally, config.load.leads)
+        main = asyncio.ensure_future(
+            asyncio.gather(
                 generator.run(plan.batches(config.load.leads), over),
                 injector.run(config.max_faults, over),
             )
+        )
+        working = asyncio.create_task(agent.run(lambda: over() or main.done())) if agent else None
+        try:
+            await main
+            if working is not None:
+                await working
         finally:
+            if working is not None and not working.done():
+                working.cancel()
             ticking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticking
@@ -100,4 +109,5 @@ async def run_chaos(
         harness_errors=dict(generator.errors),
         planned=generator.progress.planned,
         private=session.private(),
+        worked=agent.worked if agent else 0,
     )

@@ -17,6 +17,7 @@ from forecourt_chaos.adapters.services import Exit
 from forecourt_chaos.domain.accounting import Accounting
 from forecourt_chaos.domain.plan import DEFAULT_MIX, Plan
 from forecourt_chaos.domain.trend import Trend
+from forecourt_chaos.service_layer.agent import Agent
 from forecourt_chaos.service_layer.injector import FaultRecord
 from forecourt_chaos.service_layer.load import Sender, Tally
 from forecourt_chaos.service_layer.observe import (
@@ -43,6 +44,9 @@ class LoadConfig:
     in_flight: int = 64
     lead_deadline_s: float = 120.0  # retries of one lead stop here: indeterminate
     attempt_s: float = 10.0
+    # Share of the leads a CRM agent qualifies or writes off meanwhile (work for assignment,
+    # recovery and metrics); 0: none.
+    work_ratio: float = 0.05
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Result:
     planned: int = 0
     baseline_s: float | None = None  # a probe lead end to end before any fault
     harness_errors: dict[str, int] = field(default_factory=dict)  # sends that raised
+    worked: int = 0  # tasks the CRM agent qualified or wrote off (as it was answered)
     private: dict[str, str] = field(default_factory=dict)  # what the run made for itself
 
     @property
@@ -126,6 +131,22 @@ class Session:
             self.tenants,
             publisher,
             deadline_s=self.load.lead_deadline_s,
+            attempt_s=self.load.attempt_s,
+        )
+
+    def agent(self, http: aiohttp.ClientSession, tally: Tally, leads: int) -> Agent | None:
+        """The CRM agent, when crm-queue runs; it works `work_ratio` of `leads` at most."""
+        limit = int(leads * self.load.work_ratio)
+        if limit <= 0 or not any(s.name == "crm-queue" for s in self.stack.services):
+            return None
+        return Agent(
+            http,
+            lambda: self.stack.urls("crm-queue"),
+            list(self.tenants.values()),
+            self.stack.jwt_secret,
+            self.seed,
+            limit=limit,
+            tally=tally,
             attempt_s=self.load.attempt_s,
         )
 

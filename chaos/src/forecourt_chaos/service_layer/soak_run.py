@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -88,14 +89,26 @@ async def run_soak(
     samples: list[tuple[float, dict[str, float]]] = []
     end = time.monotonic() + config.minutes * 60
 
+    sampler_errors: Counter[str] = Counter()
+
     async def sampler() -> None:
-        queues = [n for n in await session.stack.queue_depths() if is_work_queue(n, session.stack)]
+        # A sample that fails is said and counted, and the next one is taken all the same: a
+        # sampler that died quietly left a soak without a single sample (and so "no growth").
+        queues: list[str] | None = None
         first = time.monotonic()
         for n in itertools.count(1):
-            values = await _sample(session.stack, queues)
-            samples.append((round(time.monotonic() - first, 1), values))
-            shown = ", ".join(f"{k} {v:g}" for k, v in values.items())
-            say(f"sample at {samples[-1][0]:.0f}s: {shown}")
+            try:
+                if queues is None:
+                    depths = await session.stack.queue_depths()
+                    queues = [q for q in depths if is_work_queue(q, session.stack)]
+                values = await _sample(session.stack, queues)
+            except Exception as exc:
+                sampler_errors[f"sampler {type(exc).__name__}"] += 1
+                say(f"sample {n} failed: {type(exc).__name__}: {exc}")
+            else:
+                samples.append((round(time.monotonic() - first, 1), values))
+                shown = ", ".join(f"{k} {v:g}" for k, v in values.items())
+                say(f"sample at {samples[-1][0]:.0f}s: {shown}")
             await asyncio.sleep(max(first + n * config.sample_s - time.monotonic(), 0.0))
 
     connector = aiohttp.TCPConnector(limit=config.load.in_flight * 2)
@@ -109,8 +122,14 @@ async def run_soak(
             asyncio.create_task(sampler()),
             asyncio.create_task(ticker(lambda: show(generator.progress, 0))),
         ]
+        agent = session.agent(http, sender.tally, leads)
+        loading = asyncio.ensure_future(
+            generator.run(plan.batches(leads), lambda: time.monotonic() > end)
+        )
+        if agent is not None:
+            tasks.append(asyncio.create_task(agent.run(loading.done)))
         try:
-            await generator.run(plan.batches(leads), lambda: time.monotonic() > end)
+            await loading
         finally:
             for task in tasks:
                 task.cancel()
@@ -136,7 +155,8 @@ async def run_soak(
         samples=samples,
         trends=trends,
         baseline_s=warm.seconds,
-        harness_errors=dict(generator.errors),
+        harness_errors=dict(generator.errors + sampler_errors),
         planned=generator.progress.planned,
         private=session.private(),
+        worked=agent.worked if agent else 0,
     )

@@ -275,11 +275,16 @@ class Task:
 
         A pool task comes back to "open" in a new round; an open task that was already tried is
         due at once. An enquiry older than our last attempt was answered by it, so it is only
-        counted. False (and nothing changed) on a closed task.
+        counted. On a closed task only an enquiry made before the close is counted (it arrived
+        late: in order it would have been); a later one changes nothing (False).
         """
-        if self.is_closed:
-            return False
         at = as_utc(at, "at")
+        if self.is_closed:
+            if self.closed_at is None or at > self.closed_at:
+                return False
+            self.enquiries += 1
+            self.last_enquiry_at = max(self.last_enquiry_at, at)
+            return True
         self.enquiries += 1
         self.last_enquiry_at = max(self.last_enquiry_at, at)
         last = self.last_attempt_at
