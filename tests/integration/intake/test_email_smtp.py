@@ -260,6 +260,8 @@ async def test_unknown_layout_is_kept_rejected_and_shown_to_the_admin(mail: Mail
         f"/v1/admin/sources/{source['id']}/emails/{raw_id}", headers=other
     )
     assert r.status_code == 404
+    r = await mail.intake.client.get(f"/v1/admin/sources/{source['id']}/emails", headers=other)
+    assert r.status_code == 404, r.text  # not an empty list: the source is not theirs
 
 
 async def test_address_set_by_an_admin(mail: Mail) -> None:

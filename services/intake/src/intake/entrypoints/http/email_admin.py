@@ -60,7 +60,11 @@ def _addresses(request: Request, source_id: UUID, address: str | None) -> dict[s
     return {"default": f"{source_id}@{domain}", "address": address}
 
 
-@router.get("/{source_id}/email", response_model=EmailAddressesOut, responses=_NO_SOURCE)
+@router.get(
+    "/{source_id}/email",
+    response_model=EmailAddressesOut,
+    responses=_NO_SOURCE | INVALID_REQUEST,
+)
 async def get_addresses(source_id: UUID, claims: Admin, unit: Uow, request: Request) -> Any:
     async with unit:
         row = await mails.source_address(unit.repo.session, claims.tenant, source_id)
@@ -99,7 +103,9 @@ async def put_address(
     return _addresses(request, source_id, address)
 
 
-@router.get("/{source_id}/emails", response_model=list[EmailOut], responses=INVALID_REQUEST)
+@router.get(
+    "/{source_id}/emails", response_model=list[EmailOut], responses=_NO_SOURCE | INVALID_REQUEST
+)
 async def list_emails(
     source_id: UUID,
     claims: Admin,
@@ -112,6 +118,8 @@ async def list_emails(
     """The source's latest messages and what came of each: an unreadable one is a rejected
     lead (`invalid.personal_data`, layout `unparsed`), read in full at `.../emails/{id}`."""
     async with unit:
+        if await mails.source_address(unit.repo.session, claims.tenant, source_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such source in the tenant")
         rows = await mails.source_emails(
             unit.repo.session, claims.tenant, source_id, status=status_, limit=limit
         )
@@ -144,7 +152,7 @@ async def list_emails(
 @router.get(
     "/{source_id}/emails/{raw_payload_id}",
     response_class=Response,
-    responses=_NO_SOURCE | {200: {"content": {"message/rfc822": {}}}},
+    responses=_NO_SOURCE | INVALID_REQUEST | {200: {"content": {"message/rfc822": {}}}},
 )
 async def raw_email(source_id: UUID, raw_payload_id: UUID, claims: Admin, unit: Uow) -> Response:
     """The message as received, byte for byte."""
