@@ -6,9 +6,10 @@ Plain aio-pika, nothing from the Forecourt repository: copy it and start from he
     python subscriber.py --url amqp://guest:guest@127.0.0.1:5672/ \
         --queue acme-bi.funnel --routing-key 'lead.#' --routing-key 'prospect.#'
 
-It declares a durable quorum queue with a delivery limit and a dead-letter queue of its own,
-binds it to the `forecourt.events` topic exchange by each routing key, and prints every event as
-one JSON line: {"routing_key", "event_id", "event_type", "event_version", "envelope"}.
+It declares a durable quorum queue with a delivery limit and a dead-letter exchange and queue of
+its own (`<queue>.dlx`, `<queue>.dlq`), binds it to the `forecourt.events` topic exchange by each
+routing key, and prints every event as one JSON line:
+{"routing_key", "event_id", "event_type", "event_version", "envelope"}.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def queue_arguments(dead_letter_queue: str, delivery_limit: int) -> dict[str, Any]:
+def queue_arguments(queue: str, dead_letter_exchange: str, delivery_limit: int) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",  # replicated, and counts redeliveries
         "x-delivery-limit": delivery_limit,  # a message failing this often is dead-lettered
-        "x-dead-letter-exchange": "",  # the default exchange: routing key = queue name
-        "x-dead-letter-routing-key": dead_letter_queue,
+        # An exchange of your own (declaring a queue needs write permission on its DLX, and a
+        # subscriber has none on Forecourt's or the default exchange), routing key = queue name.
+        "x-dead-letter-exchange": dead_letter_exchange,
+        "x-dead-letter-routing-key": queue,
         "x-dead-letter-strategy": "at-least-once",  # no dead letter lost on the way
         "x-overflow": "reject-publish",  # required by at-least-once; set no x-max-length
     }
@@ -83,6 +86,7 @@ def handle(envelope: dict[str, Any], routing_key: str) -> None:
 async def run(args: argparse.Namespace) -> None:
     exchange_name = f"{args.namespace}{EVENTS_EXCHANGE}"
     queue_name = f"{args.namespace}{args.queue}"
+    dead_letter_exchange_name = f"{queue_name}.dlx"
     dead_letter_name = f"{queue_name}.dlq"
     routing_keys = args.routing_keys or ["#"]
 
@@ -95,13 +99,17 @@ async def run(args: argparse.Namespace) -> None:
             exchange = await channel.get_exchange(exchange_name, ensure=True)
         except aio_pika.exceptions.ChannelNotFoundEntity:
             sys.exit(f"no exchange {exchange_name!r}: start Forecourt first, or check --namespace")
-        await channel.declare_queue(
+        dead_letter_exchange = await channel.declare_exchange(
+            dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dead_letters = await channel.declare_queue(
             dead_letter_name, durable=True, arguments={"x-queue-type": "quorum"}
         )
+        await dead_letters.bind(dead_letter_exchange, routing_key=queue_name)
         queue = await channel.declare_queue(
             queue_name,
             durable=True,
-            arguments=queue_arguments(dead_letter_name, args.delivery_limit),
+            arguments=queue_arguments(queue_name, dead_letter_exchange_name, args.delivery_limit),
         )
         for key in routing_keys:
             await queue.bind(exchange, routing_key=key)

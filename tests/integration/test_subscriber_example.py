@@ -81,6 +81,14 @@ async def dead_letters(amqp_url: str, queue: str, n: int) -> list[bytes]:
         return got
 
 
+async def delete_exchange(amqp_url: str, name: str) -> None:
+    """The example's own dead-letter exchange (its queues are recorded in the topology)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(name)
+
+
 async def test_the_example_prints_the_events_it_bound_once_each(
     engine: AsyncEngine, amqp_url: str, common_settings: CommonSettings, topology: Topology
 ) -> None:
@@ -147,6 +155,7 @@ async def test_the_example_prints_the_events_it_bound_once_each(
             process.kill()
             await process.wait()
         await relay.close()
+        await delete_exchange(amqp_url, f"{topology.namespace}{queue}.dlx")
 
     assert process.returncode == 0, err.decode()
     printed = [json.loads(line) for line in out.decode().splitlines()]
