@@ -39,10 +39,11 @@ async def claim(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
 async def claim_many(session: AsyncSession, consumer: str, event_ids: Iterable[UUID]) -> set[UUID]:
     """The ids of `event_ids` this consumer sees for the first time, claimed in one statement
     (an id given twice is claimed once)."""
-    ids = sorted(set(event_ids))  # sorted: two replicas' batches take the keys in one order
+    given = list(event_ids)
+    ids = sorted(set(given))  # sorted: two replicas' batches take the keys in one order
     if not ids:
         return set()
     result = await session.execute(_CLAIM_MANY, {"consumer": consumer, "event_ids": ids})
     fresh = set(result.scalars())
-    skipped_duplicates(len(ids) - len(fresh))
+    skipped_duplicates(len(given) - len(fresh))  # an id given twice: one is a duplicate
     return fresh
