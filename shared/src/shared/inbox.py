@@ -12,6 +12,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.observability import skipped_duplicates
+
 _CLAIM = text(
     "INSERT INTO inbox_message (consumer, event_id) VALUES (:consumer, :event_id) "
     "ON CONFLICT DO NOTHING RETURNING 1"
@@ -28,14 +30,20 @@ _CLAIM_MANY = text(
 async def claim(session: AsyncSession, consumer: str, event_id: UUID) -> bool:
     """True if this consumer sees `event_id` for the first time (in this transaction)."""
     result = await session.execute(_CLAIM, {"consumer": consumer, "event_id": event_id})
-    return result.scalar() is not None
+    fresh = result.scalar() is not None
+    if not fresh:
+        skipped_duplicates(1)  # counted as duplicate_skipped by the consumer
+    return fresh
 
 
 async def claim_many(session: AsyncSession, consumer: str, event_ids: Iterable[UUID]) -> set[UUID]:
     """The ids of `event_ids` this consumer sees for the first time, claimed in one statement
     (an id given twice is claimed once)."""
-    ids = sorted(set(event_ids))  # sorted: two replicas' batches take the keys in one order
+    given = list(event_ids)
+    ids = sorted(set(given))  # sorted: two replicas' batches take the keys in one order
     if not ids:
         return set()
     result = await session.execute(_CLAIM_MANY, {"consumer": consumer, "event_ids": ids})
-    return set(result.scalars())
+    fresh = set(result.scalars())
+    skipped_duplicates(len(given) - len(fresh))  # an id given twice: one is a duplicate
+    return fresh

@@ -27,6 +27,7 @@ import uvloop
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import observability
 from shared.db import CLAIM_BY_INDEX, asyncpg_dsn
 from shared.messaging.publish import PERSISTENT, Properties, publish_confirmed
 from shared.messaging.topology import Topology
@@ -192,7 +193,9 @@ class OutboxRelay:
                         "delay": delay,
                     },
                 )
-            return len(rows)
+        # After the commit: rows published but not marked would be published again.
+        observability.relay_published(len(done), len(failed))
+        return len(rows)
 
     async def drain(self) -> int:
         """Publish until nothing is due; returns rows claimed."""

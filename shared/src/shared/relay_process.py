@@ -24,6 +24,7 @@ from typing import Any
 
 import uvloop
 
+from shared import observability
 from shared.messaging.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class RelayProcess:
     ) -> None:
         # spawn, not fork: the parent's event loop, connections and threads must not be copied.
         context = multiprocessing.get_context("spawn")
+        # The child's publishes, for this process's /metrics (`shared.observability`).
+        published = context.Value("q", 0)
+        observability.watch_relay(published)
         self._process = context.Process(
             target=_main,
             args=(
@@ -51,6 +55,7 @@ class RelayProcess:
                 options,
                 log_level,
                 os.getpid(),
+                published,
             ),
             name="outbox-relay",
             daemon=True,
@@ -84,7 +89,9 @@ def _main(
     options: dict[str, Any],
     log_level: str,
     parent_pid: int,
+    published: Any = None,
 ) -> None:
+    observability.set_relay_sink(published)
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s[relay] %(message)s"
     )

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.outage import is_outage, outage_backoff
 from shared.messaging.topology import Topology
+from shared.observability import MULTIPROC_ENV, watch_pool
 from shared.outbox import OutboxRelay, RelayThread
 from shared.relay_process import RelayProcess
 from shared.settings import ServiceSettings, UnsafeSettings
@@ -135,6 +137,7 @@ async def run_service(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    watch_pool(engine)
     broker = create_broker(settings.common, app_id=name)
     relay = OutboxRelay(
         engine,
@@ -207,6 +210,10 @@ def serve(create_app: Callable[[Any], Any], settings: ServiceSettings, factory: 
     # Every service gets the request limits (431, 408) and the 503 of a database outage.
     if settings.workers > 1:
         os.environ[APP_FACTORY_ENV] = factory  # each worker builds its own app from it
+        # Each worker (a fresh interpreter) writes its Prometheus figures there, and the one
+        # answering /metrics adds up all of them (`shared.observability`).
+        if not os.environ.get(MULTIPROC_ENV):
+            os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="forecourt-prometheus-")
         # A worker that is still importing when uvicorn first checks on it (5 s by default; a
         # service imports in 5-20 s on a busy 2-core machine) was killed and restarted for ever.
         uvicorn.run(

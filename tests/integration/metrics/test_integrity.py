@@ -178,5 +178,5 @@ async def test_prometheus_metrics(svc: Metrics) -> None:
     await asyncio.sleep(0.2)  # the duplicate's ack follows its (no-op) transaction
     body = (await svc.client.get("/metrics")).text
     assert 'metrics_events_consumed_total{outcome="new",routing_key="lead.ingested.v1"} 1.0' in body
-    assert 'metrics_funnel_month_to_date{stage="leads",tenant="acme"} 1.0' in body
+    assert 'metrics_funnel_month_to_date{stage="leads"} 1.0' in body
     assert "metrics_handler_seconds_bucket" in body

@@ -53,6 +53,7 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitExchange, RabbitQueue, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
+from shared import observability
 from shared.messaging.consumer import (
     Outcomes,
     backoff_seconds,
@@ -136,14 +137,21 @@ class _Batcher(Generic[T]):
 
     async def _attempt(self, batch: list[_Item[T]]) -> BaseException | None:
         """Handle `batch` in one call, waiting out outages; the error of the call, if any."""
+        claims = observability.track_claims()
+
+        async def attempt() -> None:
+            claims.skipped = 0  # a try after an outage starts over
+            await self._handle([item.parsed for item in batch])
+
         try:
             # One subscriber, one channel: the first message's tells for all of them.
-            await self._outcomes.pause.run(
-                lambda: self._handle([item.parsed for item in batch]),
-                self._outcomes.alive(batch[0].message),
-            )
+            await self._outcomes.pause.run(attempt, self._outcomes.alive(batch[0].message))
         except Exception as exc:
             return exc
+        # Which of the batch were duplicates is the handler's to know: only how many.
+        skipped = min(claims.skipped, len(batch))
+        observability.consumed(self._outcomes.queue_name, "duplicate_skipped", skipped)
+        observability.consumed(self._outcomes.queue_name, "ack", len(batch) - skipped)
         return None
 
     async def _run(self, batch: list[_Item[T]]) -> None:

@@ -30,6 +30,7 @@ from faststream.rabbit import RabbitBroker, RabbitExchange, RabbitQueue, RabbitR
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
+from shared import observability
 from shared.messaging.outage import Abandoned, Pause, is_outage, outage_backoff
 from shared.messaging.redact import redact_headers
 from shared.messaging.topology import Topology
@@ -162,6 +163,7 @@ class Outcomes:
                 ),
                 self.alive(message),
             )
+            observability.consumed(self.queue_name, "dead_lettered")
 
     async def dead_on_arrival(self, message: RabbitMessage) -> bool:
         """Dead-letter a message back for its last delivery the broker allows after its
@@ -205,6 +207,7 @@ class Outcomes:
             "%s: handler failed (delivery %d); will retry", self.queue_name, count + 1, exc_info=exc
         )
         await asyncio.sleep(self.retry_backoff(count))
+        observability.consumed(self.queue_name, "retry")
         try:
             await message.nack(requeue=True)
         except Exception as nack_error:
@@ -291,7 +294,10 @@ def subscribe(
         if await outcomes.dead_on_arrival(message):
             return
 
+        claims = observability.track_claims()
+
         async def attempt() -> None:
+            claims.skipped = 0  # a try after an outage starts over
             await handle(parse(body, message))
 
         try:
@@ -302,6 +308,9 @@ def subscribe(
             await outcomes.failed(message, exc)
             return
         await outcomes.ack(message)
+        observability.consumed(
+            outcomes.queue_name, "duplicate_skipped" if claims.skipped else "ack"
+        )
 
     on_message.__name__ = subscriber_name(queue.name)
     subscriber(on_message)

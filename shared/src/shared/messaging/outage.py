@@ -19,6 +19,8 @@ import aiormq.exceptions
 import asyncpg
 import sqlalchemy.exc
 
+from shared.observability import PAUSED
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -150,6 +152,7 @@ class Pause:
                     if not leading:
                         leading = self._leader = True
                         self._open.clear()
+                        PAUSED.labels(self._name).set(1)
                         log.warning("%s: paused, a dependency is down: %r", self._name, exc)
                     await asyncio.sleep(self._backoff(attempt))
                     attempt += 1
@@ -157,4 +160,5 @@ class Pause:
             if leading:
                 self._leader = False
                 self._open.set()
+                PAUSED.labels(self._name).set(0)
                 log.warning("%s: resumed", self._name)

@@ -1,9 +1,11 @@
 """metrics' own Prometheus figures: events consumed, handler latency, dead letters, and funnel
-gauges (month to date, per tenant) refreshed from the facts when scraped.
+gauges (month to date, all tenants together) refreshed from the facts when scraped. Served at
+/metrics after the figures every service has (`shared.observability`).
 
 One registry per app, not the process-wide default: tests start several apps in one process.
-With `METRICS_WORKERS` above 1 each worker counts its own events (a scrape reaches one of them);
-run one worker per pod and let Prometheus sum the pods.
+With `METRICS_WORKERS` above 1 each worker counts these on its own (a scrape reaches one of
+them; the shared figures add up every worker): run one worker per pod and let Prometheus sum
+the pods.
 """
 
 from __future__ import annotations
@@ -50,8 +52,10 @@ class Observer:
         )
         self.funnel = Gauge(
             "metrics_funnel_month_to_date",
-            "Leads, prospects and sales this month (UTC), per tenant",
-            ["tenant", "stage"],
+            # No tenant label: /metrics needs no token, so it names no tenant (the KPI API,
+            # with a staff token, has the figures per dealer group).
+            "Leads, prospects and sales this month (UTC), all tenants together",
+            ["stage"],
             registry=r,
         )
         self._refreshed = 0.0
@@ -65,10 +69,8 @@ class Observer:
         window = resolve_window("mtd", today=today, timezone="UTC")
         async with sessions() as session:
             rows = await sql.gauges(session, window)
-        self.funnel.clear()
-        for row in rows:
-            for stage in ("leads", "prospects", "sales"):
-                self.funnel.labels(row["tenant_id"], stage).set(row[stage])
+        for stage in ("leads", "prospects", "sales"):
+            self.funnel.labels(stage).set(sum(row[stage] for row in rows))
         self._refreshed = time.monotonic()
 
     def render(self) -> bytes:

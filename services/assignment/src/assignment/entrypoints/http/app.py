@@ -18,6 +18,7 @@ from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
+from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
 from shared.timers import Handler, Timer, TimerRunner
 
@@ -89,4 +90,5 @@ def create_app(
     app.include_router(roster.router)
     app.include_router(prospects.router)
     add_health_routes(app)
+    add_metrics(app)
     return app

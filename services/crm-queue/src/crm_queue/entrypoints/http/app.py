@@ -17,6 +17,7 @@ from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
+from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
 from shared.timers import Timer, TimerRunner
 
@@ -82,4 +83,5 @@ def create_app(
     )
     app.include_router(routes.router)
     add_health_routes(app)
+    add_metrics(app)
     return app

@@ -26,6 +26,7 @@ from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import HttpLimits, add_health_routes, harden
 from shared.messaging.topology import Topology
+from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
 
 log = logging.getLogger(__name__)
@@ -145,4 +146,5 @@ def create_app(
     app.include_router(lead_views.router)
     app.state.clock = clock
     add_health_routes(app)
+    add_metrics(app)
     return harden(app, http_limits)  # request limits, 503 during a database outage

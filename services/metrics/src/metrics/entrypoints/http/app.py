@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 import metrics
@@ -20,6 +19,7 @@ from metrics.service_layer.unit_of_work import MetricsUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
+from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
 
 ALEMBIC_INI = Path(metrics.__file__).resolve().parents[2] / "alembic.ini"
@@ -84,10 +84,7 @@ def create_app(
     async def dashboard() -> HTMLResponse:
         return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def prometheus(request: Request) -> Response:
-        """Prometheus figures of this process: events consumed, handler latency, dead letters,
-        and month-to-date funnel gauges per tenant."""
+    async def refresh_funnel(request: Request) -> None:
         runtime = getattr(request.app.state, "runtime", None)
         if runtime is not None:
             # The counters are still worth a scrape while the database is down.
@@ -95,6 +92,8 @@ def create_app(
                 await observer.refresh(
                     runtime.sessions, the_clock.now(), settings.gauge_refresh_seconds
                 )
-        return Response(observer.render(), media_type=CONTENT_TYPE_LATEST)
+
+    # The shared figures (HTTP, consumers, pool) and metrics' own, under one /metrics.
+    add_metrics(app, extra=[observer.registry], before_scrape=refresh_funnel)
 
     return app

@@ -18,6 +18,7 @@ from recovery.service_layer.unit_of_work import RecoveryUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
+from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
 
 ALEMBIC_INI = Path(recovery.__file__).resolve().parents[2] / "alembic.ini"
@@ -76,4 +77,5 @@ def create_app(
     app.state.common_settings = common
     app.include_router(routes.router)
     add_health_routes(app)
+    add_metrics(app)
     return app
