@@ -236,11 +236,21 @@ def banner(runs: list[Running]) -> str:
     lines = ["", "Forecourt is up:"]
     for r in runs:
         if r.port_setting is None:
-            lines.append(f"  {r.service.name.ljust(width)}  {r.url}   (API docs: {r.url}/docs)")
+            lines.append(
+                f"  {r.service.name.ljust(width)}  {r.url}   "
+                f"(API docs: {r.url}/docs, OpenAPI: {r.url}/openapi.json)"
+            )
         else:
             port = getattr(r.settings, r.port_setting)
             lines.append(f"  {r.name.ljust(width)}  port {port}")
+    dashboards = [
+        f"{r.url}/dashboard" for r in runs if r.service.name == "metrics" and not r.port_setting
+    ]
+    if dashboards:
+        lines.append(f"The KPI dashboard (log in with a manager's token): {dashboards[0]}")
     lines += [
+        "The events each service publishes and consumes (AsyncAPI): docs/asyncapi/<service>.json;",
+        "  how an outside system subscribes: docs/subscribers.md",
         "An admin token (staff API, `Authorization: Bearer <token>`):",
         f"  {issue_admin_command()}",
         "Ctrl-C (or `make down`) stops everything.",
