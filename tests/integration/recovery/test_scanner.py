@@ -56,12 +56,12 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_repeats_nothing(
         scanner = one.app.state.scanner
         fire_one, calls = scanner.fire_one, 0
 
-        async def crash_at_the_tenth(uow: Any, r: Run, now: datetime) -> None:
+        async def crash_at_the_tenth(r: Run, now: datetime) -> Any:
             nonlocal calls
             calls += 1
             if calls == 35:  # the second batch, ten runs in: the process dies here
                 raise asyncio.CancelledError
-            await fire_one(uow, r, now)
+            return await fire_one(r, now)
 
         scanner.fire_one = crash_at_the_tenth
         with pytest.raises(asyncio.CancelledError):
@@ -93,11 +93,11 @@ async def test_two_replicas_on_the_same_due_batch_fire_each_step_once(
         inside, release = asyncio.Event(), asyncio.Event()
         first = one.app.state.scanner.fire_one
 
-        async def held(uow: Any, r: Run, now: datetime) -> None:
+        async def held(r: Run, now: datetime) -> Any:
             if not inside.is_set():
                 inside.set()
                 await release.wait()
-            await first(uow, r, now)
+            return await first(r, now)
 
         one.app.state.scanner.fire_one = held
         one_firing = asyncio.create_task(one.app.state.scanner.fire_due())
