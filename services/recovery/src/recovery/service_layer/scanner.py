@@ -81,7 +81,7 @@ class Scanner:
         uows: Callable[[], RecoveryUnitOfWork],
         clock: Clock,
         *,
-        batch_size: int = 200,
+        batch_size: int = 500,
         max_sleep: float = 30.0,
     ) -> None:
         self._engine = engine
@@ -129,8 +129,8 @@ class Scanner:
                     except Exception as exc:
                         failed.append((r, exc))
                 await write_fired(uow, fired)
-                for r, exc in failed:
-                    await self._failed(uow, r, now, exc)
+                for r, error in failed:
+                    await self._failed(uow, r, now, error)
                 await uow.commit()
             return len(runs)
         except DBAPIError as exc:
