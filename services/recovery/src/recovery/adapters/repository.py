@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -91,8 +92,14 @@ def _values(r: Recovery) -> dict[str, Any]:
     return values
 
 
+# A `select(recovery)` row's fields by position, in one C call (by name: ~1/5 of the scanner's
+# CPU per run).
+_ROW_FIELDS = itemgetter(*(list(recovery.c.keys()).index(name) for name in _FIELDS))
+
+
 def _recovery(row: Any) -> Recovery:
-    values = {name: getattr(row, name) for name in _FIELDS}
+    """A run from a `select(recovery)` row (every column, in the table's order)."""
+    values = dict(zip(_FIELDS, _ROW_FIELDS(row), strict=True))
     values["reason_code"] = LostReasonCode(row.reason_code)
     values["cadence"] = tuple(row.cadence)
     values["unusable_channels"] = frozenset(row.unusable_channels)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER = timedelta(minutes=5)
 # Fields firing must leave alone; a run that changed one is saved whole (see `write_fired`).
-_OTHER_FIELDS = tuple(
-    f.name for f in fields(Recovery) if f.name not in FIRED_FIELDS and f.name != "events"
+_others = attrgetter(
+    *(f.name for f in fields(Recovery) if f.name not in FIRED_FIELDS and f.name != "events")
 )
 
 
@@ -97,15 +98,12 @@ class Scanner:
 
     async def fire_one(self, r: Recovery, now: datetime) -> Fired | None:
         """Fire one claimed run in memory (nothing written yet); None if it had nothing to do."""
-        before = [getattr(r, name) for name in _OTHER_FIELDS]
+        before = _others(r)
         if not r.fire(now):
             return None
         events = r.pull_events()
         envelopes = [to_envelope(e) for e in events]
-        whole = any(
-            getattr(r, name) != was for name, was in zip(_OTHER_FIELDS, before, strict=True)
-        )
-        return Fired(r, events, envelopes, whole)
+        return Fired(r, events, envelopes, whole=_others(r) != before)
 
     async def _failed(
         self, uow: RecoveryUnitOfWork, r: Recovery, now: datetime, exc: Exception
