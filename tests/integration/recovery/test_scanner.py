@@ -1,17 +1,19 @@
 """The scanner fires each due step once: across a crash in the middle of a batch and a restart,
-with two replicas on the same due rows, and past a run that fails."""
+with two replicas on the same due rows, past a run that fails and a batch the database refuses."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from recovery.adapters.repository import RecoveryRepository
 from recovery.domain.recovery import Recovery as Run
 from shared.contracts import LostReasonCode
 from tests.integration.recovery.conftest import DAY, T0, Recovery, lead_lost, person
@@ -56,12 +58,12 @@ async def test_a_crash_in_the_middle_of_a_batch_loses_and_repeats_nothing(
         scanner = one.app.state.scanner
         fire_one, calls = scanner.fire_one, 0
 
-        async def crash_at_the_tenth(uow: Any, r: Run, now: datetime) -> None:
+        async def crash_at_the_tenth(r: Run, now: datetime) -> Any:
             nonlocal calls
             calls += 1
             if calls == 35:  # the second batch, ten runs in: the process dies here
                 raise asyncio.CancelledError
-            await fire_one(uow, r, now)
+            return await fire_one(r, now)
 
         scanner.fire_one = crash_at_the_tenth
         with pytest.raises(asyncio.CancelledError):
@@ -93,11 +95,11 @@ async def test_two_replicas_on_the_same_due_batch_fire_each_step_once(
         inside, release = asyncio.Event(), asyncio.Event()
         first = one.app.state.scanner.fire_one
 
-        async def held(uow: Any, r: Run, now: datetime) -> None:
+        async def held(r: Run, now: datetime) -> Any:
             if not inside.is_set():
                 inside.set()
                 await release.wait()
-            await first(uow, r, now)
+            return await first(r, now)
 
         one.app.state.scanner.fire_one = held
         one_firing = asyncio.create_task(one.app.state.scanner.fire_due())
@@ -131,3 +133,29 @@ async def test_a_run_that_fails_is_retried_later_and_the_batch_goes_on(
     assert await svc.move(timedelta(minutes=1)) == 0  # retried later, not in a loop
     assert await svc.move(timedelta(minutes=5)) == 1
     await svc.events.wait_for("recovery.attempted", 5)
+
+
+async def test_a_batch_the_database_refuses_is_fired_one_run_at_a_time(
+    svc: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One run's write fails in PostgreSQL: the batch's single UPDATE fails with it, so the
+    batch is fired again run by run; the others fire, that one is retried later."""
+    losses = await _email_runs(svc, 5)
+    bad = losses[2].lead_id
+    original = RecoveryRepository.save_fired
+
+    async def save_fired(self: RecoveryRepository, runs: Sequence[Run]) -> None:
+        if any(r.lead_id == bad for r in runs):
+            await self.session.execute(text("SELECT 1 / 0"))  # a real error from the database
+        await original(self, runs)
+
+    monkeypatch.setattr(RecoveryRepository, "save_fired", save_fired)
+    assert await svc.move_to(T0 + 3 * DAY) == 5
+    await svc.events.wait_for("recovery.attempted", 4)
+    run = await svc.run(bad)
+    assert run["state"] == "scheduled" and run["step"] == 1
+    monkeypatch.setattr(RecoveryRepository, "save_fired", original)
+    assert await svc.move(timedelta(minutes=1)) == 0  # retried later, not in a loop
+    assert await svc.move(timedelta(minutes=5)) == 1
+    await svc.events.wait_for("recovery.attempted", 5)
+    _sent_once_each(await svc.events.settle(), losses)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,43 @@ _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 NOTIFY_CHANNEL = "forecourt_recovery"
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 _FIELDS = [f.name for f in dataclasses.fields(Recovery) if f.name != "events"]
+# What firing a step may change (`Recovery.fire`), written for a whole batch in one statement.
+FIRED_FIELDS = (
+    "state",
+    "step",
+    "steps_opened",
+    "due_at",
+    "channel",
+    "fire_at",
+    "outcome",
+    "ended_at",
+    "leased_by",
+    "lease_until",
+    "sequence",
+)
+_FIRED_TYPES = (
+    "text",
+    "integer",
+    "integer",
+    "timestamptz",
+    "text",
+    "timestamptz",
+    "text",
+    "timestamptz",
+    "text",
+    "timestamptz",
+    "integer",
+)
+# One UPDATE for the batch: a column of values per field, unnested into rows by recovery_id.
+_SAVE_FIRED = text(
+    "UPDATE recovery AS r SET "
+    + ", ".join(f"{name} = v.{name}" for name in FIRED_FIELDS)
+    + ", updated_at = now() FROM unnest(CAST(:recovery_id AS uuid[]), "
+    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in zip(FIRED_FIELDS, _FIRED_TYPES, strict=True))
+    + ") AS v(recovery_id, "
+    + ", ".join(FIRED_FIELDS)
+    + ") WHERE r.recovery_id = v.recovery_id"
+)
 
 
 def _jsonable(value: Any) -> Any:
@@ -54,8 +92,14 @@ def _values(r: Recovery) -> dict[str, Any]:
     return values
 
 
+# A `select(recovery)` row's fields by position, in one C call (by name: ~1/5 of the scanner's
+# CPU per run).
+_ROW_FIELDS = itemgetter(*(list(recovery.c.keys()).index(name) for name in _FIELDS))
+
+
 def _recovery(row: Any) -> Recovery:
-    values = {name: getattr(row, name) for name in _FIELDS}
+    """A run from a `select(recovery)` row (every column, in the table's order)."""
+    values = dict(zip(_FIELDS, _ROW_FIELDS(row), strict=True))
     values["reason_code"] = LostReasonCode(row.reason_code)
     values["cadence"] = tuple(row.cadence)
     values["unusable_channels"] = frozenset(row.unusable_channels)
@@ -149,11 +193,18 @@ class RecoveryRepository:
         )
 
     async def add_attempt(self, r: Recovery, attempt: dict[str, Any]) -> None:
-        await self.session.execute(
-            pg_insert(recovery_attempt).values(
-                recovery_id=r.recovery_id, tenant_id=r.tenant_id, **attempt
+        await self.add_attempts([(r, attempt)])
+
+    async def add_attempts(self, attempts: Sequence[tuple[Recovery, dict[str, Any]]]) -> None:
+        """Attempt rows of any number of runs, in one round trip."""
+        if attempts:
+            await self.session.execute(
+                pg_insert(recovery_attempt),
+                [
+                    {"recovery_id": r.recovery_id, "tenant_id": r.tenant_id, **a}
+                    for r, a in attempts
+                ],
             )
-        )
 
     # -- the scanner --------------------------------------------------------------------------
 
@@ -167,6 +218,14 @@ class RecoveryRepository:
             .with_for_update(skip_locked=True)
         )
         return [_recovery(r) for r in rows]
+
+    async def save_fired(self, runs: Sequence[Recovery]) -> None:
+        """The fields firing changes (`FIRED_FIELDS`) of many claimed runs, in one statement."""
+        if runs:
+            params: dict[str, list[Any]] = {"recovery_id": [r.recovery_id for r in runs]}
+            for name in FIRED_FIELDS:
+                params[name] = [getattr(r, name) for r in runs]
+            await self.session.execute(_SAVE_FIRED, params)
 
     async def next_fire_at(self) -> datetime | None:
         value: datetime | None = await self.session.scalar(

@@ -65,10 +65,10 @@ recovery = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    # The same loss delivered again under another event id starts nothing new.
+    # The same loss delivered again under another event id starts nothing new; its index also
+    # serves a lead's runs (tenant_id, lead_id prefix), so they have no index of their own.
     UniqueConstraint("tenant_id", "lead_id", "origin", "lost_at", name="uq_recovery_loss"),
     Index("ix_recovery_fire", "fire_at", postgresql_where=text("fire_at IS NOT NULL")),
-    Index("ix_recovery_lead", "tenant_id", "lead_id"),
     Index("ix_recovery_list", "tenant_id", "dealership_id", "state", "due_at"),
     Index(
         "ix_recovery_email",

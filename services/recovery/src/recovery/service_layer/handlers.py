@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 from recovery.domain.cadence import Cadences
 from recovery.domain.contact import keys_of
-from recovery.domain.events import Attempted
+from recovery.domain.events import Attempted, DomainEvent
 from recovery.domain.recovery import Loss, Outcome, OutcomeDetails, Recovery, Refused
 from recovery.service_layer.events import to_envelope
 from recovery.service_layer.unit_of_work import RecoveryUnitOfWork
@@ -52,24 +52,33 @@ async def publish(
     events = r.pull_events()
     envelopes = [to_envelope(e, causation=cause) for e in events]
     await (uow.repo.add(r) if new else uow.repo.save(r))
-    for e in events:
-        if isinstance(e, Attempted):
-            await uow.repo.add_attempt(
-                r,
-                {
-                    "attempt_id": uuid4(),
-                    "step": e.step,
-                    "channel": e.channel,
-                    "outcome": e.outcome,
-                    "agent_id": e.agent_id,
-                    "note": None if r.scrubbed_at else e.note,
-                    "at": e.attempted_at,
-                },
-            )
+    await uow.repo.add_attempts(attempt_rows(r, events))
     if r.state == "scheduled":
         await uow.repo.notify_scanner()
     for envelope in envelopes:
         uow.emit(envelope)
+
+
+def attempt_rows(
+    r: Recovery, events: Iterable[DomainEvent]
+) -> list[tuple[Recovery, dict[str, Any]]]:
+    """The `recovery_attempt` rows a run's events record."""
+    return [
+        (
+            r,
+            {
+                "attempt_id": uuid4(),
+                "step": e.step,
+                "channel": e.channel,
+                "outcome": e.outcome,
+                "agent_id": e.agent_id,
+                "note": None if r.scrubbed_at else e.note,
+                "at": e.attempted_at,
+            },
+        )
+        for e in events
+        if isinstance(e, Attempted)
+    ]
 
 
 async def _do_not_contact(
