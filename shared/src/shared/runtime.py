@@ -20,6 +20,7 @@ from shared.db import create_engine, migrate, session_factory
 from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
+from shared.messaging.slots import limit_handlers
 from shared.messaging.topology import Topology
 from shared.outbox import OutboxRelay, RelayThread
 from shared.relay_process import RelayProcess
@@ -79,6 +80,9 @@ async def run_service(
         max_overflow=settings.db_max_overflow,
     )
     broker = create_broker(settings.common, app_id=name)
+    # Consumers never wait on the pool (whose timeout is an error): on a slot (shared.messaging.
+    # slots). The overflow stays for HTTP requests and timers.
+    limit_handlers(broker, settings.db_pool_size)
     relay = OutboxRelay(
         engine,
         settings.common.amqp_url,

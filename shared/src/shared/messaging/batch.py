@@ -61,6 +61,7 @@ from shared.messaging.consumer import (
     subscriber_name,
 )
 from shared.messaging.outage import Abandoned, outage_backoff
+from shared.messaging.slots import handler_slot
 from shared.messaging.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -136,12 +137,15 @@ class _Batcher(Generic[T]):
 
     async def _attempt(self, batch: list[_Item[T]]) -> BaseException | None:
         """Handle `batch` in one call, waiting out outages; the error of the call, if any."""
+
+        async def handle() -> None:
+            # A batch is one transaction: one slot (shared.messaging.slots).
+            async with handler_slot(self._outcomes.broker):
+                await self._handle([item.parsed for item in batch])
+
         try:
             # One subscriber, one channel: the first message's tells for all of them.
-            await self._outcomes.pause.run(
-                lambda: self._handle([item.parsed for item in batch]),
-                self._outcomes.alive(batch[0].message),
-            )
+            await self._outcomes.pause.run(handle, self._outcomes.alive(batch[0].message))
         except Exception as exc:
             return exc
         return None
