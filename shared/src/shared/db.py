@@ -30,14 +30,21 @@ MAX_OVERFLOW = 2
 
 
 def create_engine(
-    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW
+    url: str,
+    *,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    pool_timeout: float = 30.0,
 ) -> AsyncEngine:
     """An engine holding at most `pool_size + max_overflow` connections; a caller beyond them
-    waits for one (up to 30 s, then `sqlalchemy.exc.TimeoutError`, which consumers treat as an
-    outage)."""
+    waits for one (up to `pool_timeout` seconds, then `sqlalchemy.exc.TimeoutError`: an error,
+    not an outage). Consumers never get there: they run no more handlers at once than
+    `pool_size` (shared.messaging.slots)."""
     # No pool_pre_ping: it costs a round trip (BEGIN/ROLLBACK) on every checkout, ~8 per lead
     # in intake. A connection the database dropped fails one statement and is discarded.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

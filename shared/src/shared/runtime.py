@@ -23,6 +23,7 @@ from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
 from shared.messaging.outage import is_outage, outage_backoff
+from shared.messaging.slots import limit_handlers
 from shared.messaging.topology import Topology
 from shared.observability import MULTIPROC_ENV, watch_pool
 from shared.outbox import OutboxRelay, RelayThread
@@ -139,6 +140,9 @@ async def run_service(
     )
     watch_pool(engine)
     broker = create_broker(settings.common, app_id=name)
+    # Consumers never wait on the pool (whose timeout is an error): on a slot (shared.messaging.
+    # slots). The overflow stays for HTTP requests and timers.
+    limit_handlers(broker, settings.db_pool_size)
     relay = OutboxRelay(
         engine,
         settings.common.amqp_url,

@@ -185,6 +185,23 @@ async def test_least_loaded_method(svc: Assignment) -> None:
     assert picks == ["gus", "gus", "hal"]
 
 
+async def test_round_robin_turns_follow_the_order_of_assignment_not_of_the_clocks(
+    svc: Assignment,
+) -> None:
+    """A handler reads the time before it waits for the dealership's lock (and replicas'
+    clocks differ): the one that waited longer assigns last with the earliest time. Its
+    consultant must still count as served last, or round robin gives them the next one too."""
+    for name in ("ada", "bob", "cid"):
+        await svc.add_consultant(name)
+    picks = []
+    for seconds in (10, 5, 20, 30):  # the second one read the clock first, assigned second
+        svc.clock.set(T0 + timedelta(seconds=seconds))
+        lead = qualified()
+        await svc.publish(lead)
+        picks.append((await svc.prospect(lead.lead_id, until=_owned))["consultant_id"])
+    assert picks == ["ada", "bob", "cid", "ada"]
+
+
 async def test_sticky_a_returning_person_goes_back_to_their_consultant(svc: Assignment) -> None:
     await svc.add_consultant("ivy")
     await svc.add_consultant("jon")

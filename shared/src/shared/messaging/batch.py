@@ -62,6 +62,7 @@ from shared.messaging.consumer import (
     subscriber_name,
 )
 from shared.messaging.outage import Abandoned, outage_backoff
+from shared.messaging.slots import handler_slot
 from shared.messaging.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,9 @@ class _Batcher(Generic[T]):
 
         async def attempt() -> None:
             claims.skipped = 0  # a try after an outage starts over
-            await self._handle([item.parsed for item in batch])
+            # A batch is one transaction: one slot (shared.messaging.slots).
+            async with handler_slot(self._outcomes.broker):
+                await self._handle([item.parsed for item in batch])
 
         try:
             # One subscriber, one channel: the first message's tells for all of them.

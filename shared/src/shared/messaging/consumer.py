@@ -11,6 +11,8 @@
   last allowed delivery the consumer dead-letters it itself, with the error. A message that
   comes back that often without an outcome (its consumer died holding it each time) is
   dead-lettered on arrival. The quorum queue's own delivery limit stays as a backstop.
+- Handlers wait for a slot before they run, so a process never runs more of them at once than
+  its database pool serves (`shared.messaging.slots`): a busy pool is a queue, not an outage.
 - A dead letter never carries a secret: `x-api-key`, `authorization` and the like are removed
   (`shared.messaging.redact`), with a hint such as the API key's public prefix.
 """
@@ -33,6 +35,7 @@ from pydantic import ValidationError
 from shared import observability
 from shared.messaging.outage import Abandoned, Pause, is_outage, outage_backoff
 from shared.messaging.redact import redact_headers
+from shared.messaging.slots import handler_slot
 from shared.messaging.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -298,7 +301,9 @@ def subscribe(
 
         async def attempt() -> None:
             claims.skipped = 0  # a try after an outage starts over
-            await handle(parse(body, message))
+            # No more handlers at once than the pool serves (shared.messaging.slots).
+            async with handler_slot(broker):
+                await handle(parse(body, message))
 
         try:
             await outcomes.pause.run(attempt, outcomes.alive(message))

@@ -1,9 +1,11 @@
 """Tell an outage of the infrastructure from a message that fails on its own, and wait one out.
 
-An outage (the database or the broker unreachable, restarting, out of connections) says nothing
-about the message in hand: the same message succeeds once the dependency answers. Counting it
-against the message's delivery limit dead-letters good work, so consumers wait instead
-(`Pause`), holding the messages they have, and take nothing new until the dependency is back.
+An outage (the database or the broker unreachable, restarting, the server out of connections)
+says nothing about the message in hand: the same message succeeds once the dependency answers.
+Counting it against the message's delivery limit dead-letters good work, so consumers wait
+instead (`Pause`), holding the messages they have, and take nothing new until the dependency is
+back. A pool whose connections are all busy is no outage: consumers wait for a slot before
+(`shared.messaging.slots`), and a pool timeout is an error like any other.
 """
 
 from __future__ import annotations
@@ -62,12 +64,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def _is_outage_itself(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(
-        exc,
-        sqlalchemy.exc.OperationalError
-        | sqlalchemy.exc.InterfaceError
-        | sqlalchemy.exc.TimeoutError,  # the pool gave no connection in time
-    ):
+    # Not `sqlalchemy.exc.TimeoutError`: the pool gave no connection in time because its
+    # connections are busy, not because the database is gone (a connection that cannot be made
+    # fails with one of these). Consumers never run more handlers than the pool serves
+    # (shared.messaging.slots); a timeout despite that is retried like any error of its own.
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return True
     if isinstance(exc, _POSTGRES_DOWN):
         return True

@@ -1,5 +1,5 @@
-"""assignment's consumers: a qualified lead or a reactivated one becomes a prospect to assign;
-an erasure scrubs the person."""
+"""assignment's consumers: qualified leads become prospects to assign, a batch at a time; a
+reactivated lead is one again, and an erasure scrubs the person, one event at a time."""
 
 from __future__ import annotations
 
@@ -7,21 +7,50 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from faststream.rabbit.annotations import RabbitMessage
+
 from assignment.service_layer import handlers
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared.clock import Clock
-from shared.contracts import Envelope
+from shared.contracts import Envelope, parse_envelope
+from shared.messaging.batch import subscribe_batch
 from shared.messaging.handlers import register_event_handlers
 from shared.runtime import Runtime
 
 Handler = Callable[[AssignmentUnitOfWork, Envelope[Any], datetime], Awaitable[None]]
 
+QUALIFIED = "lead.qualified.v1"
 CONSUMES: tuple[tuple[str, Handler], ...] = (
-    ("lead.qualified.v1", handlers.on_lead_qualified),
     ("lead.reactivated.v1", handlers.on_lead_reactivated),
     ("person.erased.v1", handlers.on_person_erased),
 )
 
 
-def register(runtime: Runtime, uows: Callable[[], AssignmentUnitOfWork], clock: Clock) -> list[str]:
-    return register_event_handlers(runtime, handlers.CONSUMER, CONSUMES, uows, clock)
+def register(
+    runtime: Runtime,
+    uows: Callable[[], AssignmentUnitOfWork],
+    clock: Clock,
+    *,
+    max_batch: int = 50,
+) -> list[str]:
+    """A backlog of qualifications is handled a batch per transaction (one inbox claim, one
+    lock and pool per dealership, one commit); a failing batch again one event at a time."""
+
+    def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
+        return parse_envelope(body)
+
+    async def on_leads_qualified(envelopes: list[Envelope[Any]]) -> None:
+        await handlers.on_leads_qualified(uows(), envelopes, clock.now())
+
+    queue = runtime.topology.consumer_queue(handlers.CONSUMER, QUALIFIED)
+    subscribe_batch(
+        runtime.broker,
+        runtime.broker,
+        runtime.topology,
+        queue,
+        parse=parse,
+        handle=on_leads_qualified,
+        exchange=runtime.topology.events_exchange(),
+        max_batch=max_batch,
+    )
+    return [queue.name, *register_event_handlers(runtime, handlers.CONSUMER, CONSUMES, uows, clock)]

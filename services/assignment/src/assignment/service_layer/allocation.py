@@ -23,6 +23,7 @@ DRAIN_TIMER = "assignment.drain"
 CLOSE_RATE_WINDOW = timedelta(days=90)
 RECENT_ASSIGNMENTS_WINDOW = timedelta(days=30)
 DRAIN_BATCH = 500
+TURN_STEP = timedelta(microseconds=1)  # PostgreSQL's timestamps keep microseconds
 
 
 @dataclass
@@ -159,6 +160,22 @@ async def _with_history(
     ]
 
 
+def next_turn(pool: Pool, now: datetime) -> datetime:
+    """When a consultant is given a prospect now, as round robin sees it: `now`, or just after
+    the dealership's latest turn if that is not earlier. `now` is read as a handler starts,
+    before it waits for the dealership's lock, and replicas' clocks differ: a handler that
+    waited longer commits after the others with an earlier time. Stamped with it, its
+    consultant looked served longest ago and got the next prospect too (bench/assignment: 18
+    to 33 prospects each where round robin owed 25). Under the lock, turns only move forward."""
+    latest = max(
+        (c.last_assigned_at for c in pool.consultants.values() if c.last_assigned_at),
+        default=None,
+    )
+    if latest is None or latest < now:
+        return now
+    return latest + TURN_STEP
+
+
 async def give(
     uow: AssignmentUnitOfWork, pool: Pool, p: Prospect, choice: Choice, now: datetime
 ) -> None:
@@ -178,8 +195,9 @@ async def give(
     pool.loads[choice.consultant_id] = pool.load_of(choice.consultant_id) + 1
     if before is not None:
         pool.loads[before] = pool.load_of(before) - 1
-    pool.consultants[choice.consultant_id].last_assigned_at = now
-    await uow.repo.touch_consultant(p.tenant_id, choice.consultant_id, now)
+    turn = next_turn(pool, now)
+    pool.consultants[choice.consultant_id].last_assigned_at = turn
+    await uow.repo.touch_consultant(p.tenant_id, choice.consultant_id, turn)
     await uow.repo.change_owner(p, choice.consultant_id, choice.reason, now)
     await schedule_accountability(uow, pool.routing, p)
 

@@ -44,9 +44,13 @@ class Actor:
         return self.dealerships is None or dealership_id in self.dealerships
 
 
-async def _emit(uow: AssignmentUnitOfWork, changed: list[Prospect], cause: Any = None) -> None:
+async def _emit(
+    uow: AssignmentUnitOfWork, changed: list[Prospect], cause: Any = None, *, saved: bool = False
+) -> None:
+    """Save each prospect (unless `saved`: just inserted) and queue its events."""
     for p in changed:
-        await uow.repo.save(p)
+        if not saved:
+            await uow.repo.save(p)
         for e in events.collect(p, causation=cause):
             uow.emit(e)
 
@@ -58,35 +62,63 @@ async def on_lead_qualified(
     uow: AssignmentUnitOfWork, envelope: Envelope[Any], now: datetime
 ) -> None:
     """A new prospect: learn the lead's facts and give it a consultant (or queue it)."""
+    await on_leads_qualified(uow, [envelope], now)
+
+
+async def on_leads_qualified(
+    uow: AssignmentUnitOfWork, envelopes: list[Envelope[Any]], now: datetime
+) -> None:
+    """A batch of qualified leads (shared.messaging.batch) in one transaction: one inbox claim,
+    each dealership's lock and pool taken once (locks all at once, in one order, as
+    `on_person_erased` does), one commit. Each lead as `on_lead_qualified` would: the pool
+    is loaded under the lock and kept up to date by `allocation.give`, as `drain` does."""
     async with uow:
-        if not await uow.claim(CONSUMER, envelope.event_id):
-            return
-        assert envelope.lead_id is not None and envelope.dealership_id is not None
-        tenant, dealership = envelope.tenant_id, envelope.dealership_id
-        await uow.repo.lock_dealership(tenant, dealership)
-        p = await uow.repo.get(tenant, envelope.lead_id)
-        created = p is None
-        if p is None:
-            p = Prospect(lead_id=envelope.lead_id, tenant_id=tenant, dealership_id=dealership)
-        q = envelope.payload
-        p.learn(
-            person=q.person.model_dump(mode="json") if q.person else {},
-            enquiries=[e.model_dump(mode="json") for e in q.enquiries],
-            appointment=q.appointment.model_dump(mode="json") if q.appointment else None,
-            language=q.language,
-            outcome=str(q.outcome),
-            qualified_at=q.qualified_at,
-            hot=q.hot,
-        )
-        if await uow.repo.is_erased(tenant, p.lead_id):
-            p.erase(now)
-        if p.state == "unassigned":
-            pool = await allocation.load_pool(uow, tenant, dealership)
-            await allocation.allocate(uow, pool, p, now)
-        if created:
-            await uow.repo.add(p)
-        await _emit(uow, [p], envelope)
+        fresh = await uow.claim_many(CONSUMER, [e.event_id for e in envelopes])
+        todo: list[Envelope[Any]] = []
+        for envelope in envelopes:  # a batch may hold one event twice
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)
+                todo.append(envelope)
+        for tenant, dealership in sorted({(e.tenant_id, e.dealership_id or "") for e in todo}):
+            await uow.repo.lock_dealership(tenant, dealership)
+        pools: dict[tuple[str, str], allocation.Pool] = {}
+        for envelope in todo:
+            await _qualified(uow, envelope, now, pools)
         await uow.commit()
+
+
+async def _qualified(
+    uow: AssignmentUnitOfWork,
+    envelope: Envelope[Any],
+    now: datetime,
+    pools: dict[tuple[str, str], allocation.Pool],
+) -> None:
+    assert envelope.lead_id is not None and envelope.dealership_id is not None
+    tenant, dealership = envelope.tenant_id, envelope.dealership_id
+    p = await uow.repo.get(tenant, envelope.lead_id)
+    created = p is None
+    if p is None:
+        p = Prospect(lead_id=envelope.lead_id, tenant_id=tenant, dealership_id=dealership)
+    q = envelope.payload
+    p.learn(
+        person=q.person.model_dump(mode="json") if q.person else {},
+        enquiries=[e.model_dump(mode="json") for e in q.enquiries],
+        appointment=q.appointment.model_dump(mode="json") if q.appointment else None,
+        language=q.language,
+        outcome=str(q.outcome),
+        qualified_at=q.qualified_at,
+        hot=q.hot,
+    )
+    if await uow.repo.is_erased(tenant, p.lead_id):
+        p.erase(now)
+    if p.state == "unassigned":
+        pool = pools.get((tenant, dealership))
+        if pool is None:
+            pool = pools[(tenant, dealership)] = await allocation.load_pool(uow, tenant, dealership)
+        await allocation.allocate(uow, pool, p, now)
+    # A new prospect is inserted as it stands: no update after it.
+    saved = created and await uow.repo.add(p)
+    await _emit(uow, [p], envelope, saved=saved)
 
 
 async def on_lead_reactivated(
