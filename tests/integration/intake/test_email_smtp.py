@@ -278,6 +278,11 @@ async def test_address_set_by_an_admin(mail: Mail) -> None:
         headers=staff,
     )
     assert r.status_code == 409
+    # Not an address: refused like every bad field, naming it (FastAPI's 422 list).
+    r = await mail.intake.client.put(url, json={"address": "no-at-sign"}, headers=staff)
+    assert r.status_code == 422, r.text
+    [issue] = r.json()["detail"]
+    assert issue["loc"][-1] == "address" and "@" in issue["msg"]
     msg = message("Name: Bo Poe\nPhone: 519-555-0166", sender="x@example.com")
     assert await mail.send(msg, "LEADS@dealer.example") == {}
     [event] = await mail.intake.events.wait_for("lead.ingested")

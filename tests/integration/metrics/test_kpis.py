@@ -196,7 +196,8 @@ async def test_source_credits_with_evidence_as_json_and_csv(svc: Metrics) -> Non
     dup = credits[0]
     assert dup["original_lead_id"] == str(h.leads["L1"]) and dup["original_source_id"] == "web"
     assert dup["matched_on"] == ["email"] and dup["cost_per_lead"] == "20.00"
-    assert credits[1]["errors"] == [{"field": "email", "reason": "test address"}]
+    # As lead.rejected carried them (`value`, the text as written, is for warnings only).
+    assert credits[1]["errors"] == [{"field": "email", "reason": "test address", "value": None}]
     assert credits[3]["lead_id"] == str(h.leads["L5"])
     r = await svc.client.get(
         "/v1/kpis/source-credits", params={"month": "2026-03", "format": "csv"}, headers=svc.staff()

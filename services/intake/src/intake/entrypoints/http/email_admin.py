@@ -10,7 +10,7 @@ from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from intake.adapters import email_repository as mails
@@ -31,6 +31,17 @@ class EmailAddressIn(BaseModel):
     address: str | None = Field(
         default=None, max_length=320, description="an address for this source; null: none"
     )
+
+    @field_validator("address")
+    @classmethod
+    def _deliverable_form(cls, value: str | None) -> str | None:
+        """The address normalised (lower-case domain), or a 422 naming the field."""
+        if value is None:
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 class EmailAddressesOut(BaseModel):
@@ -84,12 +95,7 @@ async def get_addresses(source_id: UUID, claims: Admin, unit: Uow, request: Requ
 async def put_address(
     source_id: UUID, body: EmailAddressIn, claims: Admin, unit: Uow, request: Request
 ) -> Any:
-    address = None
-    if body.address is not None:
-        try:
-            address = validate_email(body.address, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+    address = body.address
     async with unit:
         try:
             found = await mails.set_source_address(
