@@ -4,7 +4,10 @@ and events on RabbitMQ. Each e-mail or HTML fixture gives the lead a person read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
+import ssl
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +17,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+import trustme
 
-from intake.entrypoints.smtp import Listener, smtp_listener
+from intake.config import IntakeSettings
+from intake.entrypoints.smtp import Listener, TlsSettingsError, smtp_listener
 from shared.db import asyncpg_dsn
 from shared.messaging.topology import Topology
 from tests.integration.intake.conftest import Intake, intake_settings
@@ -77,12 +82,19 @@ class Mail:
     intake: Intake
     listener: Listener
     database_url: str
+    # The client's context, trusting the test CA: given, every message is sent after STARTTLS.
+    tls: ssl.SSLContext | None = None
 
     def address(self, source: dict[str, Any]) -> str:
         return f"{source['id']}@{DOMAIN}"
 
+    def connect(self) -> smtplib.SMTP:
+        return smtplib.SMTP("127.0.0.1", self.listener.port, timeout=30)
+
     def _send(self, msg: EmailMessage | bytes, to: str, sender: str) -> dict[str, Any]:
-        with smtplib.SMTP("127.0.0.1", self.listener.port, timeout=30) as smtp:
+        with self.connect() as smtp:
+            if self.tls is not None:
+                smtp.starttls(context=self.tls)
             if isinstance(msg, bytes):
                 return smtp.sendmail(sender, [to], msg)
             return smtp.send_message(msg, from_addr=sender, to_addrs=[to])
@@ -100,9 +112,14 @@ class Mail:
             await conn.close()
 
 
-@pytest.fixture
-async def mail(
-    intake: Intake, database_url: str, common_settings: Any, topology: Topology
+@contextlib.asynccontextmanager
+async def listening(
+    intake: Intake,
+    database_url: str,
+    common_settings: Any,
+    topology: Topology,
+    tls: ssl.SSLContext | None = None,
+    **kw: Any,
 ) -> AsyncIterator[Mail]:
     await intake.no_test_rules("acme")
     settings = intake_settings(
@@ -111,9 +128,43 @@ async def mail(
         smtp_port=0,
         smtp_domain=DOMAIN,
         smtp_max_bytes=200_000,
+        **kw,
     )
     async with smtp_listener(settings, topology=topology) as listener:
-        yield Mail(intake, listener, database_url)
+        yield Mail(intake, listener, database_url, tls)
+
+
+@pytest.fixture
+async def mail(
+    intake: Intake, database_url: str, common_settings: Any, topology: Topology
+) -> AsyncIterator[Mail]:
+    async with listening(intake, database_url, common_settings, topology) as mail:
+        yield mail
+
+
+@dataclass
+class Certs:
+    """A throwaway CA (trustme) and the listener's certificate and key as PEM files."""
+
+    ca: trustme.CA
+    cert: str
+    key: str
+
+    def client(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Certs:
+    ca = trustme.CA()
+    # smtplib checks the certificate against the host it connected to: 127.0.0.1.
+    server = ca.issue_cert("127.0.0.1", DOMAIN)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(b"".join(pem.bytes() for pem in server.cert_chain_pems))
+    server.private_key_pem.write_to_path(str(key))
+    return Certs(ca, str(cert), str(key))
 
 
 def message(body: str, *, sender: str, subtype: str = "plain", msg_id: str | None = None) -> Any:
@@ -287,3 +338,155 @@ async def test_address_set_by_an_admin(mail: Mail) -> None:
     assert await mail.send(msg, "LEADS@dealer.example") == {}
     [event] = await mail.intake.events.wait_for("lead.ingested")
     assert event["payload"]["source"]["source_id"] == source["id"]
+
+
+def ehlo_features(smtp: smtplib.SMTP) -> set[str]:
+    code, _ = smtp.ehlo()
+    assert code == 250
+    return set(smtp.esmtp_features)
+
+
+async def test_starttls_offered_with_a_certificate_and_a_lead_sent_over_it(
+    intake: Intake, database_url: str, common_settings: Any, topology: Topology, certs: Certs
+) -> None:
+    async with listening(
+        intake,
+        database_url,
+        common_settings,
+        topology,
+        tls=certs.client(),
+        smtp_tls_cert=certs.cert,
+        smtp_tls_key=certs.key,
+    ) as mail:
+
+        def handshake() -> tuple[set[str], set[str], str | None]:
+            with mail.connect() as smtp:
+                before = ehlo_features(smtp)
+                code, _ = smtp.starttls(context=certs.client())
+                assert code == 220
+                assert isinstance(smtp.sock, ssl.SSLSocket)
+                return before, ehlo_features(smtp), smtp.sock.version()
+
+        before, after, version = await asyncio.to_thread(handshake)
+        assert "starttls" in before
+        assert "starttls" not in after  # offered once, and the session goes on encrypted
+        assert version is not None and version.startswith("TLS")
+
+        def untrusted() -> None:  # the certificate served is the one configured
+            with mail.connect() as smtp:
+                smtp.starttls(context=ssl.create_default_context())
+
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.to_thread(untrusted)
+
+        source = await mail.intake.source("acme")
+        msg = message("Name: Ann Roe\nEmail: ann.roe@example.com", sender="x@example.com")
+        assert await mail.send(msg, mail.address(source)) == {}  # after STARTTLS (mail.tls)
+        [raw] = await mail.query(
+            "SELECT format, body FROM raw_payload WHERE source_id = $1", uuid.UUID(source["id"])
+        )
+        assert raw["format"] == "email" and wire(raw["body"]) == msg.as_bytes()
+        [event] = await mail.intake.events.wait_for("lead.ingested")
+        assert event["payload"]["person"]["email"] == "ann.roe@example.com"
+        [lead] = await mail.query(
+            "SELECT first_name, last_name FROM lead WHERE id = $1", uuid.UUID(event["lead_id"])
+        )
+        assert tuple(lead) == ("Ann", "Roe")
+
+
+async def test_no_starttls_without_a_certificate(mail: Mail) -> None:
+    def ask() -> set[str]:
+        with mail.connect() as smtp:
+            features = ehlo_features(smtp)
+            with pytest.raises(smtplib.SMTPNotSupportedError):
+                smtp.starttls()
+            return features
+
+    features = await asyncio.to_thread(ask)
+    assert "size" in features  # the EHLO answer was read
+    assert "starttls" not in features
+
+
+async def test_require_tls_refuses_mail_before_starttls(
+    intake: Intake, database_url: str, common_settings: Any, topology: Topology, certs: Certs
+) -> None:
+    async with listening(
+        intake,
+        database_url,
+        common_settings,
+        topology,
+        smtp_tls_cert=certs.cert,
+        smtp_tls_key=certs.key,
+        smtp_require_tls=True,
+    ) as mail:
+        source = await mail.intake.source("acme")
+        msg = message("Name: Bo Poe\nPhone: 519-555-0166", sender="x@example.com")
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            await mail.send(msg, mail.address(source))  # in clear
+        assert refused.value.smtp_code == 530
+        assert await mail.query("SELECT 1 FROM raw_payload") == []
+        mail.tls = certs.client()
+        assert await mail.send(msg, mail.address(source)) == {}
+        [event] = await mail.intake.events.wait_for("lead.ingested")
+        assert event["payload"]["person"]["phone"] == "+15195550166"
+
+
+# Nothing listens here: settings refused before the listener connects anywhere raise
+# TlsSettingsError, not a connection error.
+NO_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+
+
+def bad_tls_settings(certs: Certs, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    other_key = tmp_path / "other-key.pem"
+    certs.ca.issue_cert("elsewhere.example").private_key_pem.write_to_path(str(other_key))
+    return {
+        "cert without key": {"smtp_tls_cert": certs.cert},
+        "key without cert": {"smtp_tls_key": certs.key},
+        "require without cert": {"smtp_require_tls": True},
+        "missing file": {"smtp_tls_cert": str(tmp_path / "absent.pem"), "smtp_tls_key": certs.key},
+        "not PEM": {"smtp_tls_cert": str(not_pem), "smtp_tls_key": certs.key},
+        "key of another cert": {"smtp_tls_cert": certs.cert, "smtp_tls_key": str(other_key)},
+    }
+
+
+MESSAGES = {
+    "cert without key": "INTAKE_SMTP_TLS_CERT is set but INTAKE_SMTP_TLS_KEY is not",
+    "key without cert": "INTAKE_SMTP_TLS_KEY is set but INTAKE_SMTP_TLS_CERT is not",
+    "require without cert": "INTAKE_SMTP_REQUIRE_TLS needs",
+    "missing file": "cannot load INTAKE_SMTP_TLS_CERT .*absent.pem.*No such file",
+    "not PEM": "cannot load INTAKE_SMTP_TLS_CERT .*not.pem",
+    "key of another cert": "cannot load .*other-key.pem.*(KEY_VALUES_MISMATCH|mismatch)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MESSAGES))
+async def test_bad_tls_settings_stop_the_listener(case: str, certs: Certs, tmp_path: Path) -> None:
+    kw = bad_tls_settings(certs, tmp_path)[case]
+    settings = IntakeSettings(database_url=NO_DATABASE, smtp_port=0, **kw)
+    with pytest.raises(TlsSettingsError, match=MESSAGES[case]):
+        async with smtp_listener(settings):
+            pytest.fail("the listener started")
+
+
+async def test_console_script_exits_with_the_reason(certs: Certs) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_DATABASE_URL": NO_DATABASE,
+        "INTAKE_SMTP_PORT": "0",
+        "INTAKE_SMTP_TLS_CERT": certs.cert,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "intake.entrypoints.smtp",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 1
+    text = err.decode()
+    assert "forecourt-intake-smtp: INTAKE_SMTP_TLS_CERT is set but INTAKE_SMTP_TLS_KEY" in text
+    assert "Traceback" not in text

@@ -50,6 +50,10 @@ class IntakeSettings(ServiceSettings):
     # A message larger than this is refused (552) before its data is read: SIZE is advertised.
     smtp_max_bytes: int = Field(default=10_000_000, ge=1024)
     smtp_max_recipients: int = Field(default=20, ge=1)
-    # STARTTLS is offered when both are set (PEM files).
+    # STARTTLS is offered when both are set (PEM files); one without the other, or a file that
+    # cannot be loaded, stops the listener at start.
     smtp_tls_cert: str | None = None
     smtp_tls_key: str | None = None
+    # Refuse every command but EHLO, NOOP, STARTTLS and QUIT (530) until STARTTLS: no lead
+    # crosses the network in clear. Needs the certificate and key.
+    smtp_require_tls: bool = False

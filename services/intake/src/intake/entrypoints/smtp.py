@@ -5,7 +5,8 @@ the address an admin gave it); any other recipient is refused at RCPT (550), so 
 hears at once that it has the address wrong. SIZE is advertised: a message over
 INTAKE_SMTP_MAX_BYTES is refused (552) before its data is sent, or at the end of DATA for a
 client that ignores SIZE; the sender keeps it, nothing is half-read. STARTTLS is offered when
-INTAKE_SMTP_TLS_CERT and _KEY are set.
+INTAKE_SMTP_TLS_CERT and _KEY are set (both, and loadable, or the listener does not start);
+with INTAKE_SMTP_REQUIRE_TLS, MAIL and the rest are refused (530) until STARTTLS.
 
 After DATA the raw message is committed first (as every raw payload is), then read and
 ingested by the same service layer as every other way in; 250 is answered once that is done.
@@ -139,11 +140,38 @@ def _sources(envelope: Envelope) -> dict[Any, SourceRow]:
     return found
 
 
+class TlsSettingsError(Exception):
+    """The TLS settings cannot work: the listener stops at start rather than run without the
+    TLS it was asked for (or offer a STARTTLS every handshake of which fails)."""
+
+
+def _encrypted_key() -> bytes:
+    # Called only for a passphrase-protected key; without it OpenSSL would prompt on the tty.
+    raise TlsSettingsError("the key is passphrase-protected: give an unencrypted PEM key")
+
+
 def tls_context(settings: IntakeSettings) -> ssl.SSLContext | None:
-    if not (settings.smtp_tls_cert and settings.smtp_tls_key):
+    """The server context from INTAKE_SMTP_TLS_CERT and _KEY, None when neither is set."""
+    cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
+    if not cert and not key:
+        if settings.smtp_require_tls:
+            raise TlsSettingsError(
+                "INTAKE_SMTP_REQUIRE_TLS needs INTAKE_SMTP_TLS_CERT and INTAKE_SMTP_TLS_KEY"
+            )
         return None
+    if not (cert and key):
+        given, missing = ("CERT", "KEY") if cert else ("KEY", "CERT")
+        raise TlsSettingsError(
+            f"INTAKE_SMTP_TLS_{given} is set but INTAKE_SMTP_TLS_{missing} is not: set both "
+            "(STARTTLS) or neither"
+        )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    try:
+        context.load_cert_chain(cert, key, password=_encrypted_key)
+    except OSError as exc:  # ssl.SSLError too: not PEM, or the key is not the cert's
+        raise TlsSettingsError(
+            f"cannot load INTAKE_SMTP_TLS_CERT {cert!r} with INTAKE_SMTP_TLS_KEY {key!r}: {exc}"
+        ) from exc
     return context
 
 
@@ -164,6 +192,7 @@ async def smtp_listener(
 ) -> AsyncIterator[Listener]:
     """The listener with its own database pool, relay and batcher, on INTAKE_SMTP_PORT (0: a
     free port, see `Listener.port`)."""
+    context = tls_context(settings)  # before anything starts: bad TLS settings stop it here
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
     clock = clock or SystemClock()
@@ -202,7 +231,6 @@ async def smtp_listener(
             leads_domain=settings.smtp_domain,
             max_recipients=settings.smtp_max_recipients,
         )
-        context = tls_context(settings)
         loop = asyncio.get_running_loop()
 
         def protocol() -> SMTP:
@@ -214,6 +242,7 @@ async def smtp_listener(
                 hostname=settings.smtp_domain,
                 ident="Forecourt intake",
                 tls_context=context,
+                require_starttls=settings.smtp_require_tls,
                 loop=loop,
             )
 
@@ -247,7 +276,10 @@ def main() -> None:
         level=settings.common.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    asyncio.run(_serve(settings))
+    try:
+        asyncio.run(_serve(settings))
+    except TlsSettingsError as exc:
+        raise SystemExit(f"forecourt-intake-smtp: {exc}") from None
 
 
 if __name__ == "__main__":
