@@ -199,8 +199,10 @@ def issue_admin_command() -> str:
 
 
 def _healthy(url: str) -> bool:
+    """Ready, not only alive: /readyz answers 200 once its database and the broker answer
+    (503 before), so the banner never points at a service that cannot take a lead yet."""
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
     except OSError:
         return False
@@ -296,7 +298,7 @@ async def supervise(runs: list[Running], stop: asyncio.Event) -> int:
         done, _ = await asyncio.wait({stopped, ready, *exits}, return_when="FIRST_COMPLETED")
         if ready in done:
             if not ready.result():
-                say("a service did not answer on /healthz in time", stream=sys.stderr)
+                say("a service did not answer on /readyz in time", stream=sys.stderr)
                 return 1
             print(banner(runs), flush=True)
             done, _ = await asyncio.wait({stopped, *exits}, return_when="FIRST_COMPLETED")

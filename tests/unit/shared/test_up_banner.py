@@ -44,3 +44,34 @@ def test_the_banner_names_every_api_its_docs_the_dashboard_and_the_catalogue() -
 
 def test_no_dashboard_line_without_the_metrics_service() -> None:
     assert "/dashboard" not in banner([_running("intake", 8001)])
+
+
+def test_make_up_waits_for_readiness_not_only_liveness() -> None:
+    """A service alive (/healthz 200) whose database or broker is not answering yet (/readyz
+    503) is not ready: `make up` keeps waiting before it prints the banner."""
+    import http.server
+    import threading
+
+    from scripts.up import _healthy
+
+    ready = {"now": False}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/healthz" or (self.path == "/readyz" and ready["now"])
+            self.send_response(200 if ok else 503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert _healthy(url) is False
+        ready["now"] = True
+        assert _healthy(url) is True
+    finally:
+        server.shutdown()
+        server.server_close()
