@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assignment.adapters.tables import (
     activity,
     consultant,
+    dead_lead,
     erased_lead,
     ownership,
     prospect,
@@ -371,6 +372,32 @@ class AssignmentRepository:
             )
         )
         return found is not None
+
+    async def mark_dead(
+        self, tenant_id: str, lead_id: UUID, at: datetime, *, do_not_contact: bool
+    ) -> None:
+        """Two lead.dead of one lead end in the same row in either order."""
+        row = pg_insert(dead_lead).values(
+            tenant_id=tenant_id, lead_id=lead_id, dead_at=at, do_not_contact=do_not_contact
+        )
+        await self.session.execute(
+            row.on_conflict_do_update(
+                index_elements=[dead_lead.c.tenant_id, dead_lead.c.lead_id],
+                set_={
+                    "dead_at": func.least(dead_lead.c.dead_at, row.excluded.dead_at),
+                    "do_not_contact": dead_lead.c.do_not_contact | row.excluded.do_not_contact,
+                },
+            )
+        )
+
+    async def dead(self, tenant_id: str, lead_id: UUID) -> bool | None:
+        """None: the lead is not dead; else whether its person is do-not-contact."""
+        found: bool | None = await self.session.scalar(
+            select(dead_lead.c.do_not_contact).where(
+                dead_lead.c.tenant_id == tenant_id, dead_lead.c.lead_id == lead_id
+            )
+        )
+        return found
 
     # -- reading ------------------------------------------------------------------------------
 

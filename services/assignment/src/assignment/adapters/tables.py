@@ -149,3 +149,15 @@ erased_lead = Table(
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
 )
+
+# Leads recovery declared dead (lead.dead, in any order with the lead's other events): a
+# prospect of theirs, now or arriving later, shows do-not-contact. `do_not_contact`: some
+# lead.dead said the person asked for it (then every prospect of theirs shows it).
+dead_lead = Table(
+    "dead_lead",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("do_not_contact", Boolean, nullable=False),
+    Column("dead_at", DateTime(timezone=True), nullable=False),
+)

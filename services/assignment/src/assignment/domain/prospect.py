@@ -383,6 +383,16 @@ class Prospect:
         if self.close_details and "note" in self.close_details:
             self.close_details = {**self.close_details, "note": None}
 
+    def end_contact(self) -> bool:
+        """Recovery declared the lead dead (lead.dead): no more contact, ever. The prospect
+        keeps its state (normally lost already; no event of ours, so recovery does not start
+        again) and shows do-not-contact, with no follow-up planned. True if that changed it."""
+        if self.do_not_contact and self.next_follow_up_at is None:
+            return False
+        self.do_not_contact = True
+        self.next_follow_up_at = None
+        return True
+
     # -- internals ----------------------------------------------------------------------------
 
     def _close(self, state: State, now: datetime, details: dict[str, Any]) -> None:

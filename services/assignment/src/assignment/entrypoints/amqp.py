@@ -1,5 +1,6 @@
 """assignment's consumers: qualified leads become prospects to assign, a batch at a time; a
-reactivated lead is one again, and an erasure scrubs the person, one event at a time."""
+reactivated lead is one again, an erasure scrubs the person, and lead.dead marks its prospect
+do-not-contact, one event at a time."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ QUALIFIED = "lead.qualified.v1"
 CONSUMES: tuple[tuple[str, Handler], ...] = (
     ("lead.reactivated.v1", handlers.on_lead_reactivated),
     ("person.erased.v1", handlers.on_person_erased),
+    ("lead.dead.v1", handlers.on_lead_dead),
 )
 
 

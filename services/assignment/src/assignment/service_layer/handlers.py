@@ -111,6 +111,7 @@ async def _qualified(
     )
     if await uow.repo.is_erased(tenant, p.lead_id):
         p.erase(now)
+    await _dead_first(uow, p)
     if p.state == "unassigned":
         pool = pools.get((tenant, dealership))
         if pool is None:
@@ -150,6 +151,7 @@ async def on_lead_reactivated(
             await uow.repo.change_owner(p, None, "reactivated", now)
             pool = await allocation.load_pool(uow, tenant, dealership)
             await allocation.allocate(uow, pool, p, now, former=r.consultant_id)
+        await _dead_first(uow, p)
         if created:
             await uow.repo.add(p)
         await _emit(uow, [p], envelope)
@@ -177,6 +179,42 @@ async def on_person_erased(
                 await uow.repo.save(p)
                 await uow.repo.scrub_activities(tenant, lead)
         await uow.commit()
+
+
+async def on_lead_dead(uow: AssignmentUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
+    """No more contact with this lead, ever: its prospect (if here; else when it arrives, see
+    `_dead_first`) shows do-not-contact; when the reason is do_not_contact every prospect of
+    the person does."""
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope.event_id):
+            return
+        assert envelope.lead_id is not None
+        tenant, lead = envelope.tenant_id, envelope.lead_id
+        listed = envelope.payload.reason == "do_not_contact"
+        await uow.repo.mark_dead(tenant, lead, envelope.payload.dead_at, do_not_contact=listed)
+        dealership = await uow.repo.dealership_of(tenant, lead)
+        if dealership is not None:
+            await uow.repo.lock_dealership(tenant, dealership)
+            p = await uow.repo.get(tenant, lead)
+            if p is not None:
+                await _end_contact(uow, p, listed=listed)
+        await uow.commit()
+
+
+async def _dead_first(uow: AssignmentUnitOfWork, p: Prospect) -> None:
+    """lead.dead came before this event: the prospect is left as it would have."""
+    listed = await uow.repo.dead(p.tenant_id, p.lead_id)
+    if listed is not None:
+        p.end_contact()
+        if listed:
+            await _spread_do_not_contact(uow, p)
+
+
+async def _end_contact(uow: AssignmentUnitOfWork, p: Prospect, *, listed: bool) -> None:
+    if p.end_contact():
+        await uow.repo.save(p)
+    if listed:
+        await _spread_do_not_contact(uow, p)
 
 
 # -- timers -----------------------------------------------------------------------------------

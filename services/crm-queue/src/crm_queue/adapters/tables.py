@@ -157,3 +157,15 @@ erased_lead = Table(
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
 )
+
+# Leads recovery declared dead (lead.dead): a lead event of theirs arriving later leaves the
+# task uncontactable; `do_not_contact` once any lead.dead said the person asked for it.
+dead_lead = Table(
+    "dead_lead",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("do_not_contact", Boolean, nullable=False),
+    Column("dead_at", DateTime(timezone=True), nullable=False),
+)

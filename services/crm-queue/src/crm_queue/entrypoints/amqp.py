@@ -1,5 +1,5 @@
 """crm-queue's consumers: a new lead opens a task, a duplicate raises it, a batch at a time;
-an erasure scrubs the person, one event at a time."""
+an erasure scrubs the person and lead.dead stops every contact, one event at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from faststream.rabbit.annotations import RabbitMessage
 
-from crm_queue.service_layer import erasure, handlers
+from crm_queue.service_layer import dead, erasure, handlers
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
 from shared.clock import Clock
 from shared.contracts import Envelope, parse_envelope
@@ -51,15 +51,22 @@ def register(
     async def on_person_erased(envelope: Envelope[Any]) -> None:
         await erasure.on_person_erased(uows(), envelope, clock.now())
 
-    queue = runtime.topology.consumer_queue(handlers.CONSUMER, "person.erased.v1")
-    subscribe(
-        runtime.broker,
-        runtime.broker,
-        runtime.topology,
-        queue,
-        parse=parse,
-        handle=on_person_erased,
-        exchange=runtime.topology.events_exchange(),
-    )
-    names.append(queue.name)
+    async def on_lead_dead(envelope: Envelope[Any]) -> None:
+        await dead.on_lead_dead(uows(), envelope, clock.now())
+
+    for routing_key, handle in (
+        ("person.erased.v1", on_person_erased),
+        ("lead.dead.v1", on_lead_dead),
+    ):
+        queue = runtime.topology.consumer_queue(handlers.CONSUMER, routing_key)
+        subscribe(
+            runtime.broker,
+            runtime.broker,
+            runtime.topology,
+            queue,
+            parse=parse,
+            handle=handle,
+            exchange=runtime.topology.events_exchange(),
+        )
+        names.append(queue.name)
     return names

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from crm_queue.adapters.dead import dead_among
 from crm_queue.adapters.erasure import erased_among
 from crm_queue.adapters.repository import is_listed
 from crm_queue.domain.contacts import LEAD, REPEAT, merged_person
@@ -293,9 +294,8 @@ async def _round(
             tasks=dict(loaded),
             loaded_attempts={lead: len(t.attempts) for lead, t in loaded.items()},
         )
-        erased = await erased_among(
-            uow.session, ((e.tenant_id, e.lead_id) for e in todo if e.lead_id)
-        )
+        keys = [(e.tenant_id, e.lead_id) for e in todo if e.lead_id]
+        erased = await erased_among(uow.session, keys)
         for envelope in todo:
             if envelope.event_type == INGESTED:
                 if envelope.lead_id in erased:
@@ -315,7 +315,28 @@ async def _round(
                 batch.cancel(SLA_TIMER, lead)
         await _merge_contacts(uow, batch)
         await _write(uow, batch, todo, last=last)
+        # lead.dead came first: the task, now written, is left as that event would have.
+        tenants = {lead: tenant for tenant, lead in keys}
+        for lead, listed in (await dead_among(uow.session, keys)).items():
+            await stop_contact(uow, tenants[lead], lead, listed=listed)
         await uow.commit()
+
+
+async def stop_contact(uow: CrmUnitOfWork, tenant_id: str, lead_id: UUID, *, listed: bool) -> None:
+    """A dead lead's task (if crm-queue has it) is never contacted again: marked
+    do-not-contact, its timers cancelled; `listed`: its person joins the do-not-contact list."""
+    task = await uow.repo.get(tenant_id, lead_id)
+    if task is None:
+        return
+    if task.mark_do_not_contact():
+        await uow.repo.save(task)
+    for kind in (SLA_TIMER, POOL_TIMER):
+        await timers.cancel(uow.session, kind=kind, key=str(lead_id))
+    if listed:
+        person = await uow.repo.person(tenant_id, lead_id)
+        await uow.repo.mark_do_not_contact(
+            tenant_id, lead_id, person.get("email"), person.get("phone")
+        )
 
 
 def _places(todo: list[Envelope[Any]]) -> dict[tuple[str, str], tuple[str, str]]:
