@@ -81,6 +81,7 @@ SERVICES: tuple[Service, ...] = (
         publishes=(
             "prospect.assigned.v1",
             "prospect.reassigned.v1",
+            "prospect.escalated.v1",
             "prospect.won.v1",
             "prospect.lost.v1",
         ),

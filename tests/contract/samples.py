@@ -25,6 +25,7 @@ from shared.contracts import (
     PersonErasedV1,
     PersonV1,
     ProspectAssignedV1,
+    ProspectEscalatedV1,
     ProspectLostV1,
     ProspectReassignedV1,
     ProspectWonV1,
@@ -154,6 +155,14 @@ SAMPLES: dict[type[EventPayload], EventPayload] = {
         to_consultant_id="consultant-5",
         reason="not_acted_48h",
         reassigned_at=T0 + timedelta(days=2),
+    ),
+    ProspectEscalatedV1: ProspectEscalatedV1(
+        sequence=2,
+        consultant_id="consultant-3",
+        hot=True,
+        reason="sla_missed",
+        sla_due_at=T0 + timedelta(hours=27),
+        escalated_at=T0 + timedelta(hours=27, seconds=1),
     ),
     ProspectWonV1: ProspectWonV1(
         sequence=3,

@@ -38,6 +38,8 @@ FUNNEL_EVENTS = {
 ADDED_EVENTS = {
     # issue 14: how a recovery run ended; a person back on their own is counted apart.
     "recovery.ended": "recovery",
+    # issue 13: an untouched prospect past its SLA, for the managers' notification systems.
+    "prospect.escalated": "assignment",
 }
 ALL_EVENTS = FUNNEL_EVENTS | ADDED_EVENTS
 

@@ -9,7 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from assignment.service_layer.allocation import SLA_TIMER
 from tests.integration.assignment.conftest import T0, Assignment, qualified, reactivated
 
 pytestmark = pytest.mark.integration
@@ -34,7 +36,25 @@ async def test_hot_prospect_escalates_after_24h_and_moves_after_48h(svc: Assignm
     assert p["escalated_at"] is not None and p["consultant_id"] == "ada"
     r = await svc.client.get("/v1/prospects?escalated=true", headers=svc.staff())
     assert [x["lead_id"] for x in r.json()] == [str(lead.lead_id)]
-    await svc.move(timedelta(hours=24))
+    # The managers' alert is on the wire too, through the outbox.
+    [alert] = await svc.events.wait_for("prospect.escalated", lead_id=lead.lead_id)
+    assert alert["producer"] == "assignment" and alert["dealership_id"] == "d1"
+    assert alert["payload"]["consultant_id"] == "ada" and alert["payload"]["hot"] is True
+    assert alert["payload"]["reason"] == "sla_missed"
+    assert alert["payload"]["sla_due_at"].startswith("2026-03-03T10:00")
+    assert alert["payload"]["escalated_at"].startswith("2026-03-03T10:00:01")
+    assert alert["correlation_id"]
+    # The SLA timer delivered again (its fired mark lost): no second alert.
+    async with svc.app.state.runtime.engine.begin() as conn:
+        again = await conn.execute(
+            text("UPDATE timer SET fired_at = NULL WHERE kind = :kind AND key = :key"),
+            {"kind": SLA_TIMER, "key": str(lead.lead_id)},
+        )
+        assert again.rowcount == 1
+    assert await svc.move(timedelta(seconds=1)) == 1
+    await svc.events.settle()
+    assert len(svc.events.of("prospect.escalated")) == 1
+    await svc.move(timedelta(hours=24) - timedelta(seconds=1))
     p = await svc.prospect(lead.lead_id)
     assert p["consultant_id"] == "bob"
     assert p["reason"] == "not_acted_48h" and p["escalated_at"] is None
@@ -76,6 +96,10 @@ async def test_a_hot_prospect_stays_when_nobody_else_is_eligible(svc: Assignment
     p = await svc.prospect(lead.lead_id)
     assert p["consultant_id"] == "eve" and p["escalated_at"] is not None
     assert not svc.events.of("prospect.reassigned")
+    [alert] = await svc.events.wait_for("prospect.escalated", lead_id=lead.lead_id)
+    assert alert["payload"]["consultant_id"] == "eve" and alert["payload"]["reason"] == "sla_missed"
+    await svc.events.settle()
+    assert len(svc.events.of("prospect.escalated")) == 1  # the 48 h timer alerts no second time
 
 
 async def test_normal_sla_is_configurable(svc: Assignment) -> None:

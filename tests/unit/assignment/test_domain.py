@@ -169,4 +169,5 @@ def test_only_the_owner_works_a_prospect_and_acting_stops_escalation() -> None:
     assert not p.escalate(MON_10 + timedelta(hours=25))
     p.assign("b", MON_10 + timedelta(hours=26), reason="manager", respond_by=MON_10)
     assert p.escalate(MON_10 + timedelta(hours=27))  # b has not acted since
-    assert [type(e).__name__ for e in p.pull_events()] == ["Assigned", "Reassigned"]
+    assert not p.escalate(MON_10 + timedelta(hours=28))  # once per assignment
+    assert [type(e).__name__ for e in p.pull_events()] == ["Assigned", "Reassigned", "Escalated"]

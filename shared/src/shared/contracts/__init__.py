@@ -5,6 +5,7 @@ Services map these to their own domain types at their edges; nothing here is a d
 
 from shared.contracts.assignment import (
     ProspectAssignedV1,
+    ProspectEscalatedV1,
     ProspectLostV1,
     ProspectReassignedV1,
     ProspectWonV1,
@@ -113,6 +114,7 @@ __all__ = [
     "PersonV1",
     "Producer",
     "ProspectAssignedV1",
+    "ProspectEscalatedV1",
     "ProspectLostV1",
     "ProspectReassignedV1",
     "ProspectWonV1",

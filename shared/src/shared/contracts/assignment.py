@@ -61,6 +61,27 @@ class ProspectReassignedV1(LeadEventPayload):
     )
 
 
+class ProspectEscalatedV1(LeadEventPayload):
+    """The consultant did not act in time: the managers are alerted (once per assignment)."""
+
+    event_type = "prospect.escalated"
+    event_version = 1
+    producer = "assignment"
+
+    consultant_id: str = Field(description="Who owns the prospect and did not act")
+    hot: bool = False
+    reason: str = Field(
+        default="sla_missed",
+        description="Why: sla_missed (the SLA passed with no action), no_eligible_consultant "
+        "(untouched, and nobody else could take it over) (open set)",
+        examples=["sla_missed", "no_eligible_consultant"],
+    )
+    sla_due_at: UtcDatetime | None = Field(
+        default=None, description="When the consultant should have acted (the assignment's SLA)"
+    )
+    escalated_at: UtcDatetime
+
+
 class ProspectWonV1(LeadEventPayload):
     """A sale was recorded."""
 

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from shared.contracts.assignment import (
     ProspectAssignedV1,
+    ProspectEscalatedV1,
     ProspectLostV1,
     ProspectReassignedV1,
     ProspectWonV1,
@@ -50,6 +51,7 @@ REGISTRY: Mapping[tuple[str, int], type[EventPayload]] = MappingProxyType(
         # assignment
         ("prospect.assigned", 1): ProspectAssignedV1,
         ("prospect.reassigned", 1): ProspectReassignedV1,
+        ("prospect.escalated", 1): ProspectEscalatedV1,
         ("prospect.won", 1): ProspectWonV1,
         ("prospect.lost", 1): ProspectLostV1,
         # recovery

@@ -57,6 +57,17 @@ class Reassigned(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Escalated(DomainEvent):
+    event_type: ClassVar[str] = "prospect.escalated"
+
+    consultant_id: str
+    hot: bool
+    reason: str
+    sla_due_at: datetime | None
+    escalated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Won(DomainEvent):
     event_type: ClassVar[str] = "prospect.won"
 

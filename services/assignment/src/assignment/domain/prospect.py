@@ -22,7 +22,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from assignment.domain.consultant import Needs, condition_of
-from assignment.domain.events import Assigned, DomainEvent, Lost, Reassigned, Won
+from assignment.domain.events import Assigned, DomainEvent, Escalated, Lost, Reassigned, Won
 from assignment.domain.rules import RoutingFacts
 from shared.contracts.lost_reasons import LostReasonCategory, LostReasonCode, category_of
 
@@ -271,11 +271,23 @@ class Prospect:
         self.reason, self.reason_detail = "up_for_grabs", "offered to the pool"
         self.rule, self.rule_version, self.method = rule, rule_version, "up_for_grabs"
 
-    def escalate(self, now: datetime) -> bool:
-        """The SLA passed with no action: alert the managers (once per assignment)."""
+    def escalate(self, now: datetime, reason: str = "sla_missed") -> bool:
+        """The SLA passed with no action: alert the managers (once per assignment, so a
+        redelivered timer records no second `prospect.escalated`)."""
         if self.state != "open" or self.acted_since_assigned() or self.escalated_at is not None:
             return False
+        assert self.consultant_id is not None  # open: someone owns it
         self.escalated_at = now
+        self.events.append(
+            Escalated(
+                **self._ids(),
+                consultant_id=self.consultant_id,
+                hot=self.hot,
+                reason=reason,
+                sla_due_at=self.respond_by,
+                escalated_at=now,
+            )
+        )
         return True
 
     # -- the consultant's work ----------------------------------------------------------------

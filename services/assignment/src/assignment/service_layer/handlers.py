@@ -235,10 +235,11 @@ async def _timed(
 
 
 async def on_sla_due(uow: AssignmentUnitOfWork, timer: timers.Timer, now: datetime) -> None:
-    """The consultant did not act in time: alert the managers (the prospect shows escalated)."""
+    """The consultant did not act in time: alert the managers (the prospect shows escalated,
+    and `prospect.escalated` goes out through the outbox for their notification systems)."""
     p, _ = await _timed(uow, timer)
     if p is not None and p.escalate(now):
-        await uow.repo.save(p)
+        await _emit(uow, [p])
 
 
 async def _move_on(
@@ -256,7 +257,7 @@ async def _move_on(
     if choice.consultant_id is not None:
         await allocation.give(uow, pool, p, choice, now)
     else:
-        p.escalate(now)  # nobody else: it stays, and the managers see it
+        p.escalate(now, "no_eligible_consultant")  # nobody else: it stays, managers alerted
     await _emit(uow, [p])
 
 
