@@ -306,3 +306,18 @@ def test_a_person_written_off_may_come_back_as_a_new_lead_but_not_twice_open() -
     seen.tasks[0] = dataclasses.replace(seen.tasks[0], state="lost", outcome="pollution.test")
     result = account(sent, seen)
     assert ("duplicated", "intake: two leads for one person") not in stages(result)
+
+
+def test_a_person_qualified_may_come_back_as_a_new_lead_too() -> None:
+    """Intake merges only into a lead still in first contact: after a qualification, asking
+    again makes a new lead (previous_lead_id), which is not a duplicate."""
+    sent = [lead("a"), lead("b")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    again = Lead(_id("lead"), "t1", "a@example.com")
+    seen.leads.append(again)
+    seen.outbox.append(Event(_id("event"), "lead.ingested", again.lead_id))
+    seen.tasks.append(Task(again.lead_id, "t1", True, 1))
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], state="qualified", outcome="test_drive")
+    result = account(sent, seen)
+    assert ("duplicated", "intake: two leads for one person") not in stages(result)

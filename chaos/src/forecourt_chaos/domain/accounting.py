@@ -216,8 +216,9 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
 
     accepted = _submissions(problem, sent, observed.submissions, result)
     leads = {lead.lead_id: lead for lead in observed.leads}
-    written_off = {t.lead_id for t in observed.tasks or [] if t.state == "lost"}
-    merges = _leads(problem, sent, observed.leads, leads, accepted, written_off)
+    # A person asking again after their lead left first contact gets a new lead (docs/events.md).
+    closed = {t.lead_id for t in observed.tasks or [] if t.state in ("lost", "qualified")}
+    merges = _leads(problem, sent, observed.leads, leads, accepted, closed)
     result.leads = len(leads)
     result.merges = sum(merges.values())
     _outbox(problem, observed.outbox, leads, merges)
@@ -267,10 +268,10 @@ def _leads(
     observed: list[Lead],
     leads: dict[str, Lead],
     accepted: list[Submission],
-    written_off: set[str],
+    closed: set[str],
 ) -> Counter[str]:
-    """One open lead per person (a person whose lead was written off may come back as a new
-    lead), the lead of every accepted submission; returns merges per lead."""
+    """One open lead per person (a person whose lead was written off or qualified may come
+    back as a new lead), the lead of every accepted submission; returns merges per lead."""
     people = {(s.tenant, s.person) for s in sent}
     by_person: dict[tuple[str, str], list[str]] = defaultdict(list)
     for lead in observed:
@@ -278,7 +279,7 @@ def _leads(
             problem("unexpected", "intake: lead of nobody sent", lead.lead_id)
         by_person[(lead.tenant, lead.person)].append(lead.lead_id)
     for (_, person), ids in by_person.items():
-        for lead_id in [i for i in ids if i not in written_off][1:]:
+        for lead_id in [i for i in ids if i not in closed][1:]:
             problem("duplicated", "intake: two leads for one person", lead_id, person)
     merges: Counter[str] = Counter()
     for sub in accepted:
