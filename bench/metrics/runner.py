@@ -21,13 +21,12 @@ import psutil
 from pydantic import SecretStr
 from rich.console import Console
 
-from bench.common import cleanup, defaults
+from bench.common import cleanup, defaults, runs
 from bench.common.meters import CpuMeter, RssSampler
 from bench.common.report import progress, run_meta
 from bench.common.service import ServiceProcess
 from bench.common.stats import by_fifth
 from bench.crm_queue.events import Publisher, lead_ingested
-from bench.intake import raw
 from bench.metrics import queries, report, seed
 from shared.auth import issue_token
 from shared.messaging.topology import Topology
@@ -96,32 +95,24 @@ class Run:
 
 @asynccontextmanager
 async def cleaned_up(run: Run) -> AsyncIterator[None]:
-    try:
+    async with runs.cleaned_up(
+        stop=run.stop,
+        pg_admin_dsn=run.config.pg_admin_dsn,
+        database=run.database,
+        amqp_url=run.config.amqp_url,
+        namespace=run.namespace,
+        console=run.console,
+    ):
         yield
-    finally:
-        try:
-            run.stop()
-        finally:
-            try:
-                await cleanup.drop_databases(run.config.pg_admin_dsn, [run.database])
-            finally:
-                queues, exchanges = await cleanup.delete_broker_names(
-                    run.config.amqp_url, run.namespace
-                )
-                run.console.print(
-                    f"cleaned up: database {run.database}, namespace {run.namespace!r} "
-                    f"({queues} queues, {exchanges} exchanges)"
-                )
 
 
 async def raw_ceiling(run: Run) -> dict[str, Any]:
-    queue = f"{run.namespace}raw-ceiling"
-    run.console.print(f"raw broker ceiling: {run.config.raw_messages:,} messages")
-    try:
-        found = await raw.broker_ceiling(run.config.amqp_url, queue, run.config.raw_messages)
-    finally:
-        await cleanup.delete_broker_names(run.config.amqp_url, run.namespace, [queue])
-    return {"broker": dataclasses.asdict(found)}
+    return await runs.raw_ceiling(
+        amqp_url=run.config.amqp_url,
+        namespace=run.namespace,
+        messages=run.config.raw_messages,
+        console=run.console,
+    )
 
 
 async def _logged(db: asyncpg.Connection, tenant: str) -> int:

@@ -20,7 +20,7 @@ import asyncpg
 import psutil
 from rich.console import Console
 
-from bench.common import cleanup, defaults
+from bench.common import cleanup, defaults, runs
 from bench.common.meters import CpuMeter, RssSampler
 from bench.common.report import progress, run_meta
 from bench.common.service import ServiceProcess
@@ -91,22 +91,15 @@ class Run:
 
 @asynccontextmanager
 async def cleaned_up(run: Run) -> AsyncIterator[None]:
-    try:
+    async with runs.cleaned_up(
+        stop=run.stop,
+        pg_admin_dsn=run.config.pg_admin_dsn,
+        database=run.database,
+        amqp_url=run.config.amqp_url,
+        namespace=run.namespace,
+        console=run.console,
+    ):
         yield
-    finally:
-        try:
-            run.stop()
-        finally:
-            try:
-                await cleanup.drop_databases(run.config.pg_admin_dsn, [run.database])
-            finally:
-                queues, exchanges = await cleanup.delete_broker_names(
-                    run.config.amqp_url, run.namespace
-                )
-                run.console.print(
-                    f"cleaned up: database {run.database}, namespace {run.namespace!r} "
-                    f"({queues} queues, {exchanges} exchanges)"
-                )
 
 
 async def setup(run: Run, db: asyncpg.Connection) -> float:
