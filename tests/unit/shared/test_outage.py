@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiormq.connection
 import asyncpg
 import pytest
 import sqlalchemy.exc
@@ -122,3 +123,25 @@ async def test_a_paused_delivery_is_abandoned_when_its_consumer_stops() -> None:
     with pytest.raises(Abandoned):
         await asyncio.wait_for(run, 2)
     assert not pause.paused
+
+
+async def _handshake_on_a_closed_socket() -> StopAsyncIteration:
+    """What aiormq raises when the broker closed the socket before its first frame was read."""
+    reader = asyncio.StreamReader()
+    reader.feed_eof()
+    try:
+        await aiormq.connection.FrameReceiver(reader).get_frame()
+    except StopAsyncIteration as exc:
+        return exc
+    raise AssertionError("aiormq read a frame from a closed socket")
+
+
+async def test_a_broker_closing_during_the_handshake_is_an_outage() -> None:
+    assert is_outage(await _handshake_on_a_closed_socket())
+
+
+def test_a_stop_async_iteration_of_its_own_is_not_an_outage() -> None:
+    try:
+        raise StopAsyncIteration
+    except StopAsyncIteration as exc:
+        assert not is_outage(exc)
