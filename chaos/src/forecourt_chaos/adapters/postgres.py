@@ -101,6 +101,14 @@ class PrivateCluster:
     async def start(self) -> None:
         await self._ctl("start")
 
+    async def running(self) -> bool:
+        """The server process is up (it may still be slow to take connections)."""
+        try:
+            await self._ctl("status")
+        except PostgresError:
+            return False  # pg_ctlcluster status exits 3 when the cluster is down
+        return True
+
     async def stop_immediate(self) -> None:
         """Stop without a checkpoint: every backend dies, recovery runs at the next start."""
         await self._ctl("stop", "-m", "immediate")
