@@ -19,6 +19,8 @@ async def test_the_same_loss_twice_starts_one_run(svc: Recovery) -> None:
     )  # re-published: another event id, the same loss
     await svc.publish(again)
     await svc.events.wait_for("lead.lost", 3, lead_id=lost.lead_id)
+    # The run's event first (the relay may lag on a busy machine), then anything more.
+    await svc.events.wait_for("recovery.scheduled", lead_id=lost.lead_id)
     await svc.events.settle()
     [run] = await svc.runs(lost.lead_id)
     assert run["state"] == "scheduled"

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,14 @@ from recovery.domain.cadence import Cadences
 from recovery.domain.recovery import Recovery
 from shared.contracts.lost_reasons import LostReasonCode
 
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# Every lock of a transaction in one statement, taken in one order (the names sorted as Python
+# sorts them: COLLATE "C" is code point order) so that two transactions never wait on each other
+# in a circle; the aggregate takes the sorted rows one after the other.
+_LOCK = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) FROM"
+    ' (SELECT DISTINCT name COLLATE "C" AS name FROM unnest(CAST(:names AS text[])) AS name'
+    " ORDER BY 1) AS sorted"
+)
 NOTIFY_CHANNEL = "forecourt_recovery"
 _NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 _FIELDS = [f.name for f in dataclasses.fields(Recovery) if f.name != "events"]
@@ -112,8 +119,13 @@ class RecoveryRepository:
 
     async def lock_people(self, tenant_id: str, keys: Iterable[str | None]) -> None:
         """Advisory locks on contact keys and `lead:<id>` names, all at once, in one order."""
-        for key in sorted({k for k in keys if k}):
-            await self.session.execute(_LOCK, {"key": f"recovery/{tenant_id}/{key}"})
+        await self.lock_people_of({(tenant_id, k) for k in keys if k})
+
+    async def lock_people_of(self, keys: Iterable[tuple[str, str]]) -> None:
+        """`lock_people` for the keys of several tenants at once (a batch of events)."""
+        names = sorted({f"recovery/{tenant_id}/{key}" for tenant_id, key in keys})
+        if names:
+            await self.session.execute(_LOCK, {"names": names})
 
     async def notify_scanner(self) -> None:
         await self.session.execute(_NOTIFY)
@@ -175,6 +187,31 @@ class RecoveryRepository:
         rows = await self.session.execute(
             select(recovery)
             .where(recovery.c.tenant_id == tenant_id, recovery.c.state != "ended", or_(*match))
+            .order_by(recovery.c.recovery_id)
+            .with_for_update()
+        )
+        return [_recovery(r) for r in rows]
+
+    async def active_of_people(
+        self,
+        *,
+        keys: Iterable[tuple[str, str]],
+        lead_ids: Iterable[tuple[str, UUID]],
+    ) -> list[Recovery]:
+        """`active_of_person` for many people at once: runs still going with one of these
+        (tenant, contact key)s or of these (tenant, lead)s, locked, in order."""
+        wanted_keys, wanted_leads = sorted(set(keys)), sorted(set(lead_ids))
+        match = []
+        if wanted_keys:
+            match.append(tuple_(recovery.c.tenant_id, recovery.c.email_key).in_(wanted_keys))
+            match.append(tuple_(recovery.c.tenant_id, recovery.c.phone_key).in_(wanted_keys))
+        if wanted_leads:
+            match.append(tuple_(recovery.c.tenant_id, recovery.c.lead_id).in_(wanted_leads))
+        if not match:
+            return []
+        rows = await self.session.execute(
+            select(recovery)
+            .where(recovery.c.state != "ended", or_(*match))
             .order_by(recovery.c.recovery_id)
             .with_for_update()
         )
@@ -337,6 +374,30 @@ class RecoveryRepository:
                 .values(tenant_id=tenant_id, key=key)
                 .on_conflict_do_nothing()
             )
+
+    async def blocked_of(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (tenant, contact key)s must never be contacted."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            select(blocked_contact.c.tenant_id, blocked_contact.c.key).where(
+                tuple_(blocked_contact.c.tenant_id, blocked_contact.c.key).in_(wanted)
+            )
+        )
+        return {(r.tenant_id, r.key) for r in rows}
+
+    async def erased_of(self, lead_ids: Iterable[tuple[str, UUID]]) -> set[tuple[str, UUID]]:
+        """Which of these (tenant, lead)s were erased."""
+        wanted = sorted(set(lead_ids))
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            select(erased_lead.c.tenant_id, erased_lead.c.lead_id).where(
+                tuple_(erased_lead.c.tenant_id, erased_lead.c.lead_id).in_(wanted)
+            )
+        )
+        return {(r.tenant_id, r.lead_id) for r in rows}
 
     async def is_erased(self, tenant_id: str, lead_id: UUID) -> bool:
         found = await self.session.scalar(

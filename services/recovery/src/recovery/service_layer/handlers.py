@@ -206,39 +206,89 @@ async def _end_returned(
 
 
 async def on_lead_ingested(uow: RecoveryUnitOfWork, envelope: Envelope[Any], now: datetime) -> None:
-    """A new lead: remember how to recognise its person (hashed keys) and its consent; any run
-    of the same person (or of the lead it follows) lost before ends: they came back."""
+    await on_leads_ingested(uow, [envelope], now)
+
+
+async def on_leads_ingested(
+    uow: RecoveryUnitOfWork, envelopes: list[Envelope[Any]], now: datetime
+) -> None:
+    """New leads, a batch in one transaction (shared.messaging.batch): remember how to recognise
+    each person (hashed keys) and their consent; any run of the same person (or of the lead it
+    follows) lost before ends: they came back. The batch's people are locked at once, and what
+    is read for every lead (erasures, blocked contacts, runs still going) is read once."""
     async with uow:
-        if not await uow.claim(CONSUMER, envelope.event_id):
+        fresh = await uow.claim_many(CONSUMER, [e.event_id for e in envelopes])
+        todo: list[tuple[Envelope[Any], str | None, str | None]] = []
+        for envelope in envelopes:  # a batch may hold one event twice
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)
+                assert envelope.lead_id is not None
+                todo.append((envelope, *keys_of(envelope.payload.person.model_dump(mode="json"))))
+        if not todo:
+            await uow.commit()
             return
-        assert envelope.lead_id is not None
-        p, tenant, lead = envelope.payload, envelope.tenant_id, envelope.lead_id
-        email_key, phone_key = keys_of(p.person.model_dump(mode="json"))
-        previous = p.previous_lead_id
-        await uow.repo.lock_people(tenant, (email_key, phone_key, _lead(lead), _lead(previous)))
-        consent = p.consent.model_dump(mode="json", exclude_none=True)
-        if await uow.repo.is_erased(tenant, lead):
-            email_key = phone_key = None
-            consent = {}
-        contact = await uow.repo.note_enquiry(
-            tenant,
-            lead,
-            p.received_at,
-            email_key=email_key,
-            phone_key=phone_key,
-            previous_lead_id=previous,
-            consent=consent,
-            ingested=True,
-        )
-        blocked = await uow.repo.is_blocked(tenant, (email_key, phone_key))
-        for r in await uow.repo.of_lead(tenant, lead):
-            if r.is_active:
-                r.learn_contact(consent, email_key, phone_key)
-                if blocked:
-                    r.stop("do_not_contact", now)
-                await publish(uow, r, envelope)
-        await _end_returned(uow, contact, now, envelope)
+        keys = {(e.tenant_id, k) for e, *ks in todo for k in ks if k}
+        leads = {(e.tenant_id, e.lead_id) for e, *_ in todo if e.lead_id}
+        follows = {(e.tenant_id, e.payload.previous_lead_id) for e, *_ in todo}
+        follows = {(t, lead) for t, lead in follows if lead is not None}
+        await uow.repo.lock_people_of(keys | {(t, f"lead:{lead}") for t, lead in leads | follows})
+        erased = await uow.repo.erased_of(leads)
+        blocked = await uow.repo.blocked_of(keys)
+        runs = await uow.repo.active_of_people(keys=keys, lead_ids=leads | follows)
+        for envelope, email_key, phone_key in todo:
+            await _ingested(uow, envelope, email_key, phone_key, now, erased, blocked, runs)
         await uow.commit()
+
+
+async def _ingested(
+    uow: RecoveryUnitOfWork,
+    envelope: Envelope[Any],
+    email_key: str | None,
+    phone_key: str | None,
+    now: datetime,
+    erased: set[tuple[str, UUID]],
+    blocked: set[tuple[str, str]],
+    runs: list[Recovery],
+) -> None:
+    """One lead of `on_leads_ingested`; `runs` are the batch's runs still going, kept up to
+    date as its leads change them."""
+    assert envelope.lead_id is not None
+    p, tenant, lead = envelope.payload, envelope.tenant_id, envelope.lead_id
+    consent = p.consent.model_dump(mode="json", exclude_none=True)
+    if (tenant, lead) in erased:
+        email_key = phone_key = None
+        consent = {}
+    contact = await uow.repo.note_enquiry(
+        tenant,
+        lead,
+        p.received_at,
+        email_key=email_key,
+        phone_key=phone_key,
+        previous_lead_id=p.previous_lead_id,
+        consent=consent,
+        ingested=True,
+    )
+    is_blocked = any((tenant, k) in blocked for k in (email_key, phone_key) if k)
+    for r in runs:
+        if r.tenant_id == tenant and r.lead_id == lead and r.is_active:
+            r.learn_contact(consent, email_key, phone_key)
+            if is_blocked:
+                r.stop("do_not_contact", now)
+            await publish(uow, r, envelope)
+    for r in runs:
+        if (
+            r.tenant_id == tenant
+            and r.is_active
+            and r.lead_id != contact.lead_id
+            and r.lost_at < contact.last_enquiry_at
+            and (
+                (contact.email_key and r.email_key == contact.email_key)
+                or (contact.phone_key and r.phone_key == contact.phone_key)
+                or (contact.previous_lead_id and r.lead_id == contact.previous_lead_id)
+            )
+        ):
+            r.returned(contact.lead_id, now)
+            await publish(uow, r, envelope)
 
 
 async def on_lead_duplicate(
