@@ -88,9 +88,31 @@ def is_outage(exc: BaseException) -> bool:
     return any(_is_outage_itself(e) for e in _chain(exc))
 
 
+OUTAGE_BACKOFF_CAP_SECONDS = 2.0
+
+
+# What RabbitMQ answers (404, closing the channel) to a declare or consume of a queue whose process
+# is not up: a quorum queue still electing its leader after the node restarted ("... due to
+# timeout"), or one stopping with the node. The queue exists and comes back by itself.
+_QUEUE_NOT_UP = ("due to timeout", "is down or inaccessible", "stopped by supervisor", "crashed")
+
+
+def queue_not_up(exc: BaseException) -> bool:
+    """True if `exc` (or what it wraps) is RabbitMQ saying a queue's process is not up (yet):
+    no fault of the topology, gone once the node has recovered its queues."""
+    return any(
+        isinstance(e, aiormq.exceptions.ChannelNotFoundEntity)
+        and any(marker in str(e) for marker in _QUEUE_NOT_UP)
+        for e in _chain(exc)
+    )
+
+
 def outage_backoff(attempt: int) -> float:
-    """Seconds before trying again while a dependency is down: quick at first, then every 10 s."""
-    return float(min(0.5 * 2**attempt, 10.0))
+    """Seconds before trying again while a dependency is down: 0.25 s, doubling, then every
+    OUTAGE_BACKOFF_CAP_SECONDS. A try against a dependency that is down costs next to nothing (a
+    refused connection), while a long wait is paid in full after it is back: with a 10 s cap,
+    consumers resumed up to 10 s after PostgreSQL answered again."""
+    return float(min(0.25 * 2**attempt, OUTAGE_BACKOFF_CAP_SECONDS))
 
 
 class Abandoned(Exception):
