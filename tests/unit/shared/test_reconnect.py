@@ -4,8 +4,10 @@ up yet after a restart is waited for at start, a topology that does not fit is n
 
 from __future__ import annotations
 
+import asyncio
 import random
 
+import aiormq.connection
 import aiormq.exceptions
 import pytest
 from aio_pika.connection import make_url
@@ -79,6 +81,40 @@ def test_a_topology_that_does_not_fit_is_no_queue_coming_up(exc: BaseException) 
     assert not queue_not_up(exc)
 
 
+async def stream_ended_under_aiormq() -> StopAsyncIteration:
+    """What aiormq raises reading a frame from a link the other end already closed (a proxy or
+    a node closing it during the handshake): a bare StopAsyncIteration, no AMQPConnectionError."""
+    reader = asyncio.StreamReader()
+    reader.feed_eof()
+    try:
+        await aiormq.connection.FrameReceiver(reader).get_frame()
+    except StopAsyncIteration as exc:
+        return exc
+    raise AssertionError("aiormq no longer raises StopAsyncIteration on a closed link")
+
+
+async def test_a_link_closed_under_aiormq_is_an_outage_a_handlers_own_iterator_is_not() -> None:
+    assert is_outage(await stream_ended_under_aiormq())
+
+    async def exhausted() -> None:
+        await anext(_Empty())  # a handler's own bug, raised outside aiormq
+
+    try:
+        await exhausted()
+    except StopAsyncIteration as exc:
+        assert not is_outage(exc)
+    else:
+        raise AssertionError("expected StopAsyncIteration")
+
+
+class _Empty:
+    def __aiter__(self) -> _Empty:
+        return self
+
+    async def __anext__(self) -> None:
+        raise StopAsyncIteration
+
+
 async def test_startup_waits_for_a_queue_coming_up_and_fails_on_anything_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -86,6 +122,7 @@ async def test_startup_waits_for_a_queue_coming_up_and_fails_on_anything_else(
     answers: list[BaseException | None] = [
         aiormq.exceptions.ChannelNotFoundEntity(NOT_UP_TEXTS[0]),
         aiormq.exceptions.ConnectionClosed(320, "CONNECTION_FORCED - shutdown"),
+        await stream_ended_under_aiormq(),  # chaos: recovery-1 exited with code 3 on it
         None,
     ]
     tries = 0
@@ -98,7 +135,7 @@ async def test_startup_waits_for_a_queue_coming_up_and_fails_on_anything_else(
             raise answer
 
     await until_reachable("broker", "t", attempt, transient=queue_not_up_or_outage)
-    assert tries == 3
+    assert tries == 4
 
     async def mismatch() -> None:
         raise aiormq.exceptions.ChannelPreconditionFailed("PRECONDITION_FAILED - inequivalent")

@@ -61,6 +61,20 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 todo.append(linked)
 
 
+def _amqp_stream_ended(exc: BaseException) -> bool:
+    """aiormq reading a frame from a connection the other end already closed raises a bare
+    StopAsyncIteration (not its AMQPConnectionError): in the chaos runs, a broker or proxy
+    closing the link during the handshake made a starting replica exit with code 3."""
+    if not isinstance(exc, StopAsyncIteration):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("aiormq."):
+            return True
+        tb = tb.tb_next
+    return False  # a handler's own exhausted iterator is its own bug
+
+
 def _is_outage_itself(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
         return True
@@ -78,6 +92,8 @@ def _is_outage_itself(exc: BaseException) -> bool:
         return True  # closed with the connection (its subclasses are refusals: 403, 404, 406)
     if isinstance(exc, TimeoutError | socket.gaierror):
         return True  # connecting timed out; a host name that does not resolve right now
+    if _amqp_stream_ended(exc):
+        return True
     # ConnectionRefused/Reset/Aborted, BrokenPipe, aiormq's AMQPConnectionError, and asyncio's
     # "Multiple exceptions: [Errno 111] ..." (an OSError without errno).
     return isinstance(exc, OSError) and not isinstance(exc, _LOCAL_OS_ERRORS)
