@@ -1,13 +1,14 @@
 """Broker connections that come back within about a second of the broker.
 
 aio-pika's robust connection (under faststream's broker and the outbox relay) tries again at
-once when its connection drops, then every `reconnect_interval`: 5 s by default, fixed. After a
-broker restart the node answers before its quorum queues do, so the first tries often fail while
-restoring the channels (`queue.declare` answered 404 "... due to timeout"), and each failure cost
-another 5 s: measured in the chaos runs, consumers came back 10 to 38 s after the node. Here the
-wait is `RECONNECT_SECONDS`, +-50% at random, so replicas do not all knock at the same instant,
-and a line at WARNING says when the link went and how long it took to come back, with its
-channels and consumers restored.
+once when its connection drops, then every `reconnect_interval`: 5 s by default, fixed, so a
+replica came back up to 5 s after the broker did, and a try that failed while restoring the
+channels (a restarted node answers before its quorum queues are up: RabbitMQ may answer a
+declare with 404 "... due to timeout") cost 5 s more. Here the wait is `RECONNECT_SECONDS`,
++-50% at random, so replicas do not all knock at the same instant, and a line at WARNING says
+when the link went and how long it took to come back with its channels and consumers restored
+(in the chaos runs: ~1 s after the node for a relay, 3-15 s for a service whose queues are
+declared, bound and consumed again one after another).
 """
 
 from __future__ import annotations
