@@ -114,9 +114,10 @@ async def connect_broker(
     broker: RabbitBroker, topology: Topology, queues: list[str], *, name: str
 ) -> None:
     """Connect, declare the topology and start the consumers, all again if the broker goes
-    away in the middle (what a failed try left half open is dropped first), or answers that a
-    queue is not up yet (a node that restarted, still recovering its quorum queues: chaos, a
-    metrics replica restarted meanwhile exited with code 3)."""
+    away in the middle (what a failed try left half open is dropped first, including a link
+    closed during the handshake: chaos, a recovery replica exited with code 3 on it), or
+    answers that a queue is not up yet (a node that restarted, still recovering its quorum
+    queues)."""
 
     async def attempt() -> None:
         await broker.connect()

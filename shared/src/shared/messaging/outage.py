@@ -104,9 +104,6 @@ def is_outage(exc: BaseException) -> bool:
     return any(_is_outage_itself(e) for e in _chain(exc))
 
 
-OUTAGE_BACKOFF_CAP_SECONDS = 2.0
-
-
 # What RabbitMQ answers (404, closing the channel) to a declare or consume of a queue whose process
 # is not up: a quorum queue still electing its leader after the node restarted ("... due to
 # timeout"), or one stopping with the node. The queue exists and comes back by itself.
@@ -121,6 +118,9 @@ def queue_not_up(exc: BaseException) -> bool:
         and any(marker in str(e) for marker in _QUEUE_NOT_UP)
         for e in _chain(exc)
     )
+
+
+OUTAGE_BACKOFF_CAP_SECONDS = 2.0
 
 
 def outage_backoff(attempt: int) -> float:
