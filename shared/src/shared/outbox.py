@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import observability
 from shared.db import CLAIM_BY_INDEX, asyncpg_dsn
+from shared.messaging import reconnect
 from shared.messaging.publish import PERSISTENT, Properties, publish_confirmed
 from shared.messaging.topology import Topology
 from shared.notify import listen
@@ -94,9 +95,13 @@ _PURGE = text(
 )
 
 
+RETRY_CAP_SECONDS = 2.0
+
+
 def retry_delay(attempts: int) -> float:
-    """Seconds before a failed row is tried again: short, since the broker is usually back soon."""
-    return float(min(0.2 * 2**attempts, 5.0))
+    """Seconds before a failed row is tried again: short, since the broker is usually back soon,
+    and at most RETRY_CAP_SECONDS, so rows an outage held go out within that of its end."""
+    return float(min(0.2 * 2**attempts, RETRY_CAP_SECONDS))
 
 
 class OutboxRelay:
@@ -130,8 +135,8 @@ class OutboxRelay:
     async def _events_channel(self) -> aio_pika.abc.AbstractChannel:
         if self._channel is None:
             if self._connection is None:
-                self._connection = await aio_pika.connect_robust(
-                    self._amqp_url, timeout=self._publish_timeout
+                self._connection = await reconnect.connect(
+                    self._amqp_url, connect_timeout=self._publish_timeout
                 )
             # Confirms for every publish; a mandatory message no queue takes raises.
             self._channel = await self._connection.channel(

@@ -22,7 +22,7 @@ from shared.db import create_engine, migrate, session_factory
 from shared.http import APP_FACTORY_ENV, harden, server_options
 from shared.messaging.broker import create_broker
 from shared.messaging.declare import declare_topology
-from shared.messaging.outage import is_outage, outage_backoff
+from shared.messaging.outage import is_outage, outage_backoff, queue_not_up
 from shared.messaging.slots import limit_handlers
 from shared.messaging.topology import Topology
 from shared.observability import MULTIPROC_ENV, watch_pool
@@ -71,12 +71,15 @@ async def until_reachable(
     name: str,
     attempt: Callable[[], Awaitable[None]],
     on_failure: Callable[[], Awaitable[None]] | None = None,
+    *,
+    transient: Callable[[BaseException], bool] = is_outage,
 ) -> None:
-    """Run `attempt` until it does not fail for an outage (`shared.messaging.outage`).
+    """Run `attempt` until it does not fail for an outage (`transient`, by default
+    `shared.messaging.outage.is_outage`).
 
     A replica started while the broker or its database is down (restarting, or not up yet
     after a reboot) waits for it, as an orchestrator's restarts would, instead of exiting:
-    0.5 s, 1 s, 2 s ... then every 10 s, each failure logged. Anything else (a refused login,
+    0.25 s, 0.5 s, 1 s, then every 2 s, each failure logged. Anything else (a refused login,
     a topology or a migration that does not fit) is a fault of the deployment: it raises.
     """
     tries = 0
@@ -84,7 +87,7 @@ async def until_reachable(
         try:
             await attempt()
         except Exception as exc:
-            if isinstance(exc, ProbableAuthenticationError) or not is_outage(exc):
+            if isinstance(exc, ProbableAuthenticationError) or not transient(exc):
                 raise
             pause = outage_backoff(tries)
             tries += 1
@@ -111,14 +114,23 @@ async def connect_broker(
     broker: RabbitBroker, topology: Topology, queues: list[str], *, name: str
 ) -> None:
     """Connect, declare the topology and start the consumers, all again if the broker goes
-    away in the middle (what a failed try left half open is dropped first)."""
+    away in the middle (what a failed try left half open is dropped first, including a link
+    closed during the handshake: chaos, a recovery replica exited with code 3 on it), or
+    answers that a queue is not up yet (a node that restarted, still recovering its quorum
+    queues)."""
 
     async def attempt() -> None:
         await broker.connect()
         await declare_topology(broker, topology, queues)
         await broker.start()
 
-    await until_reachable("broker", name, attempt, on_failure=broker.stop)
+    await until_reachable(
+        "broker",
+        name,
+        attempt,
+        on_failure=broker.stop,
+        transient=lambda exc: is_outage(exc) or queue_not_up(exc),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import pytest
+from aiormq.exceptions import ChannelNotFoundEntity
 from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 
@@ -71,3 +73,45 @@ async def test_a_replica_started_while_a_dependency_is_down_waits_and_becomes_re
         else:
             starting.cancel()
         await proxy.close()
+
+
+async def test_a_replica_waits_for_a_queue_the_restarted_broker_has_not_brought_up_yet(
+    database_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Chaos: a metrics replica started while the node came back exited with code 3. A node
+    that restarted takes connections before its quorum queues are up, and answers a declare of
+    one with 404 "... due to timeout"; the replica waits for the queue, as for a broker down."""
+    import shared.runtime
+
+    declare = shared.runtime.declare_topology
+    calls = 0
+
+    async def declare_while_queues_come_up(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # what RabbitMQ 3.10 answered, on a channel it then closed
+            raise ChannelNotFoundEntity(
+                "NOT_FOUND - failed to perform operation on queue 'metrics.lead.ingested.v1' "
+                "in vhost '/' due to timeout"
+            )
+        await declare(*args, **kwargs)
+
+    monkeypatch.setattr(shared.runtime, "declare_topology", declare_while_queues_come_up)
+    monkeypatch.setattr(shared.runtime, "outage_backoff", lambda _n: 0.05)
+    caplog.set_level(logging.WARNING, logger="shared.runtime")
+    app = create_app(
+        MetricsSettings(database_url=database_url, common=common_settings), topology=topology
+    )
+    async with LifespanManager(app, startup_timeout=120) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+            r = await client.get("/readyz")
+        assert r.status_code == 200, r.text
+    assert calls == 2
+    assert any(
+        "broker unreachable (ChannelNotFoundEntity" in r.getMessage() for r in caplog.records
+    )
