@@ -37,9 +37,9 @@ from tests.hostile.timing import (
     ANSWER_WITHIN,
     DEAD_LETTER_WITHIN,
     SLACK,
+    Probe,
     Timing,
     check,
-    probe,
     record,
 )
 from tests.live import Downstream, Tenant
@@ -709,16 +709,13 @@ async def _good_request(d: Down, service: Service, timing: Timing) -> None:
 async def test_hostile_request_downstream(down: Down, name: str) -> None:
     case = HTTP_CASES[name]
     service = down.services[case.service]
-    done = asyncio.Event()
-    probing = asyncio.create_task(probe(service.base_url, done))
-    await asyncio.sleep(0.05)  # the probe's connection is up before the case starts
+    probe = await Probe.start(service.base_url)
     started = time.monotonic()
     try:
         sent = await case.send(down)
     finally:
         elapsed = time.monotonic() - started
-        done.set()
-        timing = record(name, elapsed, await probing, case.within)
+        timing = record(name, elapsed, await probe.stop(), case.within)
     status = sent if isinstance(sent, int) else sent.status_code
     detail = sent if isinstance(sent, int) else sent.text[:500]
     assert status == case.expect, f"{status}: {detail}"
@@ -790,10 +787,8 @@ async def test_hostile_event_downstream(down: Down, name: str) -> None:
     topology = down.world.live.topology
     queue = topology.queue_name(message.consumer, message.routing_key)
     message_id = str(uuid.uuid4())
-    done = asyncio.Event()
-    probing = asyncio.create_task(probe(down.services[message.consumer].base_url, done))
-    await asyncio.sleep(0.05)
     async with await down.world.amqp.channel(publisher_confirms=True) as channel:
+        probe = await Probe.start(down.services[message.consumer].base_url)
         started = time.monotonic()
         try:
             # Straight to the consumer's queue: only it sees the hostile event.
@@ -809,8 +804,7 @@ async def test_hostile_event_downstream(down: Down, name: str) -> None:
             dead = await _dead_lettered(channel, down.world, queue, message_id)
         finally:
             elapsed = time.monotonic() - started
-            done.set()
-            timing = record(name, elapsed, await probing, DEAD_LETTER_WITHIN)
+            timing = record(name, elapsed, await probe.stop(), DEAD_LETTER_WITHIN)
     reasons = {
         k: v for k, v in (dead.headers or {}).items() if "error" in k or "reason" in k.lower()
     }

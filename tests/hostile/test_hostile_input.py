@@ -30,9 +30,9 @@ from tests.hostile.timing import (
     ANSWER_WITHIN,
     DEAD_LETTER_WITHIN,
     SLACK,
+    Probe,
     Timing,
     check,
-    probe,
     record,
 )
 from tests.integration.crm_queue.conftest import ingested
@@ -643,16 +643,13 @@ async def test_hostile_http_request(world: World, name: str) -> None:
     service = world.live.intake if case.service == "intake" else world.live.crm
     if case.fresh_lead:
         world.fresh_lead = await world.claimed_lead()
-    done = asyncio.Event()
-    probing = asyncio.create_task(probe(service.base_url, done))
-    await asyncio.sleep(0.05)  # the probe's connection is up before the case starts
+    probe = await Probe.start(service.base_url)
     started = time.monotonic()
     try:
         sent = await case.send(world)
     finally:
         elapsed = time.monotonic() - started
-        done.set()
-        timing = record(name, elapsed, await probing, case.within)
+        timing = record(name, elapsed, await probe.stop(), case.within)
     status = sent if isinstance(sent, int) else sent.status_code
     detail = sent if isinstance(sent, int) else sent.text[:300]
     assert status in case.expect, f"{status}: {detail}"
@@ -787,10 +784,8 @@ async def test_hostile_amqp_message(world: World, name: str) -> None:
     )
     service = world.live.intake if message.to == "intake" else world.live.crm
     message_id = str(uuid.uuid4())
-    done = asyncio.Event()
-    probing = asyncio.create_task(probe(service.base_url, done))
-    await asyncio.sleep(0.05)
     async with await world.amqp.channel(publisher_confirms=True) as channel:
+        probe = await Probe.start(service.base_url)
         started = time.monotonic()
         try:
             await _publish(channel, world, message, message_id)
@@ -800,8 +795,7 @@ async def test_hostile_amqp_message(world: World, name: str) -> None:
                 dead = await _dead_lettered(channel, world, queue, message_id)
         finally:
             elapsed = time.monotonic() - started
-            done.set()
-            timing = record(name, elapsed, await probing, DEAD_LETTER_WITHIN)
+            timing = record(name, elapsed, await probe.stop(), DEAD_LETTER_WITHIN)
         if message.cleaned:
             check(timing)
             await _bystander_over_amqp(channel, world)

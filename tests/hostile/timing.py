@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,17 +58,48 @@ class Timing:
 TIMINGS: list[Timing] = []
 
 
-async def probe(url: str, done: asyncio.Event) -> list[float]:
-    """`/healthz` latencies, one after another, until `done` (at least one)."""
-    latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        while not latencies or not done.is_set():
-            started = time.monotonic()
-            r = await client.get("/healthz")
-            latencies.append(time.monotonic() - started)
-            assert r.status_code == 200
-            await asyncio.sleep(0.02)
-    return latencies
+class Probe:
+    """`/healthz` over and over, one after another, while a case is handled.
+
+    From a thread of its own, not the test's event loop: that loop also builds and sends the
+    case (a 5 MB body is dumped to JSON and written out there), and a probe answered in time
+    but read late would count the test's own work as the service's stall. `start` returns once
+    a first `/healthz` (connection set up, not counted) has answered, so the probes cover the
+    whole case; `stop` returns their latencies (at least one)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.latencies: list[float] = []
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, url: str) -> Probe:
+        probe = cls(url)
+        thread = probe._thread = asyncio.create_task(asyncio.to_thread(probe._run))
+        while not probe._ready.is_set():
+            if thread.done():
+                await thread  # its error
+            await asyncio.sleep(0.005)
+        return probe
+
+    async def stop(self) -> list[float]:
+        self._stop.set()
+        if self._thread is not None:
+            await self._thread
+        return self.latencies
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            client.get("/healthz").raise_for_status()
+            self._ready.set()
+            while not self.latencies or not self._stop.is_set():
+                started = time.monotonic()
+                r = client.get("/healthz")
+                self.latencies.append(time.monotonic() - started)
+                assert r.status_code == 200
+                self._stop.wait(0.02)
 
 
 def record(case: str, answer: float, latencies: list[float], budget: float) -> Timing:
