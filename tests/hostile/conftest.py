@@ -17,7 +17,17 @@ import httpx
 import pytest
 
 from shared.db import asyncpg_dsn
+from tests.hostile import timing
 from tests.live import Live, Tenant
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The hostile cases closest to their time budgets, with what they measured."""
+    lines = timing.summary()
+    if lines:
+        terminalreporter.section("hostile cases: the 10 slowest (share of their budgets)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @dataclass

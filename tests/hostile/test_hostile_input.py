@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,14 +26,19 @@ import jwt
 import pytest
 
 from tests.hostile.conftest import World
+from tests.hostile.timing import (
+    ANSWER_WITHIN,
+    DEAD_LETTER_WITHIN,
+    SLACK,
+    Probe,
+    Timing,
+    check,
+    record,
+)
 from tests.integration.crm_queue.conftest import ingested
 
 pytestmark = pytest.mark.processes
 
-SLACK = float(os.environ.get("FORECOURT_HOSTILE_SLACK", "1"))
-ANSWER_WITHIN = 1.0 * SLACK  # seconds: a refusal is quick
-PROBE_WITHIN = 0.2 * SLACK  # seconds: /healthz while a case is handled
-DEAD_LETTER_WITHIN = 3.0 * SLACK  # seconds: an AMQP refusal, through the broker twice
 SLOW_BODY_LIMIT = 20.0  # seconds: longest a server may wait for a trickled body before its 408
 HEAD_TIMEOUT = 5.0  # FORECOURT_HTTP_HEADER_TIMEOUT_SECONDS of the test services
 SLOW_HEAD_LIMIT = 6 * HEAD_TIMEOUT  # the test's patience with a trickled head: far beyond it
@@ -599,20 +603,7 @@ HTTP_CASES: dict[str, Case] = {
 }
 
 
-async def _probe(url: str, done: asyncio.Event) -> list[float]:
-    """`/healthz` latencies, one after another, until `done` (at least one)."""
-    latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        while not latencies or not done.is_set():
-            started = time.monotonic()
-            r = await client.get("/healthz")
-            latencies.append(time.monotonic() - started)
-            assert r.status_code == 200
-            await asyncio.sleep(0.02)
-    return latencies
-
-
-async def _good_request(world: World, kind: str) -> None:
+async def _good_request(world: World, kind: str, timing: Timing) -> None:
     """The bystander's next good request goes through, at once."""
     started = time.monotonic()
     if kind == "lead":
@@ -631,7 +622,7 @@ async def _good_request(world: World, kind: str) -> None:
             ).json()["status"] != "done":
                 await asyncio.sleep(0.05)
         return
-    assert time.monotonic() - started < ANSWER_WITHIN
+    timing.check_after(time.monotonic() - started)
 
 
 async def _check_kept(world: World, response: httpx.Response) -> None:
@@ -652,24 +643,20 @@ async def test_hostile_http_request(world: World, name: str) -> None:
     service = world.live.intake if case.service == "intake" else world.live.crm
     if case.fresh_lead:
         world.fresh_lead = await world.claimed_lead()
-    done = asyncio.Event()
-    probe = asyncio.create_task(_probe(service.base_url, done))
-    await asyncio.sleep(0.05)  # the probe's connection is up before the case starts
+    probe = await Probe.start(service.base_url)
     started = time.monotonic()
     try:
         sent = await case.send(world)
     finally:
         elapsed = time.monotonic() - started
-        done.set()
-        latencies = await probe
+        timing = record(name, elapsed, await probe.stop(), case.within)
     status = sent if isinstance(sent, int) else sent.status_code
     detail = sent if isinstance(sent, int) else sent.text[:300]
     assert status in case.expect, f"{status}: {detail}"
-    assert elapsed < case.within, f"answered in {elapsed:.2f} s"
-    assert max(latencies) < PROBE_WITHIN, f"/healthz took {max(latencies) * 1000:.0f} ms"
+    check(timing)
     if case.kept and isinstance(sent, httpx.Response) and status == 422:
         await _check_kept(world, sent)
-    await _good_request(world, case.good_request)
+    await _good_request(world, case.good_request, timing)
 
 
 # -- AMQP ---------------------------------------------------------------------------------------
@@ -797,10 +784,9 @@ async def test_hostile_amqp_message(world: World, name: str) -> None:
     )
     service = world.live.intake if message.to == "intake" else world.live.crm
     message_id = str(uuid.uuid4())
-    done = asyncio.Event()
-    probe = asyncio.create_task(_probe(service.base_url, done))
-    await asyncio.sleep(0.05)
     async with await world.amqp.channel(publisher_confirms=True) as channel:
+        probe = await Probe.start(service.base_url)
+        started = time.monotonic()
         try:
             await _publish(channel, world, message, message_id)
             if message.cleaned:
@@ -808,17 +794,17 @@ async def test_hostile_amqp_message(world: World, name: str) -> None:
             else:
                 dead = await _dead_lettered(channel, world, queue, message_id)
         finally:
-            done.set()
-            latencies = await probe
+            elapsed = time.monotonic() - started
+            timing = record(name, elapsed, await probe.stop(), DEAD_LETTER_WITHIN)
         if message.cleaned:
-            assert max(latencies) < PROBE_WITHIN, f"/healthz took {max(latencies) * 1000:.0f} ms"
+            check(timing)
             await _bystander_over_amqp(channel, world)
             return
         reasons = {
             k: v for k, v in (dead.headers or {}).items() if "error" in k or "reason" in k.lower()
         }
         assert any(str(v).strip() for v in reasons.values()), f"no reason: {dead.headers}"
-        assert max(latencies) < PROBE_WITHIN, f"/healthz took {max(latencies) * 1000:.0f} ms"
+        check(timing)
         if message.kept:
             row = await world.raw_payload_of_message(message_id)
             assert row is not None and row["status"] == "invalid" and row["error"], row

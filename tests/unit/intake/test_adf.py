@@ -637,6 +637,12 @@ def test_too_many_elements_are_refused() -> None:
         parse_adf(_adf("<x/>" * 20_001))
 
 
+def test_too_many_elements_are_refused_as_they_are_parsed() -> None:
+    # Refused at element 20,001, before the parser reaches what follows: not built whole first.
+    with pytest.raises(AdfError, match="more than 20,000 elements"):
+        parse_adf(_adf("<x/>" * 20_001 + "<not well-formed"))
+
+
 @pytest.mark.parametrize(
     "body",
     ["Hi, I am interested in the 2016 RAM 2500. Call me!", "", "  \n ", '{"lead": 1}'],
