@@ -11,7 +11,9 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +169,21 @@ def certs(tmp_path: Path) -> Certs:
     return Certs(ca, str(cert), str(key))
 
 
-def message(body: str, *, sender: str, subtype: str = "plain", msg_id: str | None = None) -> Any:
+def message(
+    body: str,
+    *,
+    sender: str,
+    subtype: str = "plain",
+    msg_id: str | None = None,
+    with_id: bool = True,
+) -> Any:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "leads@dealer.example"
     msg["Subject"] = "New lead"
-    msg["Message-ID"] = msg_id or f"<{uuid.uuid4().hex}@mail.example>"
+    msg["Date"] = "Tue, 01 Dec 2026 14:05:00 -0500"
+    if with_id:
+        msg["Message-ID"] = msg_id or f"<{uuid.uuid4().hex}@mail.example>"
     msg.set_content(body, subtype=subtype)
     return msg
 
@@ -207,10 +218,26 @@ async def test_fixture_by_smtp(mail: Mail, path: Path) -> None:
     )
     assert raw["format"] == "email" and wire(raw["body"]) == msg.as_bytes()
     expected = EXPECTED[path.name]
-    if expected == "call":  # classified and kept, not a lead
+    if expected == "call":  # classified and kept, not a lead: a call.received
+        [call] = await mail.intake.events.wait_for("call.received")
+        assert (call["tenant_id"], call["dealership_id"]) == ("acme", source["dealership_id"])
+        assert call["lead_id"] is None and call["correlation_id"] == msg["Message-ID"]
+        payload = call["payload"]
+        assert payload["raw_payload_id"] == str(raw["id"])
+        assert payload["source"]["source_id"] == source["id"]
+        assert payload["provider"] == "CarGurus"
+        assert payload["caller_phone"] is None  # "Caller Id: None"
+        assert payload["caller_id"] is None
+        assert payload["duration_seconds"] == 78  # "1 minutes, 18 seconds"
+        assert payload["recording_url"] is None
+        sent = parsedate_to_datetime(msg["Date"])
+        assert datetime.fromisoformat(payload["called_at"]) == sent  # no time in the text
+        assert "Caller Id: None" in payload["summary"]
         assert raw["status"] == "processed"
         assert await mail.query("SELECT 1 FROM submission") == []
+        await mail.intake.events.settle()
         assert mail.intake.events.of("lead.ingested") == []
+        assert len(mail.intake.events.of("call.received")) == 1
         return
     [event] = await mail.intake.events.wait_for("lead.ingested")
     payload = event["payload"]
@@ -286,6 +313,32 @@ async def test_resent_message_id_is_one_lead(mail: Mail) -> None:
     assert len(await mail.query("SELECT 1 FROM submission")) == 1
     [lead] = await mail.query("SELECT first_name, last_name, email FROM lead")
     assert tuple(lead) == ("Ann", "Roe", "ann.roe@example.com")
+
+
+async def test_call_notification_with_a_number_and_a_recording(mail: Mail) -> None:
+    source = await mail.intake.source("acme")
+    msg = message(
+        "Phone Lead from CarGurus\n"
+        "Caller Id: (519) 555-0158\n"
+        "Call Duration: 02:05\n"
+        "Call Time: 2026-12-01T13:59:00-05:00\n"
+        "Listen to the call: https://calls.example.com/recording/8812\n",
+        sender=SENDERS["cargurus"],
+    )
+    for _ in range(2):  # resent: one call
+        assert await mail.send(msg, mail.address(source)) == {}
+    [call] = await mail.intake.events.wait_for("call.received")
+    payload = call["payload"]
+    assert payload["caller_phone"] == "+15195550158"  # read for the dealership's country
+    assert payload["caller_id"] is None
+    assert payload["duration_seconds"] == 125
+    assert payload["called_at"] == "2026-12-01T18:59:00Z"
+    assert payload["recording_url"] == "https://calls.example.com/recording/8812"
+    await mail.intake.events.settle()
+    assert len(mail.intake.events.of("call.received")) == 1
+    assert mail.intake.events.of("lead.ingested") == []
+    assert mail.intake.events.of("lead.rejected") == []
+    assert len(await mail.query("SELECT 1 FROM raw_payload")) == 1
 
 
 async def test_unknown_layout_is_kept_rejected_and_shown_to_the_admin(mail: Mail) -> None:
