@@ -315,6 +315,28 @@ async def test_resent_message_id_is_one_lead(mail: Mail) -> None:
     assert tuple(lead) == ("Ann", "Roe", "ann.roe@example.com")
 
 
+async def test_resent_message_without_message_id_is_one_lead(mail: Mail) -> None:
+    source = await mail.intake.source("acme")
+    body = "Name: Ann Roe\nEmail: ann.roe@example.com\nPhone: 519-555-0177"
+    msg = message(body, sender="x@example.com", with_id=False)
+    assert "Message-ID" not in msg
+    for _ in range(2):
+        assert await mail.send(msg, mail.address(source)) == {}
+    [first] = await mail.intake.events.wait_for("lead.ingested")
+    # Another message without Message-ID, from the same sender: a lead of its own.
+    other = message(body.replace("Ann", "Bo"), sender="x@example.com", with_id=False)
+    assert await mail.send(other, mail.address(source)) == {}
+    await mail.intake.events.wait_for("lead.duplicate")  # same e-mail address: merged
+    await mail.intake.events.settle()
+    assert len(mail.intake.events.of("lead.ingested")) == 1
+    assert len(mail.intake.events.of("lead.duplicate")) == 1
+    raws = await mail.query("SELECT message_id FROM raw_payload ORDER BY received_at")
+    assert len(raws) == 2 and raws[0]["message_id"] != raws[1]["message_id"]
+    assert all(r["message_id"].startswith("content-sha256:") for r in raws)
+    assert len(await mail.query("SELECT 1 FROM submission")) == 2
+    assert first["correlation_id"] != raws[0]["message_id"]  # the raw payload's id
+
+
 async def test_call_notification_with_a_number_and_a_recording(mail: Mail) -> None:
     source = await mail.intake.source("acme")
     msg = message(

@@ -7,12 +7,15 @@ Only reading happens here; deciding what the text says is `email_layouts`' job.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import UTC
 from email import policy
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import parseaddr
+from email.utils import parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Final
 
@@ -94,6 +97,55 @@ def _decode(part: EmailMessage, data: bytes) -> str:
         return data.decode(charset, errors="replace")
     except LookupError:  # an unknown charset name
         return data.decode("utf-8", errors="replace")
+
+
+# --- a message without Message-ID ------------------------------------------------------------
+CONTENT_KEY_PREFIX: Final = "content-sha256:"
+
+
+def content_key(raw: bytes) -> str:
+    """What identifies a message that has no Message-ID, so that sending it again is a no-op:
+    its sender, date and subject, and each part's type and decoded content. Not the raw bytes:
+    a retry through another relay may carry other trace headers (Received, DKIM), fold headers
+    otherwise or encode a part anew (8bit, quoted-printable, base64) and choose new MIME
+    boundaries; the same message, as a person reads it, gives the same key."""
+    # compat32: nothing of the default policy's header parsing is needed for a digest.
+    msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+    digest = hashlib.sha256()
+    for name in ("From", "Date", "Subject"):
+        digest.update(f"{name}:{_identity(msg, name)}\n".encode())
+    for n, part in enumerate(msg.walk()):
+        if n >= MAX_PARTS:
+            break
+        if part.is_multipart():
+            continue
+        data = part.get_payload(decode=True)
+        body = data if isinstance(data, bytes) else b""
+        lines = [line.rstrip() for line in body.splitlines()]  # line ends and trailing blanks
+        digest.update(f"part:{part.get_content_type()}:{len(lines)}\n".encode())
+        digest.update(b"\n".join(lines).strip(b"\n"))
+    return CONTENT_KEY_PREFIX + digest.hexdigest()
+
+
+def _identity(msg: Message, name: str) -> str:
+    """A header as the key reads it: decoded, unfolded, the address alone, the date in UTC."""
+    value = msg.get(name)
+    if value is None:
+        return ""
+    try:
+        text = str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError):
+        text = str(value)
+    text = " ".join(text.split())
+    if name == "From":
+        return parseaddr(text)[1].lower() or text
+    if name == "Date":
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return text
+        return when.astimezone(UTC).isoformat() if when.tzinfo else when.isoformat()
+    return text
 
 
 # --- HTML to text ---------------------------------------------------------------------------

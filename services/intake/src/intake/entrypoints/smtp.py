@@ -11,8 +11,10 @@ with INTAKE_SMTP_REQUIRE_TLS, MAIL and the rest are refused (530) until STARTTLS
 After DATA the raw message is committed first (as every raw payload is), then read and
 ingested by the same service layer as every other way in; 250 is answered once that is done.
 A database outage answers 451: the sender tries again later, and the same Message-ID makes
-that resend a no-op if the first copy was stored. Processing left unfinished by a crash is
-finished by intake's sweeper, which reads e-mails as it reads every format.
+that resend a no-op if the first copy was stored; a message without one is known again by its
+content (`content_key`: sender, date, subject and the parts as decoded). Processing left
+unfinished by a crash is finished by intake's sweeper, which reads e-mails as it reads every
+format.
 """
 
 from __future__ import annotations
@@ -30,13 +32,19 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from intake.adapters.email_message import content_key
 from intake.adapters.email_repository import source_for_address
 from intake.adapters.repository import SourceRow
 from intake.config import IntakeSettings
 from intake.domain import clean
 from intake.entrypoints.http.app import ALEMBIC_INI
 from intake.service_layer.batching import Batcher
-from intake.service_layer.receive import InvalidPayload, ProcessingFailed, Receiver
+from intake.service_layer.receive import (
+    PARSE_IN_THREAD_BYTES,
+    InvalidPayload,
+    ProcessingFailed,
+    Receiver,
+)
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.clock import Clock, SystemClock
 from shared.messaging.topology import Topology
@@ -110,7 +118,10 @@ class LeadMailHandler:
     ) -> str:
         sources = _sources(envelope)
         content = envelope.original_content or b""
-        key = message_id(content)
+        msg_id = message_id(content)
+        # Without a Message-ID, what the message says identifies it: sent again, it is the
+        # same raw row (one per key and source) and so no second lead.
+        key = msg_id or await _content_key(content)
         for source in sources.values():
             try:
                 await self._receiver.receive(
@@ -119,7 +130,7 @@ class LeadMailHandler:
                     body=content,
                     content_type="message/rfc822",
                     idempotency_header=key,
-                    correlation_id=key,
+                    correlation_id=msg_id,
                 )
             except (InvalidPayload, ProcessingFailed) as exc:
                 # Kept and marked; the source's admin sees it with the raw message.
@@ -128,6 +139,12 @@ class LeadMailHandler:
                 log.exception("smtp: message %s for source %s not taken", key, source.id)
                 return LATER
         return OK
+
+
+async def _content_key(content: bytes) -> str:
+    if len(content) <= PARSE_IN_THREAD_BYTES:
+        return content_key(content)
+    return await asyncio.to_thread(content_key, content)  # the loop serves other sessions
 
 
 def _sources(envelope: Envelope) -> dict[Any, SourceRow]:
