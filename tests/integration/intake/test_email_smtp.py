@@ -287,6 +287,33 @@ async def test_unknown_recipient_is_refused_at_rcpt(mail: Mail) -> None:
     assert await mail.query("SELECT 1 FROM raw_payload") == []
 
 
+@pytest.mark.parametrize("cache_seconds", [0.0, 0.5])
+async def test_revoked_source_refuses_mail(
+    intake: Intake,
+    database_url: str,
+    common_settings: Any,
+    topology: Topology,
+    cache_seconds: float,
+) -> None:
+    """A source found by its address is cached for INTAKE_KEY_CACHE_SECONDS at most: once its
+    source is revoked, RCPT is refused (at once without the cache, after it otherwise)."""
+    async with listening(
+        intake, database_url, common_settings, topology, key_cache_seconds=cache_seconds
+    ) as mail:
+        source = await mail.intake.source("acme")
+        msg = message("Name: Bo Poe\nPhone: 519-555-0166", sender="x@example.com")
+        assert await mail.send(msg, mail.address(source)) == {}
+        r = await mail.intake.client.post(
+            f"/v1/admin/sources/{source['id']}/revoke", headers=mail.intake.staff("acme")
+        )
+        assert r.status_code == 204, r.text
+        await asyncio.sleep(cache_seconds)  # the listener's entry expires
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            await mail.send(message("Name: Ann", sender="x@example.com"), mail.address(source))
+        [(code, _)] = refused.value.recipients.values()
+        assert code == 550
+
+
 async def test_oversize_message_is_refused_and_not_stored(mail: Mail) -> None:
     source = await mail.intake.source("acme")
     msg = message("Email: ann@example.com\n" + "x" * 300_000, sender="x@example.com")

@@ -46,6 +46,7 @@ from intake.service_layer.receive import (
     Receiver,
 )
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
+from shared.auth import VerifiedKeyCache
 from shared.clock import Clock, SystemClock
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
@@ -81,16 +82,26 @@ class LeadMailHandler:
         *,
         leads_domain: str,
         max_recipients: int,
+        cache_seconds: float = 0,
     ) -> None:
         self._receiver = receiver
         self._uows = uows
         self._domain = leads_domain
         self._max_recipients = max_recipients
+        # A source found by its address is trusted this long without a query (a transaction
+        # per RCPT otherwise); an address no source takes is always looked up again.
+        self._known: VerifiedKeyCache[SourceRow] = VerifiedKeyCache(cache_seconds)
 
     async def _source(self, address: str) -> SourceRow | None:
+        wanted = address.strip().lower()
+        if (known := self._known.get(wanted)) is not None:
+            return known
         uow: IntakeUnitOfWork
         async with self._uows() as uow:
-            return await source_for_address(uow.repo.session, address, self._domain)
+            found = await source_for_address(uow.repo.session, address, self._domain)
+        if found is not None:
+            self._known.put(wanted, found)
+        return found
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self,
@@ -247,6 +258,7 @@ async def smtp_listener(
             uows,
             leads_domain=settings.smtp_domain,
             max_recipients=settings.smtp_max_recipients,
+            cache_seconds=settings.key_cache_seconds,
         )
         loop = asyncio.get_running_loop()
 
