@@ -62,13 +62,13 @@ LATER = "451 4.3.0 Temporary failure, try again later"
 
 
 def message_id(content: bytes) -> str | None:
-    """The Message-ID, on one line and capped, or None."""
+    """The Message-ID, on one line and capped, or None. The header block only, compat32 (the
+    default policy's Message-ID parser cost ~0.4 ms a message, for a value used as is)."""
     try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
-        value = str(headers.get("Message-ID") or "")
+        value = BytesHeaderParser(policy=policy.compat32).parsebytes(content).get("Message-ID")
     except (ValueError, IndexError, TypeError):
         return None
-    value = clean.one_line(value).strip()
+    value = " ".join(clean.one_line(str(value or "")).split())
     return value[:MAX_MESSAGE_ID] or None
 
 
