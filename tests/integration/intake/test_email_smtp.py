@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import smtplib
 import ssl
 import sys
@@ -25,6 +26,7 @@ from intake.config import IntakeSettings
 from intake.entrypoints.smtp import Listener, TlsSettingsError, smtp_listener
 from shared.db import asyncpg_dsn
 from shared.messaging.topology import Topology
+from shared.testing.ports import free_port
 from tests.integration.intake.conftest import Intake, intake_settings
 from tests.paths import ADF_DIR, OTHER_DIR, fixture_files, needs_fixtures
 
@@ -592,3 +594,68 @@ async def test_console_script_exits_with_the_reason(certs: Certs) -> None:
     text = err.decode()
     assert "forecourt-intake-smtp: INTAKE_SMTP_TLS_CERT is set but INTAKE_SMTP_TLS_KEY" in text
     assert "Traceback" not in text
+
+
+async def _answers(port: int, proc: asyncio.subprocess.Process, wait_s: float) -> None:
+    """Until the listener's port takes connections (a loaded machine imports slowly)."""
+    async with asyncio.timeout(wait_s):
+        while True:
+            assert proc.returncode is None, "the listener exited"
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.3)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+async def test_console_script_on_uvloop_takes_a_lead_over_starttls(
+    intake: Intake, database_url: str, common_settings: Any, certs: Certs
+) -> None:
+    """`forecourt-intake-smtp` as `make up` starts it: its own process on uvloop, STARTTLS
+    required (aiosmtpd swaps the transport's protocol, which uvloop's transports must allow)."""
+    await intake.no_test_rules("acme")
+    source = await intake.source("acme")
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_DATABASE_URL": database_url,
+        "INTAKE_SMTP_PORT": str(port),
+        "INTAKE_SMTP_DOMAIN": DOMAIN,
+        "INTAKE_SMTP_TLS_CERT": certs.cert,
+        "INTAKE_SMTP_TLS_KEY": certs.key,
+        "INTAKE_SMTP_REQUIRE_TLS": "true",
+        "INTAKE_RELAY_MODE": "thread",
+        "FORECOURT_AMQP_URL": common_settings.amqp_url,
+        "FORECOURT_NAMESPACE": common_settings.namespace,
+        "FORECOURT_DELIVERY_LIMIT": str(common_settings.delivery_limit),
+        "FORECOURT_LOG_LEVEL": "INFO",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "intake.entrypoints.smtp",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await _answers(port, proc, 180)
+
+        def send() -> dict[str, Any]:
+            msg = message("Name: Ann Roe\nEmail: ann.roe@example.com", sender="x@example.com")
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.starttls(context=certs.client())
+                return smtp.send_message(msg, to_addrs=[f"{source['id']}@{DOMAIN}"])
+
+        assert await asyncio.to_thread(send) == {}
+        [event] = await intake.events.wait_for("lead.ingested", within=60)
+        assert event["payload"]["person"]["email"] == "ann.roe@example.com"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode(errors="replace")
+    assert f"smtp: listening on 127.0.0.1:{port} for *@{DOMAIN} (uvloop)" in text, text[-2000:]
+    assert proc.returncode == 0 and "Traceback" not in text, text[-2000:]

@@ -30,6 +30,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 from typing import Any
 
+import uvloop
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from intake.adapters.email_message import content_key
@@ -281,7 +282,11 @@ async def smtp_listener(
         )
         port = server.sockets[0].getsockname()[1]
         log.info(
-            "smtp: listening on %s:%d for *@%s", settings.smtp_host, port, settings.smtp_domain
+            "smtp: listening on %s:%d for *@%s (%s)",
+            settings.smtp_host,
+            port,
+            settings.smtp_domain,
+            type(loop).__module__.split(".")[0],  # uvloop, or asyncio in tests
         )
         try:
             yield Listener(runtime, receiver, server, port)
@@ -306,7 +311,9 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
-        asyncio.run(_serve(settings))
+        # uvloop, as uvicorn gives the HTTP services: the listener's sockets, asyncpg and
+        # aio-pika all run on it (aiosmtpd's STARTTLS works with it since 1.4.3).
+        uvloop.run(_serve(settings))
     except TlsSettingsError as exc:
         raise SystemExit(f"forecourt-intake-smtp: {exc}") from None
 
