@@ -56,7 +56,13 @@ SERVICES: tuple[Service, ...] = (
         settings="intake.config:IntakeSettings",
         app_factory="intake.entrypoints.http.app:create_app",
         amqp_register="scripts.export_asyncapi:register_intake",
-        publishes=("lead.ingested.v1", "lead.duplicate.v1", "lead.rejected.v1", "person.erased.v1"),
+        publishes=(
+            "lead.ingested.v1",
+            "lead.duplicate.v1",
+            "lead.rejected.v1",
+            "person.erased.v1",
+            "call.received.v1",
+        ),
         listeners=(("forecourt-intake-smtp", "smtp_port"),),
     ),
     Service(

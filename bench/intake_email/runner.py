@@ -225,7 +225,7 @@ async def service_phase(run: Run) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         smtp, address = await stack.enter_async_context(services(run))
         probe = _probe(run)
-        await probe.start()
+        await probe.start(START_WAIT_S)  # a spawned process imports slowly on a loaded machine
         stack.push_async_callback(probe.stop)
         # The script itself is the listener (its shebang is Python); its children (the outbox
         # relay's process) are counted with it. python_process() would pick the relay child.

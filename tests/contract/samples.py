@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from shared.contracts import (
+    CallReceivedV1,
     ConsentV1,
     EventPayload,
     FieldErrorV1,
@@ -107,6 +108,17 @@ SAMPLES: dict[type[EventPayload], EventPayload] = {
         requested_at=T0,
         erased_at=T0 + timedelta(minutes=1),
         contact_hashes=("0" * 64,),
+    ),
+    CallReceivedV1: CallReceivedV1(
+        raw_payload_id=UUID("6a4f1c1e-0000-4000-8000-000000000010"),
+        source=SOURCE,
+        received_at=T0,
+        called_at=T0 - timedelta(minutes=2),
+        caller_phone="+15195550158",
+        duration_seconds=78,
+        recording_url="https://calls.example.com/r/8812",
+        provider="CarGurus",
+        summary="Phone Lead from CarGurus. Caller Id: (519) 555-0158, Duration: 1 minutes",
     ),
     LeadContactAttemptedV1: LeadContactAttemptedV1(
         sequence=1,

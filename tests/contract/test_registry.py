@@ -40,6 +40,8 @@ ADDED_EVENTS = {
     "recovery.ended": "recovery",
     # issue 13: an untouched prospect past its SLA, for the managers' notification systems.
     "prospect.escalated": "assignment",
+    # issue 16: a phone-call notification e-mail is a call, not a lead; told to subscribers.
+    "call.received": "intake",
 }
 ALL_EVENTS = FUNNEL_EVENTS | ADDED_EVENTS
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import smtplib
 import ssl
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from intake.config import IntakeSettings
 from intake.entrypoints.smtp import Listener, TlsSettingsError, smtp_listener
 from shared.db import asyncpg_dsn
 from shared.messaging.topology import Topology
+from shared.testing.ports import free_port
 from tests.integration.intake.conftest import Intake, intake_settings
 from tests.paths import ADF_DIR, OTHER_DIR, fixture_files, needs_fixtures
 
@@ -167,12 +171,21 @@ def certs(tmp_path: Path) -> Certs:
     return Certs(ca, str(cert), str(key))
 
 
-def message(body: str, *, sender: str, subtype: str = "plain", msg_id: str | None = None) -> Any:
+def message(
+    body: str,
+    *,
+    sender: str,
+    subtype: str = "plain",
+    msg_id: str | None = None,
+    with_id: bool = True,
+) -> Any:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "leads@dealer.example"
     msg["Subject"] = "New lead"
-    msg["Message-ID"] = msg_id or f"<{uuid.uuid4().hex}@mail.example>"
+    msg["Date"] = "Tue, 01 Dec 2026 14:05:00 -0500"
+    if with_id:
+        msg["Message-ID"] = msg_id or f"<{uuid.uuid4().hex}@mail.example>"
     msg.set_content(body, subtype=subtype)
     return msg
 
@@ -207,10 +220,26 @@ async def test_fixture_by_smtp(mail: Mail, path: Path) -> None:
     )
     assert raw["format"] == "email" and wire(raw["body"]) == msg.as_bytes()
     expected = EXPECTED[path.name]
-    if expected == "call":  # classified and kept, not a lead
+    if expected == "call":  # classified and kept, not a lead: a call.received
+        [call] = await mail.intake.events.wait_for("call.received")
+        assert (call["tenant_id"], call["dealership_id"]) == ("acme", source["dealership_id"])
+        assert call["lead_id"] is None and call["correlation_id"] == msg["Message-ID"]
+        payload = call["payload"]
+        assert payload["raw_payload_id"] == str(raw["id"])
+        assert payload["source"]["source_id"] == source["id"]
+        assert payload["provider"] == "CarGurus"
+        assert payload["caller_phone"] is None  # "Caller Id: None"
+        assert payload["caller_id"] is None
+        assert payload["duration_seconds"] == 78  # "1 minutes, 18 seconds"
+        assert payload["recording_url"] is None
+        sent = parsedate_to_datetime(msg["Date"])
+        assert datetime.fromisoformat(payload["called_at"]) == sent  # no time in the text
+        assert "Caller Id: None" in payload["summary"]
         assert raw["status"] == "processed"
         assert await mail.query("SELECT 1 FROM submission") == []
+        await mail.intake.events.settle()
         assert mail.intake.events.of("lead.ingested") == []
+        assert len(mail.intake.events.of("call.received")) == 1
         return
     [event] = await mail.intake.events.wait_for("lead.ingested")
     payload = event["payload"]
@@ -260,6 +289,33 @@ async def test_unknown_recipient_is_refused_at_rcpt(mail: Mail) -> None:
     assert await mail.query("SELECT 1 FROM raw_payload") == []
 
 
+@pytest.mark.parametrize("cache_seconds", [0.0, 0.5])
+async def test_revoked_source_refuses_mail(
+    intake: Intake,
+    database_url: str,
+    common_settings: Any,
+    topology: Topology,
+    cache_seconds: float,
+) -> None:
+    """A source found by its address is cached for INTAKE_KEY_CACHE_SECONDS at most: once its
+    source is revoked, RCPT is refused (at once without the cache, after it otherwise)."""
+    async with listening(
+        intake, database_url, common_settings, topology, key_cache_seconds=cache_seconds
+    ) as mail:
+        source = await mail.intake.source("acme")
+        msg = message("Name: Bo Poe\nPhone: 519-555-0166", sender="x@example.com")
+        assert await mail.send(msg, mail.address(source)) == {}
+        r = await mail.intake.client.post(
+            f"/v1/admin/sources/{source['id']}/revoke", headers=mail.intake.staff("acme")
+        )
+        assert r.status_code == 204, r.text
+        await asyncio.sleep(cache_seconds)  # the listener's entry expires
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            await mail.send(message("Name: Ann", sender="x@example.com"), mail.address(source))
+        [(code, _)] = refused.value.recipients.values()
+        assert code == 550
+
+
 async def test_oversize_message_is_refused_and_not_stored(mail: Mail) -> None:
     source = await mail.intake.source("acme")
     msg = message("Email: ann@example.com\n" + "x" * 300_000, sender="x@example.com")
@@ -286,6 +342,54 @@ async def test_resent_message_id_is_one_lead(mail: Mail) -> None:
     assert len(await mail.query("SELECT 1 FROM submission")) == 1
     [lead] = await mail.query("SELECT first_name, last_name, email FROM lead")
     assert tuple(lead) == ("Ann", "Roe", "ann.roe@example.com")
+
+
+async def test_resent_message_without_message_id_is_one_lead(mail: Mail) -> None:
+    source = await mail.intake.source("acme")
+    body = "Name: Ann Roe\nEmail: ann.roe@example.com\nPhone: 519-555-0177"
+    msg = message(body, sender="x@example.com", with_id=False)
+    assert "Message-ID" not in msg
+    for _ in range(2):
+        assert await mail.send(msg, mail.address(source)) == {}
+    [first] = await mail.intake.events.wait_for("lead.ingested")
+    # Another message without Message-ID, from the same sender: a lead of its own.
+    other = message(body.replace("Ann", "Bo"), sender="x@example.com", with_id=False)
+    assert await mail.send(other, mail.address(source)) == {}
+    await mail.intake.events.wait_for("lead.duplicate")  # same e-mail address: merged
+    await mail.intake.events.settle()
+    assert len(mail.intake.events.of("lead.ingested")) == 1
+    assert len(mail.intake.events.of("lead.duplicate")) == 1
+    raws = await mail.query("SELECT message_id FROM raw_payload ORDER BY received_at")
+    assert len(raws) == 2 and raws[0]["message_id"] != raws[1]["message_id"]
+    assert all(r["message_id"].startswith("content-sha256:") for r in raws)
+    assert len(await mail.query("SELECT 1 FROM submission")) == 2
+    assert first["correlation_id"] != raws[0]["message_id"]  # the raw payload's id
+
+
+async def test_call_notification_with_a_number_and_a_recording(mail: Mail) -> None:
+    source = await mail.intake.source("acme")
+    msg = message(
+        "Phone Lead from CarGurus\n"
+        "Caller Id: (519) 555-0158\n"
+        "Call Duration: 02:05\n"
+        "Call Time: 2026-12-01T13:59:00-05:00\n"
+        "Listen to the call: https://calls.example.com/recording/8812\n",
+        sender=SENDERS["cargurus"],
+    )
+    for _ in range(2):  # resent: one call
+        assert await mail.send(msg, mail.address(source)) == {}
+    [call] = await mail.intake.events.wait_for("call.received")
+    payload = call["payload"]
+    assert payload["caller_phone"] == "+15195550158"  # read for the dealership's country
+    assert payload["caller_id"] is None
+    assert payload["duration_seconds"] == 125
+    assert payload["called_at"] == "2026-12-01T18:59:00Z"
+    assert payload["recording_url"] == "https://calls.example.com/recording/8812"
+    await mail.intake.events.settle()
+    assert len(mail.intake.events.of("call.received")) == 1
+    assert mail.intake.events.of("lead.ingested") == []
+    assert mail.intake.events.of("lead.rejected") == []
+    assert len(await mail.query("SELECT 1 FROM raw_payload")) == 1
 
 
 async def test_unknown_layout_is_kept_rejected_and_shown_to_the_admin(mail: Mail) -> None:
@@ -490,3 +594,68 @@ async def test_console_script_exits_with_the_reason(certs: Certs) -> None:
     text = err.decode()
     assert "forecourt-intake-smtp: INTAKE_SMTP_TLS_CERT is set but INTAKE_SMTP_TLS_KEY" in text
     assert "Traceback" not in text
+
+
+async def _answers(port: int, proc: asyncio.subprocess.Process, wait_s: float) -> None:
+    """Until the listener's port takes connections (a loaded machine imports slowly)."""
+    async with asyncio.timeout(wait_s):
+        while True:
+            assert proc.returncode is None, "the listener exited"
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.3)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+async def test_console_script_on_uvloop_takes_a_lead_over_starttls(
+    intake: Intake, database_url: str, common_settings: Any, certs: Certs
+) -> None:
+    """`forecourt-intake-smtp` as `make up` starts it: its own process on uvloop, STARTTLS
+    required (aiosmtpd swaps the transport's protocol, which uvloop's transports must allow)."""
+    await intake.no_test_rules("acme")
+    source = await intake.source("acme")
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_DATABASE_URL": database_url,
+        "INTAKE_SMTP_PORT": str(port),
+        "INTAKE_SMTP_DOMAIN": DOMAIN,
+        "INTAKE_SMTP_TLS_CERT": certs.cert,
+        "INTAKE_SMTP_TLS_KEY": certs.key,
+        "INTAKE_SMTP_REQUIRE_TLS": "true",
+        "INTAKE_RELAY_MODE": "thread",
+        "FORECOURT_AMQP_URL": common_settings.amqp_url,
+        "FORECOURT_NAMESPACE": common_settings.namespace,
+        "FORECOURT_DELIVERY_LIMIT": str(common_settings.delivery_limit),
+        "FORECOURT_LOG_LEVEL": "INFO",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "intake.entrypoints.smtp",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await _answers(port, proc, 180)
+
+        def send() -> dict[str, Any]:
+            msg = message("Name: Ann Roe\nEmail: ann.roe@example.com", sender="x@example.com")
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.starttls(context=certs.client())
+                return smtp.send_message(msg, to_addrs=[f"{source['id']}@{DOMAIN}"])
+
+        assert await asyncio.to_thread(send) == {}
+        [event] = await intake.events.wait_for("lead.ingested", within=60)
+        assert event["payload"]["person"]["email"] == "ann.roe@example.com"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode(errors="replace")
+    assert f"smtp: listening on 127.0.0.1:{port} for *@{DOMAIN} (uvloop)" in text, text[-2000:]
+    assert proc.returncode == 0 and "Traceback" not in text, text[-2000:]

@@ -26,6 +26,7 @@ from shared.contracts.common import (
     DealershipPlaceV1,
     FieldErrorV1,
     MatchedOn,
+    OneLine,
     Origin,
     PersonV1,
     SourceKind,
@@ -43,6 +44,7 @@ from shared.contracts.crm_queue import (
 )
 from shared.contracts.envelope import Envelope, envelope_type, new_envelope
 from shared.contracts.intake import (
+    CallReceivedV1,
     LeadDuplicateV1,
     LeadIngestedV1,
     LeadRejectedV1,
@@ -85,6 +87,7 @@ __all__ = [
     "LOST_REASONS",
     "REGISTRY",
     "AppointmentV1",
+    "CallReceivedV1",
     "Channel",
     "CodedLoss",
     "ConsentV1",
@@ -109,6 +112,7 @@ __all__ = [
     "LostReasonCategory",
     "LostReasonCode",
     "MatchedOn",
+    "OneLine",
     "Origin",
     "PersonErasedV1",
     "PersonV1",

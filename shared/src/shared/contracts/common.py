@@ -13,6 +13,8 @@ E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164 
 # A person's name or address on the wire: one line, capped (intake caps them the same way), so a
 # consumer refuses (dead-letters) an event whose text its database would refuse or choke on.
 PersonText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Any other short text on the wire that a person reads: one line, capped.
+OneLine = Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 EmailText = Annotated[str, Field(max_length=320, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 Channel = Literal["call", "email", "sms", "whatsapp"]

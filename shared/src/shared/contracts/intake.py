@@ -10,10 +10,12 @@ from pydantic import Field
 
 from shared.contracts.base import EventPayload, LeadEventPayload, UtcDatetime
 from shared.contracts.common import (
+    E164,
     ConsentV1,
     DealershipPlaceV1,
     FieldErrorV1,
     MatchedOn,
+    OneLine,
     PersonV1,
     SourceRefV1,
     VehicleV1,
@@ -141,4 +143,45 @@ class PersonErasedV1(EventPayload):
         default=(),
         description="`contact_hash(kind, value)` of each email and phone erased: finds "
         "rows kept by contact rather than by lead (a do-not-contact list)",
+    )
+
+
+class CallReceivedV1(EventPayload):
+    """A phone-call notification came in (a provider's "Phone Lead" e-mail): a call to the
+    dealership, not a lead. Intake keeps the notification and makes no lead of it; whoever
+    handles calls (a call-tracking view, crm-queue matching the caller to a lead) subscribes.
+
+    The envelope's `dealership_id` is the source's; `lead_id` is null; `correlation_id` is the
+    message's Message-ID (else the raw payload's id).
+    """
+
+    event_type = "call.received"
+    event_version = 1
+    producer = "intake"
+
+    raw_payload_id: UUID = Field(description="The stored notification (the e-mail as received)")
+    source: SourceRefV1
+    received_at: UtcDatetime = Field(description="When intake received the notification")
+    called_at: UtcDatetime = Field(
+        description="When the call was made: the time the notification states, else its "
+        "Date header (sent as the call ended), else `received_at`"
+    )
+    caller_phone: E164 | None = Field(
+        default=None,
+        description="The caller's number in E.164 (read for the dealership's country); null "
+        "when withheld (`Caller Id: None`) or unreadable, see `caller_id`",
+    )
+    caller_id: OneLine | None = Field(
+        default=None,
+        description="The caller id as written when it is not a usable number (a name, "
+        "`Unavailable`); null when it is `caller_phone` or absent",
+    )
+    duration_seconds: int | None = Field(default=None, ge=0, description="Length of the call")
+    recording_url: OneLine | None = Field(
+        default=None, description="A link to the call's recording, when the provider gives one"
+    )
+    provider: OneLine | None = Field(default=None, description="CarGurus, AutoTrader.ca, ...")
+    summary: OneLine | None = Field(
+        default=None,
+        description="The notification's text on one line, for a person to read",
     )

@@ -26,7 +26,13 @@ from shared.contracts.crm_queue import (
     LeadSlaBreachedV1,
 )
 from shared.contracts.envelope import Envelope, envelope_type
-from shared.contracts.intake import LeadDuplicateV1, LeadIngestedV1, LeadRejectedV1, PersonErasedV1
+from shared.contracts.intake import (
+    CallReceivedV1,
+    LeadDuplicateV1,
+    LeadIngestedV1,
+    LeadRejectedV1,
+    PersonErasedV1,
+)
 from shared.contracts.recovery import (
     LeadBoughtElsewhereV1,
     LeadDeadV1,
@@ -43,6 +49,7 @@ REGISTRY: Mapping[tuple[str, int], type[EventPayload]] = MappingProxyType(
         ("lead.duplicate", 1): LeadDuplicateV1,
         ("lead.ingested", 1): LeadIngestedV1,
         ("person.erased", 1): PersonErasedV1,
+        ("call.received", 1): CallReceivedV1,
         # crm-queue
         ("lead.contact_attempted", 1): LeadContactAttemptedV1,
         ("lead.sla_breached", 1): LeadSlaBreachedV1,

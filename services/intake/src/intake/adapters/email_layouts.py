@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from intake.adapters.adf import parse_adf
 from intake.adapters.email_message import ReadMessage, read_message
 from intake.domain import submission as caps
+from intake.domain.call import CallNotice
 from intake.domain.submission import LeadSubmission, VehicleIn
 
 Kind = Literal["leads", "call", "unparsed"]
@@ -35,7 +36,7 @@ class EmailLeads:
     kind: Kind
     layout: str  # adf, autotrader_carfax, autotrader, cargurus, website_form, labelled, ...
     submissions: list[LeadSubmission] = field(default_factory=list)
-    note: str = ""  # for a call: what the notification said
+    call: CallNotice | None = None  # a call notification: what it says
 
 
 def parse_email(raw: bytes, *, max_adf_bytes: int, max_adf_prospects: int) -> EmailLeads:
@@ -47,10 +48,9 @@ def parse_email(raw: bytes, *, max_adf_bytes: int, max_adf_prospects: int) -> Em
             subs += parse_adf(doc, max_bytes=max_adf_bytes, max_prospects=max_adf_prospects)
         return EmailLeads("leads", "adf", subs[:max_adf_prospects])
     text = msg.text
-    if _CALL.search(text) or _CALL.search(msg.subject):
-        note = _CDATA.sub(r"\1", text).strip() or msg.subject
-        return EmailLeads("call", "call_notification", note=note[:500])
     provider = _provider(msg)
+    if _CALL.search(text) or _CALL.search(msg.subject):
+        return EmailLeads("call", "call_notification", call=_call(msg, provider))
     if _CARFAX.search(text):
         sub = _carfax(text)
         layout = "autotrader_carfax"
@@ -96,6 +96,72 @@ def _date(msg: ReadMessage) -> datetime | None:
     try:
         return parsedate_to_datetime(msg.date) if msg.date else None
     except (TypeError, ValueError):
+        return None
+
+
+# --- phone-call notification ---------------------------------------------------------------
+# "Phone Lead from CarGurus. Caller Id: None, Duration: 1 minutes, 18 seconds"; other layouts
+# put each on its own line, with a call time and a recording link.
+_CALLER = re.compile(
+    r"\b(?:caller\s*id|caller(?:'s)?\s*(?:phone|number)?|phone\s*number|from\s*number)\s*:\s*"
+    r"([^,\n]*?)\s*(?:,|\n|$)",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(r"\b(?:call\s*)?duration\s*:\s*([^\n]*)", re.IGNORECASE)
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{2})\b")
+_UNITS = re.compile(r"(\d+)\s*(h|hours?|hrs?|m|min(?:ute)?s?|s|sec(?:ond)?s?)\b", re.IGNORECASE)
+_CALL_TIME = re.compile(
+    r"\b(?:call(?:ed)?\s*(?:at|on|time|date)|time\s*of\s*call|date\s*of\s*call)\s*:\s*"
+    r"([^\n]+)",
+    re.IGNORECASE,
+)
+_RECORDING = re.compile(
+    r"\b(?:call\s*)?recording(?:\s*(?:url|link))?\s*:\s*(https?://\S+)", re.IGNORECASE
+)
+_FROM_PROVIDER = re.compile(r"\bphone lead from\s+([A-Z][\w.&' -]{1,40}?)\s*(?:[.,:;\n]|$)")
+
+
+def _call(msg: ReadMessage, provider: str | None) -> CallNotice:
+    text = _CDATA.sub(r"\1", msg.text).strip() or msg.subject
+    caller = _CALLER.search(text)
+    duration = _DURATION.search(text)
+    stated = _CALL_TIME.search(text)
+    labelled = _RECORDING.search(text)
+    recording = labelled[1] if labelled else None
+    if recording is None:  # a link to the recording, unlabelled
+        recording = next((u for u in _URL.findall(text) if "record" in u.lower()), None)
+    named = _FROM_PROVIDER.search(text) or _FROM_PROVIDER.search(msg.subject)
+    return CallNotice(
+        summary=text[:1000],
+        caller=caller[1] if caller else None,
+        duration_seconds=_seconds(duration[1]) if duration else None,
+        called_at=_when(stated[1].strip().rstrip(".,;")) if stated else None,
+        sent_at=_date(msg),
+        recording_url=recording,
+        provider=provider or (named[1].strip() if named else None),
+    )
+
+
+def _seconds(said: str) -> int | None:
+    """ "1 minutes, 18 seconds", "1 min 18 s", "01:18", "1:02:03", "78 seconds": seconds."""
+    if clock := _CLOCK.match(said):
+        return int(clock[1] or 0) * 3600 + int(clock[2]) * 60 + int(clock[3])
+    total = None
+    for amount, unit in _UNITS.findall(said):
+        scale = {"h": 3600, "m": 60, "s": 1}[unit[0].lower()]
+        total = (total or 0) + int(amount) * scale
+    return total
+
+
+def _when(said: str) -> datetime | None:
+    """A stated time with its zone (RFC 2822 or ISO 8601); None for a time without one."""
+    try:
+        return datetime.fromisoformat(said)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(said)
+    except (TypeError, ValueError, IndexError):
         return None
 
 

@@ -296,6 +296,14 @@ def _phone(value: str | None, region: str) -> tuple[str | None, str | None]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
+def phone_e164(value: str | None, country: str) -> str | None:
+    """A phone number as written, in E.164 when it is a valid one (read for `country`)."""
+    region = country.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    return _phone(value, region)[0]
+
+
 def _phones(
     primary_raw: str | None, others_raw: list[str], region: str, warnings: list[FieldError]
 ) -> tuple[str | None, tuple[str, ...], str | None]:

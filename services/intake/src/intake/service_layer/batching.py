@@ -22,7 +22,9 @@ from sqlalchemy import text
 
 from intake.adapters.repository import SourceRow
 from intake.domain import clean, dedup
+from intake.domain.call import CallNotice
 from intake.domain.model import DealershipPlace, FieldError
+from intake.service_layer.calls import record_call
 from intake.service_layer.ingest import (
     IncomingLead,
     IngestResult,
@@ -212,14 +214,17 @@ class Batcher:
 
         outcomes: dict[UUID, list[IngestResult] | Exception] = {}
         parsed: list[tuple[_Job, list[IncomingLead]]] = []
+        calls: list[tuple[_Job, CallNotice]] = []
         for job in batch:
             try:
-                subs = await self._receiver.parse_off_loop(job.row["format"], job.row["body"])
+                read = await self._receiver.parse_off_loop(job.row["format"], job.row["body"])
             except InvalidPayload as exc:
                 outcomes[job.raw_id] = exc
                 continue
-            items = self._receiver.items(SimpleNamespace(**job.row), subs, job.correlation_id)
-            parsed.append((job, items))
+            raw = SimpleNamespace(**job.row)
+            parsed.append((job, self._receiver.items(raw, read.submissions, job.correlation_id)))
+            if read.call is not None:
+                calls.append((job, read.call))
         async with self._uows() as uow:
             # The raw rows first, then the de-duplication locks (in ingest): the order in which
             # Receiver.process takes them, so the two never wait for each other in a cycle. A
@@ -257,6 +262,10 @@ class Batcher:
                 )
                 for job, items in group.entries:
                     outcomes[job.raw_id] = [next(results) for _ in items]
+            for job, call in calls:
+                if job.raw_id in pending:
+                    raw = SimpleNamespace(**job.row)
+                    await record_call(uow, job.source, raw, call, job.correlation_id)
             mine = [job for job in batch if job.raw_id in pending]
             done = [job.raw_id for job in mine if not isinstance(outcomes[job.raw_id], Exception)]
             marked = await uow.session.execute(_MARK_PROCESSED, {"ids": done})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 from uuid import UUID
 
 from intake.adapters.repository import LeadState, SourceRow
+from intake.domain.call import Call
 from intake.domain.model import DealershipPlace, NormalisedLead, Rejection, Vehicle, shallow_dict
 from shared.contracts import (
+    CallReceivedV1,
     ConsentV1,
     DealershipPlaceV1,
     Envelope,
@@ -160,4 +163,32 @@ def lead_rejected(
         producer=PRODUCER,
         dealership_id=str(dealership_id),
         correlation_id=_correlation(item),
+    )
+
+
+def call_received(
+    source: SourceRow,
+    raw_payload_id: UUID,
+    received_at: datetime,
+    call: Call,
+    correlation_id: str,
+) -> Envelope[Any]:
+    payload = CallReceivedV1(
+        raw_payload_id=raw_payload_id,
+        source=source_ref(source),
+        received_at=received_at,
+        called_at=call.called_at,
+        caller_phone=call.caller_phone,
+        caller_id=call.caller_id,
+        duration_seconds=call.duration_seconds,
+        recording_url=call.recording_url,
+        provider=call.provider,
+        summary=call.summary or None,
+    )
+    return new_envelope(
+        payload,
+        tenant_id=source.tenant_id,
+        producer=PRODUCER,
+        dealership_id=str(source.dealership_id),
+        correlation_id=correlation_id,
     )

@@ -24,8 +24,10 @@ from intake.adapters.adf import MAX_PROSPECTS, AdfError, parse_adf
 from intake.adapters.email_layouts import parse_email
 from intake.adapters.repository import SourceRow
 from intake.domain import clean
+from intake.domain.call import CallNotice
 from intake.domain.model import FieldError
 from intake.domain.submission import LeadSubmission
+from intake.service_layer.calls import record_call
 from intake.service_layer.ingest import (
     IncomingLead,
     IngestResult,
@@ -80,17 +82,26 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 PARSE_IN_THREAD_BYTES = 32_000
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What a payload holds: its leads, or (an e-mail) a phone-call notification."""
+
+    submissions: list[LeadSubmission]
+    call: CallNotice | None = None
+
+
 def parse_payload(
     fmt: str, body: bytes, *, max_adf_bytes: int, max_adf_prospects: int = MAX_PROSPECTS
-) -> list[LeadSubmission]:
+) -> Parsed:
     try:
         if fmt == "adf":
-            return parse_adf(body, max_bytes=max_adf_bytes, max_prospects=max_adf_prospects)
-        if fmt == "email":  # a call notification gives none: kept, processed, no lead
-            return parse_email(
+            return Parsed(parse_adf(body, max_bytes=max_adf_bytes, max_prospects=max_adf_prospects))
+        if fmt == "email":  # a call notification gives no lead: `call.received` instead
+            mail = parse_email(
                 body, max_adf_bytes=max_adf_bytes, max_adf_prospects=max_adf_prospects
-            ).submissions
-        return [LeadSubmission.model_validate_json(body)]
+            )
+            return Parsed(mail.submissions, mail.call)
+        return Parsed([LeadSubmission.model_validate_json(body)])
     except AdfError as exc:
         raise InvalidPayload([FieldError(exc.field, exc.reason)]) from exc
     except ValidationError as exc:
@@ -145,7 +156,7 @@ class Receiver:
             "received_at": self._clock.now(),
         }
 
-    def parse(self, fmt: str, body: bytes) -> list[LeadSubmission]:
+    def parse(self, fmt: str, body: bytes) -> Parsed:
         return parse_payload(
             fmt,
             body,
@@ -153,7 +164,7 @@ class Receiver:
             max_adf_prospects=self._max_adf_prospects,
         )
 
-    async def parse_off_loop(self, fmt: str, body: bytes) -> list[LeadSubmission]:
+    async def parse_off_loop(self, fmt: str, body: bytes) -> Parsed:
         """`parse`, in a worker thread for a large body: the event loop goes on serving other
         requests meanwhile (the thread gives the GIL back every few milliseconds)."""
         if len(body) <= PARSE_IN_THREAD_BYTES:
@@ -293,8 +304,8 @@ class Receiver:
             source = await uow.repo.source(tenant_id, raw.source_id)
             assert source is not None
             try:
-                subs = await self.parse_off_loop(raw.format, raw.body)
-                items = self.items(raw, subs, correlation_id)
+                parsed = await self.parse_off_loop(raw.format, raw.body)
+                items = self.items(raw, parsed.submissions, correlation_id)
                 results = await ingest(
                     uow,
                     source,
@@ -302,6 +313,8 @@ class Receiver:
                     rules=await tenant_rules(uow, tenant_id),
                     now=self._clock.now(),
                 )
+                if parsed.call is not None:
+                    await record_call(uow, source, raw, parsed.call, correlation_id)
                 await uow.repo.finish_raw(tenant_id, raw_id, "processed")
                 await uow.commit()
             except (InvalidPayload, UnknownDealership) as exc:
