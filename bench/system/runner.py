@@ -210,7 +210,6 @@ async def saturate(run: Run, group: Group, track: funnel.Funnel, meters: Meters)
 
     found = funnel.Progress()
     meters.phase("saturation")
-    start = time.monotonic()
 
     async def post_all() -> list[Sent]:
         async with client(run.stack.url("intake"), group.tenant.api_key, cfg.concurrency) as http:
