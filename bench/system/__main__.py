@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +71,8 @@ def main(
     )
     # Piped to a file, rich would wrap the table at 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=160)
+    # A SIGTERM (`timeout`, a CI job cancelled) stops the run as Ctrl-C does: it cleans up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     asyncio.run(run(config, console))
 
 
