@@ -25,7 +25,9 @@ def test_every_service_queue_and_its_dead_letter_queue_is_named_for_clean_up() -
 
 
 def _progress(*points: tuple[float, int, int]) -> funnel.Progress:
-    return funnel.Progress([funnel.Point(t, tasks, counted) for t, tasks, counted in points], "done")
+    return funnel.Progress(
+        [funnel.Point(t, tasks, counted) for t, tasks, counted in points], "done"
+    )
 
 
 def test_the_funnel_rate_waits_for_both_the_tasks_and_the_counts() -> None:
