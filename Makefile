@@ -13,7 +13,7 @@ RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 ARGS ?=
 # Which benchmark `make bench` runs (a package of bench/): intake, crm_queue, intake_email,
-# recovery, assignment, metrics.
+# recovery, assignment, metrics, system (the five services together).
 BENCH ?= intake
 
 .PHONY: help install lint test up down bench chaos soak contracts docs docs-check
@@ -46,7 +46,7 @@ up: install ## run every service locally in the foreground; Ctrl-C stops them
 down: ## stop a `make up` running in another shell or in the background
 	$(RUN) python -m scripts.up --stop
 
-bench: install ## benchmarks (figures, not pass/fail): BENCH=intake|crm_queue|intake_email|recovery|assignment|metrics
+bench: install ## benchmarks (figures, not pass/fail): BENCH=intake|crm_queue|intake_email|recovery|assignment|metrics|system
 	$(RUN) python -m bench.$(BENCH) $(ARGS)
 
 chaos: install ## forecourt chaos: faults while leads pour in, every lead accounted for (ARGS=...)

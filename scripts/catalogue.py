@@ -9,6 +9,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from shared.messaging.topology import Topology
 from shared.settings import ServiceSettings
 
 
@@ -126,3 +127,20 @@ def select(names: list[str] | None) -> list[Service]:
     if unknown:
         raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return [s for s in SERVICES if s.name in names]
+
+
+def declared_queues(topology: Topology, services: list[Service] | None = None) -> set[str]:
+    """Every queue `services` (all when None) declare in `topology`'s namespace, with their
+    dead-letter queues and the unrouted one, by registering their consumers on a broker that
+    never connects: what a test or benchmark on a shared broker deletes afterwards."""
+    from faststream.rabbit import RabbitBroker
+
+    names: set[str] = set()
+    recording = Topology(topology.namespace, topology.delivery_limit, record=names)
+    for service in services if services is not None else SERVICES:
+        if service.amqp_register is not None:
+            load(service.amqp_register)(RabbitBroker(), recording)
+    for name in list(names):
+        recording.dead_letter_queue(name)
+    recording.unrouted_queue()
+    return names

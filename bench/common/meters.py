@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 
 import psutil
 
@@ -59,10 +60,10 @@ def _family(pid: int) -> set[int]:
 
 
 def _group(
-    process: psutil.Process, service_pids: set[int], service: str, bench_pids: set[int]
+    process: psutil.Process, service_pids: Mapping[int, str], bench_pids: set[int]
 ) -> str | None:
     if process.pid in service_pids:
-        return service
+        return service_pids[process.pid]
     if process.pid in bench_pids:
         return "bench"
     name = process.info["name"] or ""
@@ -73,14 +74,12 @@ def _group(
     return None
 
 
-def _cpu_by_pid(
-    service_pid: int, service: str, bench_pids: set[int]
-) -> dict[int, tuple[str, float]]:
+def _cpu_by_pid(services: Mapping[str, int], bench_pids: set[int]) -> dict[int, tuple[str, float]]:
     out: dict[int, tuple[str, float]] = {}
-    service_pids = _family(service_pid)
+    service_pids = {pid: name for name, root in services.items() for pid in _family(root)}
     for process in psutil.process_iter(["name"]):
         with contextlib.suppress(psutil.Error):
-            group = _group(process, service_pids, service, bench_pids)
+            group = _group(process, service_pids, bench_pids)
             if group is not None:
                 times = process.cpu_times()
                 out[process.pid] = (group, times.user + times.system)
@@ -97,12 +96,18 @@ class CpuMeter:
     """CPU cores used per group (the service, postgres, rabbitmq, bench, other) over a phase.
 
     `service` names the group of the process `service_pid` (e.g. "intake"); its CPU seconds
-    are also reported as `<service>_cpu_s`.
+    are also reported as `<service>_cpu_s`. `services` (name → pid) measures several at once
+    instead, each a group of its own with its `<name>_cpu_s`.
     """
 
-    def __init__(self, service_pid: int = -1, service: str = "service") -> None:
-        self._service_pid = service_pid
-        self._service = service
+    def __init__(
+        self,
+        service_pid: int = -1,
+        service: str = "service",
+        *,
+        services: Mapping[str, int] | None = None,
+    ) -> None:
+        self._services = dict(services) if services is not None else {service: service_pid}
         self._start: dict[int, tuple[str, float]] = {}
         self._t0 = 0.0
         self._busy0 = 0.0
@@ -114,14 +119,16 @@ class CpuMeter:
         return {me.pid, *(child.pid for child in me.children(recursive=True))}
 
     def start(self) -> None:
-        self._start = _cpu_by_pid(self._service_pid, self._service, self._pids())
+        self._start = _cpu_by_pid(self._services, self._pids())
         self._t0 = time.monotonic()
         self._busy0 = _busy()
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self._t0
-        end = _cpu_by_pid(self._service_pid, self._service, self._pids())
-        used = {self._service: 0.0, "postgres": 0.0, "rabbitmq": 0.0, "bench": 0.0}
+        end = _cpu_by_pid(self._services, self._pids())
+        used = dict.fromkeys(self._services, 0.0) | dict.fromkeys(
+            ("postgres", "rabbitmq", "bench"), 0.0
+        )
         for pid, (group, seconds) in end.items():
             before = self._start.get(pid)
             used[group] += seconds - (before[1] if before and before[0] == group else 0.0)
@@ -131,5 +138,6 @@ class CpuMeter:
         cores["machine"] = round(machine, 2)
         cores["of"] = float(psutil.cpu_count() or 0)
         cores["seconds"] = round(wall, 2)
-        cores[f"{self._service}_cpu_s"] = round(used[self._service], 2)
+        for name in self._services:
+            cores[f"{name}_cpu_s"] = round(used[name], 2)
         return cores

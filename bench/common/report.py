@@ -55,9 +55,14 @@ def rss_rows(table: Table, service: str, peaks_mib: Mapping[str, float]) -> None
         )
 
 
-def cpu_rows(table: Table, service: str, cores_by_phase: Mapping[str, Mapping[str, float]]) -> None:
-    """One row per phase: cores the machine used, and by whom (a `CpuMeter` result)."""
-    groups = (service, *OTHER_GROUPS)
+def cpu_rows(
+    table: Table,
+    service: str | Sequence[str],
+    cores_by_phase: Mapping[str, Mapping[str, float]],
+) -> None:
+    """One row per phase: cores the machine used, and by whom (a `CpuMeter` result); `service`
+    names the measured service, or several."""
+    groups = (*([service] if isinstance(service, str) else service), *OTHER_GROUPS)
     for i, (phase, cores) in enumerate(cores_by_phase.items()):
         busy = ", ".join(f"{k} {cores[k]:g}" for k in groups if k in cores)
         table.add_row(

@@ -19,14 +19,15 @@ async def cleaned_up(
     *,
     stop: Callable[[], None],
     pg_admin_dsn: str,
-    database: str,
+    database: str | Iterable[str],
     amqp_url: str,
     namespace: str,
     console: Console,
     queues: Iterable[str] = (),
 ) -> AsyncIterator[None]:
-    """Whatever happens: stop the service, drop its database, delete the namespace's queues
-    and exchanges (quorum queues too, full or not)."""
+    """Whatever happens: stop the service (or services), drop its database (or several),
+    delete the namespace's queues and exchanges (quorum queues too, full or not)."""
+    databases = [database] if isinstance(database, str) else list(database)
     try:
         yield
     finally:
@@ -34,11 +35,11 @@ async def cleaned_up(
             stop()
         finally:
             try:
-                await cleanup.drop_databases(pg_admin_dsn, [database])
+                await cleanup.drop_databases(pg_admin_dsn, databases)
             finally:
                 deleted, exchanges = await cleanup.delete_broker_names(amqp_url, namespace, queues)
                 console.print(
-                    f"cleaned up: database {database}, namespace {namespace!r} "
+                    f"cleaned up: database {', '.join(databases)}, namespace {namespace!r} "
                     f"({deleted} queues, {exchanges} exchanges)"
                 )
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 import psutil
@@ -46,16 +46,40 @@ class ServiceProcess:
     ) -> Self:
         """The service on a free port, against its own database and a namespaced topology;
         `env` adds or overrides settings (e.g. RECOVERY_RUN_SCANNER=false)."""
+        return cls.start_as(
+            cls.SERVICE,
+            cls.ENV_PREFIX,
+            database_url=database_url,
+            amqp_url=amqp_url,
+            namespace=namespace,
+            jwt_secret=jwt_secret,
+            env=env,
+        )
+
+    @classmethod
+    def start_as(
+        cls,
+        name: str,
+        env_prefix: str,
+        *,
+        database_url: str,
+        amqp_url: str,
+        namespace: str,
+        jwt_secret: str,
+        env: Mapping[str, str] | None = None,
+    ) -> Self:
+        """`start` for service `name` (settings `<env_prefix>_*`) without a subclass of its
+        own: bench/system starts every service of the catalogue this way."""
         port = free_port()
         settings = {
-            f"{cls.ENV_PREFIX}_DATABASE_URL": database_url,
-            f"{cls.ENV_PREFIX}_HTTP_PORT": str(port),
+            f"{env_prefix}_DATABASE_URL": database_url,
+            f"{env_prefix}_HTTP_PORT": str(port),
             "FORECOURT_AMQP_URL": amqp_url,
             "FORECOURT_NAMESPACE": namespace,
             "FORECOURT_JWT_SECRET": jwt_secret,
             "FORECOURT_LOG_LEVEL": "WARNING",
         }
-        return cls.launch(cls.SERVICE, settings | dict(env or {}), port)
+        return cls.launch(name, settings | dict(env or {}), port)
 
     @classmethod
     def launch(cls, name: str, env: Mapping[str, str], port: int) -> Self:
@@ -72,6 +96,19 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
             )
         return cls(name, popen, f"http://127.0.0.1:{port}", log)
+
+    def log_counts(self) -> dict[str, Any]:
+        """Handler retries, dead letters and ERROR lines in the service's log so far."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return {"path": str(self.log_path)}
+        return {
+            "path": str(self.log_path),
+            "retries": text.count("will retry"),
+            "dead_lettered": text.count("dead-lettered"),
+            "errors": sum(1 for line in text.splitlines() if " ERROR " in line),
+        }
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -125,19 +125,6 @@ class Meters:
         await self.rss.stop()
 
 
-def _log_counts(service: CrmQueueProcess) -> dict[str, Any]:
-    try:
-        text = service.log_path.read_text(errors="replace")
-    except OSError:
-        return {"path": str(service.log_path)}
-    return {
-        "path": str(service.log_path),
-        "retries": text.count("will retry"),
-        "dead_lettered": text.count("dead-lettered"),
-        "errors": sum(1 for line in text.splitlines() if " ERROR " in line),
-    }
-
-
 def _dealership(index: int, count: int) -> str:
     return f"bench-d{index % count:02d}"
 
@@ -227,7 +214,7 @@ async def drain_backlog(
         out["one_core_tasks_per_s"] = round(consumed / cpu_s, 1)
     dlq = await watcher.depth(Topology(run.namespace).dead_letter_queue_name(watcher.queue))
     out["dlq_ready"] = dlq.messages if dlq else None
-    out["log"] = _log_counts(service)
+    out["log"] = service.log_counts()
     if drain.outcome != "done":
         raise RuntimeError(
             f"backlog {drain.outcome}: {summary['tasks_created']:,} of {total:,} tasks\n"
@@ -308,7 +295,7 @@ async def phases(run: Run) -> None:
         stack.push_async_callback(meters.stop)
         if cfg.latency_leads > 0:
             run.results["latency"] = await measure_latency(run, publisher, meters, cfg.backlog)
-        run.results["log"] = _log_counts(run.service) if run.service else {}
+        run.results["log"] = run.service.log_counts() if run.service else {}
 
 
 @asynccontextmanager

@@ -91,13 +91,16 @@ async def open_loop(
     payloads: list[bytes],
     rate: float,
     advance: Callable[[], None] = lambda: None,
+    on_send: Callable[[int], None] = lambda _i: None,
 ) -> list[Sent]:
-    """One lead every 1/rate seconds, whether or not earlier ones have answered."""
+    """One lead every 1/rate seconds, whether or not earlier ones have answered; `on_send(i)`
+    just before the i-th is sent."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     tasks = []
     for i, body in enumerate(payloads):
         await asyncio.sleep(max(start + i / rate - loop.time(), 0.0))
+        on_send(i)
         task = asyncio.create_task(post(http, body))
         task.add_done_callback(lambda _: advance())
         tasks.append(task)
