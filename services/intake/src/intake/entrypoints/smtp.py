@@ -38,7 +38,7 @@ from intake.entrypoints.http.app import ALEMBIC_INI
 from intake.service_layer.batching import Batcher
 from intake.service_layer.receive import InvalidPayload, ProcessingFailed, Receiver
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
 
@@ -195,7 +195,7 @@ async def smtp_listener(
     context = tls_context(settings)  # before anything starts: bad TLS settings stop it here
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    clock = clock or SystemClock()
+    clock = clock or service_clock(common.clock_file)
     wiring: dict[str, Any] = {}
 
     def subscribe(runtime: Runtime) -> list[str]:
