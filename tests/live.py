@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from faststream.rabbit import RabbitBroker
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from forecourt_chaos.adapters.local_system import declared_queues
 from shared.auth import issue_token
 from shared.db import drop_database, ensure_database
 from shared.messaging.topology import Topology
@@ -93,33 +93,6 @@ class Live:
 class Downstream:
     assignment: ServiceProcess
     recovery: ServiceProcess
-
-
-def declared_queues(topology: Topology) -> set[str]:
-    """Every queue the five services declare in `topology`'s namespace, with their dead-letter
-    queues, by registering their consumers on a broker that never connects."""
-    from scripts.export_asyncapi import (
-        register_assignment,
-        register_crm_queue,
-        register_intake,
-        register_metrics,
-        register_recovery,
-    )
-
-    names: set[str] = set()
-    recording = Topology(topology.namespace, topology.delivery_limit, record=names)
-    for register in (
-        register_intake,
-        register_crm_queue,
-        register_assignment,
-        register_recovery,
-        register_metrics,
-    ):
-        register(RabbitBroker(), recording)
-    for name in list(names):
-        recording.dead_letter_queue(name)
-    recording.unrouted_queue()
-    return names
 
 
 def _live_database(pg_server_url: str, run_id: str, name: str) -> str:
