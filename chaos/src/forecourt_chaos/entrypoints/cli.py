@@ -312,7 +312,11 @@ def simulate(
         seed=seed, leads=leads, days=days, start=first, shape=shape, concurrency=concurrency
     )
     console = Console() if sys.stdout.isatty() else Console(width=132)
-    raise typer.Exit(uvloop.run(_simulate(config, console, stay=stay)))
+    try:
+        code = uvloop.run(_simulate(config, console, stay=stay))
+    except KeyboardInterrupt:  # the run cleaned up when its task was cancelled
+        code = 130
+    raise typer.Exit(code)
 
 
 async def _simulate(config: SimConfig, console: Console, *, stay: bool) -> int:
