@@ -97,4 +97,8 @@ def test_the_truth_counts_as_metrics_does() -> None:
 
 def test_a_kpi_line_compares_money_to_the_cent_and_counts_a_missing_row_as_zero() -> None:
     lines = compare("x", {"cost": "12.5", "a": 1}, {"cost": Decimal("12.50"), "b": 0})
-    assert [(line.name, line.equal) for line in lines] == [("cost", True), ("b", True), ("a", False)]
+    assert [(line.name, line.equal) for line in lines] == [
+        ("cost", True),
+        ("b", True),
+        ("a", False),
+    ]

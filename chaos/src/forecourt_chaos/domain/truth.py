@@ -150,7 +150,7 @@ class Truth:
     def recovery_report(self, currency: str) -> dict[str, Any]:
         lost = self.lost_deals()
         revenue = (
-            f"{self.recovered_revenue} {currency} ({self.sales_from_reactivated})"
+            f"{_decimal(self.recovered_revenue)} {currency} ({self.sales_from_reactivated})"
             if self.sales_from_reactivated
             else "-"
         )
@@ -218,7 +218,7 @@ def measured_recovery(report: dict[str, Any]) -> dict[str, Any]:
     out = {k: report[k] for k in RECOVERY_FIELDS if k != "recovered_revenue"}
     money = report["recovered_revenue"]
     out["recovered_revenue"] = (
-        "; ".join(f"{Decimal(str(m['amount']))} {m['currency']} ({m['sales']})" for m in money)
+        "; ".join(f"{_decimal(m['amount'])} {m['currency']} ({m['sales']})" for m in money)
         if money
         else "-"
     )

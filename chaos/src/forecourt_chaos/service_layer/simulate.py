@@ -505,7 +505,7 @@ class Simulation:
 
         async def known(index: int) -> None:
             sub = self.plan.submissions[index]
-            params = {"lead_id": self.lead_ids[index]}
+            params = {"lead_id": self.lead_ids[index], "state": ["scheduled", "due", "ended"]}
 
             async def enough() -> bool:
                 r = await self.http.get(url, params=params, headers=self.manager(sub.dealership))
