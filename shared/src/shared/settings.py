@@ -45,8 +45,9 @@ class CommonSettings(BaseSettings):
     def check_safe(self) -> None:
         """Raise `UnsafeSettings` if a service must refuse to start with these settings:
         outside development, the signing key must be neither the development one (anyone can
-        sign an admin token with it) nor short, and no clock file may move its time. Checked at start (shared.runtime.serve), not at
-        construction: tools that never sign or check a token (replay, docs export) need no key.
+        sign an admin token with it) nor short, and no clock file may move its time. Checked at
+        start (shared.runtime.serve), not at construction: tools that never sign or check a
+        token (replay, docs export) need no key.
         """
         if self.env == "development":
             return
