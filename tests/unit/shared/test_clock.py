@@ -45,5 +45,7 @@ def test_a_clock_file_is_refused_outside_development(monkeypatch: pytest.MonkeyP
     with pytest.raises(UnsafeSettings, match="FORECOURT_CLOCK_FILE"):
         settings.check_safe()
     CommonSettings(
-        env="development", jwt_secret=SecretStr(STRONG), clock_file="/tmp/clock"  # noqa: S108
+        env="development",
+        jwt_secret=SecretStr(STRONG),
+        clock_file="/tmp/clock",  # noqa: S108
     ).check_safe()
