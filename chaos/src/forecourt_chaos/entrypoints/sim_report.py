@@ -64,7 +64,7 @@ def render(result: SimResult, console: Console, *, stay: bool) -> None:
     if stay:
         console.print(
             "  paste this admin token there (the services stay up until Ctrl-C):\n"
-            f"  {result.manager_token}"
+            f"  {result.admin_token}"
         )
     else:
         console.print("  (the services stop now: run with --stay to keep them up and look at it)")

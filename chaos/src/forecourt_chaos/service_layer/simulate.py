@@ -104,7 +104,7 @@ class SimResult:
     lines: list[Line]
     problems: list[str]
     dashboard: str
-    manager_token: str
+    admin_token: str
     seconds: float
     settled: bool
 
