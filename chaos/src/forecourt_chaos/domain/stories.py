@@ -210,26 +210,23 @@ def _crm_steps(cal: Calendar, rng: random.Random, day: int, fate: str) -> tuple[
     if fate == "qualify":
         reach = ("attempt", rng.choice(("call", "sms")), "reached")
         return (CrmStep(first, (reach, ("qualify", rng.choice(QUALIFYING)))),)
-    if fate == "not_reached.max_attempts":
+    if fate.startswith("not_reached."):
         # The dealership's persistence minimum in full: 6 attempts on 3 days, the first and
-        # the last 5 days apart, on 2 channels.
+        # the last 5 days apart, on 2 channels (refused_call: the last one reached them).
         second = cal.workday(first + 2)
         third = cal.workday(first + 5)
+        last = "reached" if fate == "not_reached.refused_call" else "voicemail"
         return (
             CrmStep(first, (("attempt", "call", "no_answer"), ("attempt", "email", "no_answer"))),
             CrmStep(second, (("attempt", "call", "voicemail"), ("attempt", "sms", "no_answer"))),
             CrmStep(
                 third,
-                (
-                    ("attempt", "call", "no_answer"),
-                    ("attempt", "call", "voicemail"),
-                    ("lose", fate),
-                ),
+                (("attempt", "call", "no_answer"), ("attempt", "call", last), ("lose", fate)),
             ),
         )
     if fate.startswith(("pollution", "invalid")):
         return (CrmStep(first, (("lose", fate),)),)
-    # no_interest.*, bought_elsewhere.*, not_reached.refused_call: the customer was reached.
+    # no_interest.*, bought_elsewhere.*: the customer was reached.
     return (CrmStep(first, (("attempt", "call", "reached"), ("lose", fate))),)
 
 

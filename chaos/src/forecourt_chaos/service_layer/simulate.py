@@ -145,6 +145,7 @@ class Simulation:
         self.index_of: dict[str, int] = {}  # lead id -> submission index
         self.api_keys: dict[int, str] = {}  # source index -> API key
         self.runs: dict[int, int] = defaultdict(int)  # lead -> recovery runs started
+        self.qualified: set[int] = set()  # leads crm-queue qualified
         self.hot: dict[int, ProspectPlan] = {}  # reactivated leads -> consultant's plan
         self.closing: dict[int, list[tuple[int, ProspectPlan, bool]]] = defaultdict(list)
         self._gate = asyncio.Semaphore(config.concurrency)
@@ -403,6 +404,7 @@ class Simulation:
                     wait_for=(),
                 )
                 self.truth.qualified(sub.source)
+                self.qualified.add(sub.index)
                 self._acted("qualified")
             else:
                 await self.call(
@@ -582,7 +584,7 @@ class Simulation:
             return
         work = [(s, day) for s in self.plan.submissions if any(st.day == day for st in s.crm)]
         await self.each(work, self.work_lead)
-        qualified = [s for s, _ in work if s.qualify_day() == day and s.index in self.lead_ids]
+        qualified = [s for s, _ in work if s.qualify_day() == day and s.index in self.qualified]
         for s in qualified:
             if s.prospect is not None and s.prospect.close_day is not None:
                 self.closing[s.prospect.close_day].append((s.index, s.prospect, False))
