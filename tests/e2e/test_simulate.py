@@ -1,8 +1,9 @@
 """The whole system end to end: the five services as OS processes on the real broker and
 database (databases and a namespace of their own, removed afterwards), driven by
-`forecourt simulate`'s code through every path of the funnel on its compressed clock: a few
-thousand enquiries with duplicates, returning customers, test and invalid leads; attempts,
-qualifications and every lost reason a CRM agent may choose (persistence minimum respected);
+`forecourt simulate`'s code through every path of the funnel on its compressed clock: 2,000
+enquiries over two simulated weeks with duplicates, returning customers, test and invalid
+leads; attempts, qualifications and every lost reason a CRM agent may choose (persistence
+minimum respected);
 sales and lost prospects; recovery's follow-ups reactivating leads that are then sold. The
 metrics API must give exactly the simulation's ground truth: funnel, lost reasons by code,
 recovery, and every source's duplicates, pollution and costs."""
@@ -23,8 +24,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.processes, pytest.mark.timeout(600)]
 
 CONFIG = SimConfig(
     seed=17,
-    leads=2400,
-    days=21,
+    leads=2000,
+    days=14,
     start=date(2026, 3, 2),
     shape=GroupShape(dealerships=4, sources=15, agents=8, consultants=12),
     concurrency=16,

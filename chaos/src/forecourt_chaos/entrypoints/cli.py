@@ -338,8 +338,14 @@ async def _simulate(config: SimConfig, console: Console, *, stay: bool) -> int:
 
     def progress(task: str, done: int, total: int | None) -> None:
         bars.update(tasks[task], completed=done, total=total)
+        if task == "days" and not console.is_terminal:  # a log: one line a day instead
+            console.print(f"simulated day {done}/{total}")
 
     code = 2
+    main = asyncio.current_task()
+    assert main is not None
+    # SIGTERM (a `timeout`, an orchestrator) cleans up as Ctrl-C does.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     try:
         console.print(f"starting the five services ({system.tag}: own databases and queues)")
         await system.start()
