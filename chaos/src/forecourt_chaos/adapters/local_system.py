@@ -106,7 +106,7 @@ class LocalSystem:
             dealerships=dealerships,
         )
 
-    async def start(self, ready_within: float = 120.0) -> None:
+    async def start(self, ready_within: float = 300.0) -> None:
         """Create the databases, start every service, wait until each answers `/readyz`."""
         for url in self.databases.values():
             await ensure_database(url)
