@@ -16,7 +16,7 @@ ARGS ?=
 # recovery, assignment, metrics, system (the five services together).
 BENCH ?= intake
 
-.PHONY: help install lint test up down bench chaos soak contracts docs docs-check
+.PHONY: help install lint test up down bench chaos soak simulate contracts docs docs-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ chaos: install ## forecourt chaos: faults while leads pour in, every lead accoun
 
 soak: install ## forecourt soak: a steady load, failing on steady growth (ARGS=...)
 	$(RUN) forecourt soak $(ARGS)
+
+simulate: install ## forecourt simulate: a dealer group driven through the services, KPIs beside the ground truth (ARGS=...)
+	$(RUN) forecourt simulate $(ARGS)
 
 contracts: install ## regenerate the JSON-Schema snapshots of the event contracts
 	$(RUN) python -m shared.contracts.snapshot

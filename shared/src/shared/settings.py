@@ -38,15 +38,24 @@ class CommonSettings(BaseSettings):
     delivery_limit: int = Field(default=20, ge=1)
     prefetch: int = Field(default=64, ge=1)
     log_level: str = "INFO"
+    # A file holding an offset in seconds added to the system's time (shared.clock.OffsetClock):
+    # `forecourt simulate` moves every service's clock with it. Development only.
+    clock_file: str | None = None
 
     def check_safe(self) -> None:
         """Raise `UnsafeSettings` if a service must refuse to start with these settings:
         outside development, the signing key must be neither the development one (anyone can
-        sign an admin token with it) nor short. Checked at start (shared.runtime.serve), not at
-        construction: tools that never sign or check a token (replay, docs export) need no key.
+        sign an admin token with it) nor short, and no clock file may move its time. Checked at
+        start (shared.runtime.serve), not at construction: tools that never sign or check a
+        token (replay, docs export) need no key.
         """
         if self.env == "development":
             return
+        if self.clock_file:
+            raise UnsafeSettings(
+                "FORECOURT_CLOCK_FILE moves the service's clock: it is for simulations on a "
+                "developer's machine (FORECOURT_ENV=development), never elsewhere."
+            )
         secret = self.jwt_secret.get_secret_value()
         if secret == DEVELOPMENT_JWT_SECRET:
             raise UnsafeSettings(

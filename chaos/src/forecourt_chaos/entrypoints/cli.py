@@ -1,4 +1,4 @@
-"""`forecourt chaos`, `forecourt soak` and `forecourt sweep`.
+"""`forecourt chaos`, `forecourt soak`, `forecourt sweep` and `forecourt simulate`.
 
 typer builds the subcommands and their options from type hints (the repository's CLI library
 already: scripts/up.py, forecourt-token); rich draws the live progress bars and the summary
@@ -11,12 +11,14 @@ Whatever happens, the private broker node, database cluster, processes and work 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import signal
 import sys
 import warnings
 from collections.abc import Callable, Coroutine
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -28,12 +30,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from forecourt_chaos import repo
 from forecourt_chaos.adapters.cleanup import Cleanup, sweep_stale
+from forecourt_chaos.adapters.local_system import LocalSystem, clock_file
 from forecourt_chaos.adapters.services import select
+from forecourt_chaos.domain.dealer_group import SOURCES, GroupShape
 from forecourt_chaos.domain.faults import FaultKind, Timing
-from forecourt_chaos.entrypoints import report
+from forecourt_chaos.entrypoints import report, sim_report
 from forecourt_chaos.service_layer import load
 from forecourt_chaos.service_layer.chaos_run import ChaosConfig, run_chaos
 from forecourt_chaos.service_layer.session import LoadConfig, Result
+from forecourt_chaos.service_layer.simulate import SimConfig, Simulation, default_env
 from forecourt_chaos.service_layer.soak_run import SoakConfig, SoakLimits, run_soak
 from forecourt_chaos.service_layer.stack import StackConfig
 
@@ -279,6 +284,91 @@ def sweep() -> None:
         Console().print(f"removed {workdir}")
     if not removed:
         Console().print("nothing left behind by a dead run")
+
+
+@app.command()
+def simulate(
+    leads: Annotated[int, typer.Option(min=1, help="enquiries over the simulated days")] = 3000,
+    days: Annotated[int, typer.Option(min=1, max=366, help="simulated days")] = 28,
+    start: Annotated[str, typer.Option(help="the first simulated day (YYYY-MM-DD)")] = "2026-03-02",
+    dealerships: Annotated[int, typer.Option(min=1)] = 12,
+    sources: Annotated[int, typer.Option(min=1, max=len(SOURCES))] = 15,
+    agents: Annotated[int, typer.Option(min=1, help="CRM agents (at least one a dealership)")] = 30,
+    consultants: Annotated[int, typer.Option(min=1, help="at least one a dealership")] = 120,
+    seed: Annotated[int, typer.Option(help="the same seed, the same group and story")] = 20260302,
+    concurrency: Annotated[int, typer.Option(min=1, help="requests in flight")] = 16,
+    stay: Annotated[bool, typer.Option(help="keep the services up afterwards (Ctrl-C)")] = False,
+) -> None:
+    """Create a dealer group through the services' admin APIs and drive it through the real
+    services (started here as local processes on the machine's PostgreSQL and RabbitMQ, on
+    databases and a namespace of their own) on a compressed clock; then print the metrics
+    API's KPIs beside the simulation's own count."""
+    try:
+        shape = GroupShape(dealerships, sources, agents, consultants)
+        first = date.fromisoformat(start)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    config = SimConfig(
+        seed=seed, leads=leads, days=days, start=first, shape=shape, concurrency=concurrency
+    )
+    console = Console() if sys.stdout.isatty() else Console(width=132)
+    try:
+        code = uvloop.run(_simulate(config, console, stay=stay))
+    except KeyboardInterrupt:  # the run cleaned up when its task was cancelled
+        code = 130
+    raise typer.Exit(code)
+
+
+async def _simulate(config: SimConfig, console: Console, *, stay: bool) -> int:
+    system = LocalSystem.fresh("sim")
+    path = clock_file(DEFAULT_OUT.parent / "simulate", system.tag)
+    system.env = default_env(path)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    tasks = {
+        "days": bars.add_task("simulated days", total=config.days),
+        "enquiries": bars.add_task("enquiries", total=config.leads),
+        "actions": bars.add_task("agents' and consultants' actions", total=None),
+    }
+
+    def progress(task: str, done: int, total: int | None) -> None:
+        bars.update(tasks[task], completed=done, total=total)
+        if task == "days" and not console.is_terminal:  # a log: one line a day instead
+            console.print(f"simulated day {done}/{total}")
+
+    code = 2
+    main = asyncio.current_task()
+    assert main is not None
+    # SIGTERM (a `timeout`, an orchestrator) cleans up as Ctrl-C does.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    try:
+        console.print(f"starting the five services ({system.tag}: own databases and queues)")
+        await system.start()
+        simulation = Simulation(config, system, path, progress=progress, say=console.print)
+        with bars:
+            result = await simulation.run()
+        sim_report.render(result, console, stay=stay)
+        code = 0 if result.passed else 1
+        if stay:
+            await asyncio.Event().wait()  # until Ctrl-C
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("[yellow]interrupted[/yellow]")
+        code = 130
+    except Exception:
+        console.print_exception(max_frames=8)
+        for name, tail in system.log_tails().items():
+            if tail:
+                console.print(f"[dim]{name}:[/dim]\n{tail}")
+    finally:
+        console.print("stopping the services, removing their databases and queues")
+        await asyncio.shield(system.stop())
+        path.unlink(missing_ok=True)
+    return code
 
 
 def main() -> None:

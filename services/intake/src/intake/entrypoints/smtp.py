@@ -48,7 +48,7 @@ from intake.service_layer.receive import (
 )
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.auth import VerifiedKeyCache
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.messaging.topology import Topology
 from shared.runtime import Runtime, run_service
 
@@ -224,7 +224,7 @@ async def smtp_listener(
     context = tls_context(settings)  # before anything starts: bad TLS settings stop it here
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    clock = clock or SystemClock()
+    clock = clock or service_clock(common.clock_file)
     wiring: dict[str, Any] = {}
 
     def subscribe(runtime: Runtime) -> list[str]:

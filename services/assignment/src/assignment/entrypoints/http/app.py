@@ -15,7 +15,7 @@ from assignment.entrypoints import amqp
 from assignment.entrypoints.http import prospects, roster
 from assignment.service_layer import allocation, handlers
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
@@ -34,7 +34,7 @@ def create_app(
     settings = settings or AssignmentSettings()
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    the_clock = clock or SystemClock()
+    the_clock = clock or service_clock(common.clock_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

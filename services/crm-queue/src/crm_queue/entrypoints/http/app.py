@@ -14,7 +14,7 @@ from crm_queue.entrypoints import amqp
 from crm_queue.entrypoints.http import routes
 from crm_queue.service_layer import handlers
 from crm_queue.service_layer.unit_of_work import CrmUnitOfWork
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
@@ -33,7 +33,7 @@ def create_app(
     settings = settings or CrmQueueSettings()
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    the_clock = clock or SystemClock()
+    the_clock = clock or service_clock(common.clock_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ from intake.service_layer.bulk import BulkJobs
 from intake.service_layer.receive import Receiver
 from intake.service_layer.sources import SourceKeys
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.http import HttpLimits, add_health_routes, harden
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
@@ -68,7 +68,7 @@ def create_app(
     settings = settings or IntakeSettings()
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    clock = clock or SystemClock()
+    clock = clock or service_clock(common.clock_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from metrics.entrypoints import amqp
 from metrics.entrypoints.http import kpis
 from metrics.entrypoints.observe import Observer
 from metrics.service_layer.unit_of_work import MetricsUnitOfWork
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, service_clock
 from shared.http import add_health_routes
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
@@ -35,7 +35,7 @@ def create_app(
     settings = settings or MetricsSettings()
     common = settings.common
     topology = topology or Topology(common.namespace, common.delivery_limit)
-    the_clock = clock or SystemClock()
+    the_clock = clock or service_clock(common.clock_file)
     observer = Observer()
 
     @contextlib.asynccontextmanager
