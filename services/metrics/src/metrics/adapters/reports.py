@@ -53,8 +53,9 @@ def _last_nulls(key: Any) -> tuple[bool, Any]:
     return (key is None, key if key is not None else "")
 
 
-def rolled(scope: Scope, window: Window, group_by: str = "none") -> bool:
-    if not rollups.answers(scope):
+def rolled(scope: Scope, window: Window, group_by: str = "none", *, allowed: bool = True) -> bool:
+    """Whether the rollups answer (`allowed` False: read the facts, for checks)."""
+    if not allowed or not rollups.answers(scope):
         return False
     if group_by in ("none", "dealership"):
         return True
@@ -62,9 +63,15 @@ def rolled(scope: Scope, window: Window, group_by: str = "none") -> bool:
 
 
 async def funnel(
-    session: AsyncSession, scope: Scope, window: Window, group_by: GroupBy, basis: str
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    group_by: GroupBy,
+    basis: str,
+    *,
+    allowed: bool = True,
 ) -> list[dict[str, Any]]:
-    if not rolled(scope, window, group_by):
+    if not rolled(scope, window, group_by, allowed=allowed):
         return await facts.funnel(session, scope, window, group_by, basis)
     by = ("dealership_id",) if group_by == "dealership" else ()
     group = group_by if group_by in ("day", "month") else "none"
@@ -79,8 +86,10 @@ async def funnel(
     return sorted(out, key=lambda row: _last_nulls(row["k"]))
 
 
-async def speed_to_lead(session: AsyncSession, scope: Scope, window: Window) -> dict[str, Any]:
-    if not rolled(scope, window):
+async def speed_to_lead(
+    session: AsyncSession, scope: Scope, window: Window, *, allowed: bool = True
+) -> dict[str, Any]:
+    if not rolled(scope, window, allowed=allowed):
         row = await facts.speed_to_lead(session, scope, window)
         return row | {"percentiles": "exact"}
     [r] = await rollups.sums(session, FUNNEL, scope, window) or [dict.fromkeys(FUNNEL.measures, 0)]
@@ -179,9 +188,15 @@ GROUP BY 1, 2, 3, 4"""
 
 
 async def persistence(
-    session: AsyncSession, scope: Scope, window: Window, asked: int | None, default: int
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    asked: int | None,
+    default: int,
+    *,
+    allowed: bool = True,
 ) -> dict[str, Any]:
-    if rolled(scope, window):
+    if rolled(scope, window, allowed=allowed):
         by = ("category", "attempts", "min_attempts", "automatic")
         rows = await rollups.sums(session, PERSIST, scope, window, by)
     else:
@@ -194,8 +209,10 @@ async def persistence(
     return persistence_of(rows, asked, default)
 
 
-async def lost_reasons(session: AsyncSession, scope: Scope, window: Window) -> list[dict[str, Any]]:
-    if not rolled(scope, window):
+async def lost_reasons(
+    session: AsyncSession, scope: Scope, window: Window, *, allowed: bool = True
+) -> list[dict[str, Any]]:
+    if not rolled(scope, window, allowed=allowed):
         return await facts.lost_reasons(session, scope, window)
     by = ("origin", "category", "reason_code")
     merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -226,8 +243,10 @@ SELECT count(DISTINCT lead_id) FROM (
     AND r.at >= :start AND r.at < :end AND r.kind = 'bought_elsewhere') b"""
 
 
-async def recovery(session: AsyncSession, scope: Scope, window: Window) -> dict[str, Any]:
-    if not rolled(scope, window):
+async def recovery(
+    session: AsyncSession, scope: Scope, window: Window, *, allowed: bool = True
+) -> dict[str, Any]:
+    if not rolled(scope, window, allowed=allowed):
         return await facts.recovery(session, scope, window)
     [r] = await rollups.sums(session, FUNNEL, scope, window) or [dict.fromkeys(FUNNEL.measures, 0)]
     out: dict[str, Any] = {
@@ -261,8 +280,10 @@ async def recovery(session: AsyncSession, scope: Scope, window: Window) -> dict[
     return out
 
 
-async def sources(session: AsyncSession, scope: Scope, window: Window) -> list[dict[str, Any]]:
-    if not rolled(scope, window):
+async def sources(
+    session: AsyncSession, scope: Scope, window: Window, *, allowed: bool = True
+) -> list[dict[str, Any]]:
+    if not rolled(scope, window, allowed=allowed):
         return await facts.sources(session, scope, window)
     by = ("source_id", "source_name", "source_kind", "currency")
     merged: dict[tuple[str, str | None], dict[str, Any]] = {}
