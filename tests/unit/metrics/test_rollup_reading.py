@@ -4,6 +4,7 @@ latency bins; persistence from counted losses (issue 15)."""
 from __future__ import annotations
 
 import statistics
+from itertools import pairwise
 from datetime import UTC, date, datetime
 
 from metrics.adapters.reports import persistence_of
@@ -46,8 +47,8 @@ def test_days_grouped_only_when_they_are_utc_days() -> None:
 
 def test_buckets_are_made_of_whole_bins() -> None:
     groups = bins_of_buckets()
-    assert [g.start for g in groups][0] == 0 and groups[-1].stop == len(SPEED_BINS) + 1
-    assert all(a.stop == b.start for a, b in zip(groups, groups[1:], strict=False))
+    assert groups[0].start == 0 and groups[-1].stop == len(SPEED_BINS) + 1
+    assert all(a.stop == b.start for a, b in pairwise(groups))
 
 
 def test_binned_percentiles_are_exact_for_evenly_spread_values() -> None:
