@@ -4,8 +4,8 @@ latency bins; persistence from counted losses (issue 15)."""
 from __future__ import annotations
 
 import statistics
-from itertools import pairwise
 from datetime import UTC, date, datetime
+from itertools import pairwise
 
 from metrics.adapters.reports import persistence_of
 from metrics.adapters.rollups import plan, utc_days

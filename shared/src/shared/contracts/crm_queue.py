@@ -94,8 +94,9 @@ class LeadQualifiedV1(LeadEventPayload):
     details: str | None = None
     appointment_at: UtcDatetime | None = None
     attempts: int = Field(
-        ge=0, description="Contact attempts made by people before qualifying (automatic replies "
-        "not counted)"
+        ge=0,
+        description="Contact attempts made by people before qualifying (automatic replies "
+        "not counted)",
     )
     qualified_at: UtcDatetime
     hot: bool = Field(
@@ -123,8 +124,9 @@ class LeadLostV1(CodedLoss, LeadEventPayload):
     note: str | None = Field(default=None, description="Free text, only beside a code")
     agent_id: str | None = None
     attempts: int = Field(
-        ge=0, description="Contact attempts made by people before the loss (automatic replies "
-        "not counted)"
+        ge=0,
+        description="Contact attempts made by people before the loss (automatic replies "
+        "not counted)",
     )
     lost_at: UtcDatetime
     do_not_contact: bool = False
