@@ -169,6 +169,9 @@ async def test_reports_from_the_rollups_equal_reports_from_the_facts(svc: Metric
                 assert await reports.sources(s, scope, window) == await reports.sources(
                     s, scope, window, allowed=False
                 )
+                assert await reports.consultants(s, scope, window, 50) == await reports.consultants(
+                    s, scope, window, 50, allowed=False
+                )
     assert checked > 50  # most of the combinations above were answered by the rollups
 
 

@@ -106,12 +106,21 @@ def upgrade() -> None:
             _money("cost"),
         ],
     )
-    # Rollups of the facts already projected: what `python -m metrics.rebuild` would sum.
-    # (Existing databases: run the rebuild once after upgrading; new ones start empty.)
+    _rollup(
+        "consultant_rollup",
+        [_text("consultant_id")],
+        [
+            *(_n(c) for c in ("prospects", "sales", "reactivated_sales", "losses", "revenue_n")),
+            _money("revenue"),
+        ],
+    )
+    # The rollups start empty: a database with facts already projected sums them with one
+    # `python -m metrics.rebuild` after upgrading.
 
 
 def downgrade() -> None:
     for table in (
+        "consultant_rollup",
         "source_rollup",
         "persist_rollup",
         "reason_rollup",

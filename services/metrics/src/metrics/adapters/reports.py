@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from metrics.adapters import kpis as facts
 from metrics.adapters import rollups
-from metrics.adapters.rollups import FUNNEL, MONEY, PERSIST, REASONS, SOURCES
+from metrics.adapters.rollups import CONSULTANTS, FUNNEL, MONEY, PERSIST, REASONS, SOURCES
 from metrics.domain.kpis import (
     EXACT_PERCENTILE_MAX,
     LATENCY_BUCKETS,
@@ -312,3 +312,26 @@ async def sources(
         out.append(m)
     out.sort(key=lambda m: (-m["leads"], m["source_id"]))
     return out[:1000]
+
+
+async def consultants(
+    session: AsyncSession, scope: Scope, window: Window, limit: int, *, allowed: bool = True
+) -> list[dict[str, Any]]:
+    if not rolled(scope, window, allowed=allowed):
+        return await facts.consultants(session, scope, window, limit)
+    out = []
+    for r in await rollups.sums(session, CONSULTANTS, scope, window, ("consultant_id",)):
+        if not (r["prospects"] or r["sales"] or r["losses"]):
+            continue
+        out.append(
+            {
+                "consultant_id": r["consultant_id"],
+                "prospects": r["prospects"],
+                "sales": r["sales"],
+                "reactivated_sales": r["reactivated_sales"],
+                "losses": r["losses"],
+                "revenue": r["revenue"] if r["revenue_n"] else None,
+            }
+        )
+    out.sort(key=lambda c: (-c["sales"], -c["prospects"], c["consultant_id"]))
+    return out[:limit]

@@ -293,7 +293,51 @@ SOURCES = Family(
     money=frozenset({"cost"}),
 )
 
-FAMILIES: tuple[Family, ...] = (FUNNEL, MONEY, REASONS, PERSIST, SOURCES)
+CONSULTANT_OF_LEAD = "COALESCE(l.won_consultant, l.consultant_id)"
+
+# Per consultant: prospects first assigned (to whoever has them now), sales and revenue, losses.
+CONSULTANTS = Family(
+    "consultant_rollup",
+    ("consultant_id",),
+    ("prospects", "sales", "reactivated_sales", "losses", "revenue_n", "revenue"),
+    (
+        Branch(
+            "lead_fact l",
+            "l",
+            "l.first_assigned_at",
+            "l.dealership_id",
+            {"prospects": "1"},
+            keys={"consultant_id": CONSULTANT_OF_LEAD},
+            where=f"{CONSULTANT_OF_LEAD} IS NOT NULL",
+        ),
+        Branch(
+            "lead_fact l",
+            "l",
+            "l.won_at",
+            "l.dealership_id",
+            {
+                "sales": "1",
+                "reactivated_sales": _when(REACTIVATED_SALE),
+                "revenue_n": _when("l.won_amount IS NOT NULL"),
+                "revenue": "COALESCE(l.won_amount, 0)",
+            },
+            keys={"consultant_id": "l.won_consultant"},
+            where="l.won_consultant IS NOT NULL",
+        ),
+        Branch(
+            "loss_fact x",
+            "x",
+            "x.lost_at",
+            "x.dealership_id",
+            {"losses": "1"},
+            keys={"consultant_id": "x.consultant_id"},
+            where="x.origin = 'prospect' AND x.consultant_id IS NOT NULL",
+        ),
+    ),
+    money=frozenset({"revenue"}),
+)
+
+FAMILIES: tuple[Family, ...] = (FUNNEL, MONEY, REASONS, PERSIST, SOURCES, CONSULTANTS)
 ROLLUP_TABLES = tuple(f.table for f in FAMILIES)
 
 

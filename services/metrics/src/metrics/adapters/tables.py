@@ -311,3 +311,16 @@ source_rollup = _rollup(
         Column("cost", Numeric(18, 2), nullable=False, server_default=text("0")),
     ],
 )
+
+consultant_rollup = _rollup(
+    "consultant_rollup",
+    [_key("consultant_id")],
+    [
+        _n("prospects"),
+        _n("sales"),
+        _n("reactivated_sales"),
+        _n("losses"),
+        _n("revenue_n"),
+        Column("revenue", Numeric(18, 2), nullable=False, server_default=text("0")),
+    ],
+)

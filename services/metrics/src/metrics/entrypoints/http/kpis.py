@@ -280,7 +280,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="rows at most")]
 @router.get("/consultants", response_model=ConsultantsReport, responses=AUTH)
 async def consultants(asked: Asked, session: Session, limit: Limit = 50) -> ConsultantsReport:
     """Consultant leaderboard: prospects, sales (reactivated apart), losses, close rate, revenue."""
-    rows = await sql.consultants(session, asked.scope, asked.window, limit)
+    rows = await reports.consultants(session, asked.scope, asked.window, limit)
     return ConsultantsReport(
         period=_period(asked.window),
         filters=_filters(asked),
