@@ -16,7 +16,7 @@ That one definition is used three ways, so the three cannot drift apart:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,8 +50,6 @@ class Branch:
     measures: Mapping[str, str]
     keys: Mapping[str, str] = field(default_factory=dict)
     where: str = "true"
-    # Intake rows: a rejected enquiry has no lead, so it is found by its own event id.
-    by_event: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,6 @@ FUNNEL = Family(
             "i.received_at",
             "i.dealership_id",
             {"rejected": _when("i.kind = 'rejected'"), "duplicates": _when("i.kind = 'duplicate'")},
-            by_event=True,
         ),
         Branch(
             "loss_fact x",
@@ -287,7 +284,6 @@ SOURCES = Family(
                 "cost": "COALESCE(i.cost_per_lead, 0)",
             },
             keys=_source_keys("i"),
-            by_event=True,
         ),
     ),
     money=frozenset({"cost"}),
@@ -360,11 +356,30 @@ def _branch_sql(family: Family, b: Branch, condition: str) -> str:
     )
 
 
-def _of_lead(b: Branch) -> str:
-    a = b.alias
-    if b.by_event:
-        return f"{a}.tenant_id = :tenant AND ({a}.lead_id = :lead_id OR {a}.event_id = :event_id)"
-    return f"{a}.tenant_id = :tenant AND {a}.lead_id = :lead_id"
+# A lead's own rows, read once each by primary key or the lead's index (`one_*` stand for the
+# fact tables in the branches), so the plan does not depend on how many rows the tenant has.
+_ONE_LEAD = {
+    "lead_fact": "SELECT * FROM lead_fact WHERE tenant_id = :tenant AND lead_id = :lead_id",
+    "loss_fact": "SELECT * FROM loss_fact WHERE tenant_id = :tenant AND lead_id = :lead_id",
+    "recovery_fact": (
+        "SELECT * FROM recovery_fact WHERE tenant_id = :tenant AND lead_id = :lead_id"
+    ),
+    # A rejected enquiry has no lead: it is found by its own event id.
+    "intake_fact": (
+        "SELECT * FROM intake_fact WHERE tenant_id = :tenant AND lead_id = :lead_id "
+        "UNION SELECT * FROM intake_fact WHERE event_id = :event_id AND tenant_id = :tenant"
+    ),
+}
+
+
+def _of_lead_sql(family: Family) -> str:
+    """The family's contributions of one lead (and of one intake event), per day."""
+    tables = sorted({_table_of(b) for b in family.branches})
+    ctes = ", ".join(f"one_{t} AS MATERIALIZED ({_ONE_LEAD[t]})" for t in tables)
+    union = " UNION ALL ".join(
+        _branch_sql(family, replace(b, source=f"one_{b.source}"), "true") for b in family.branches
+    )
+    return f"WITH {ctes} " + _grouped(family, union)
 
 
 def _sums(family: Family) -> str:
@@ -374,6 +389,10 @@ def _sums(family: Family) -> str:
 def _per_day(family: Family, condition: Any) -> str:
     """The contributions summed per tenant, UTC day, dealership and keys."""
     union = " UNION ALL ".join(_branch_sql(family, b, condition(b)) for b in family.branches)
+    return _grouped(family, union)
+
+
+def _grouped(family: Family, union: str) -> str:
     keys = ", ".join(("tenant_id", "day", "dealership_id", *family.keys))
     return (
         "SELECT tenant_id, (at AT TIME ZONE 'UTC')::date AS day, dealership_id"
@@ -405,7 +424,7 @@ class Delta:
 async def _contributions(
     session: AsyncSession, family: Family, params: Mapping[str, Any]
 ) -> dict[tuple[date, str, Row], list[Any]]:
-    rows = await session.execute(text(_per_day(family, _of_lead)), params)
+    rows = await session.execute(text(_of_lead_sql(family)), params)
     n = len(family.keys)
     return {(r[1], r[2], tuple(r[3 : 3 + n])): list(r[3 + n :]) for r in rows.all()}
 
@@ -433,6 +452,9 @@ class Maintainer:
         self.before: dict[str, dict[tuple[date, str, Row], list[Any]]] = {}
 
     async def __aenter__(self) -> Maintainer:
+        # One plan a statement and connection: the lead's rows are read by key whatever the
+        # parameters, and planning these unions costs more than running them.
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         if self.params["lead_id"] is not None:
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 15))"),
