@@ -22,7 +22,7 @@ from intake.domain.model import (
     Vehicle,
     shallow_dict,
 )
-from intake.domain.normalise import normalise
+from intake.domain.normalise import ContactCache, normalise
 from intake.domain.submission import LeadSubmission
 from intake.domain.test_rules import TestLeadRules
 from intake.service_layer import events
@@ -101,9 +101,11 @@ def judge(
     source: SourceRow,
     countries: dict[UUID, DealershipPlace],
     rules: TenantRules,
+    cache: ContactCache | None = None,
 ) -> Verdicts:
     """The part of ingesting that needs no database and no lock, so a bulk job can judge its
-    next batch while the last one is being written."""
+    next batch while the last one is being written. `cache`: a bulk job's emails and phones
+    read before."""
     dealerships = [dealership_of(item.submission, source, countries) for item in items]
     judged: list[NormalisedLead | Rejection] = [
         normalise(
@@ -111,6 +113,7 @@ def judge(
             country=countries[d].country,
             timezone=countries[d].timezone,
             rules=rules.test_rules,
+            cache=cache,
         )
         for item, d in zip(items, dealerships, strict=True)
     ]
