@@ -41,7 +41,13 @@ from shared.contracts.crm_queue import (
     LeadQualifiedV1,
     LeadSlaBreachedV1,
 )
-from shared.contracts.envelope import Envelope, envelope_type, new_envelope
+from shared.contracts.envelope import (
+    Envelope,
+    PreparedEvent,
+    envelope_type,
+    new_envelope,
+    prepare_event,
+)
 from shared.contracts.intake import (
     LeadDuplicateV1,
     LeadIngestedV1,
@@ -112,6 +118,7 @@ __all__ = [
     "Origin",
     "PersonErasedV1",
     "PersonV1",
+    "PreparedEvent",
     "Producer",
     "ProspectAssignedV1",
     "ProspectEscalatedV1",
@@ -140,5 +147,6 @@ __all__ = [
     "new_envelope",
     "parse_envelope",
     "payload_class",
+    "prepare_event",
     "routing_key",
 ]
