@@ -97,7 +97,8 @@ class CpuMeter:
     """CPU cores used per group (the service, postgres, rabbitmq, bench, other) over a phase.
 
     `service` names the group of the process `service_pid` (e.g. "intake"); its CPU seconds
-    are also reported as `<service>_cpu_s`.
+    are also reported as `<service>_cpu_s`, split into `<service>_main_cpu_s` (that process)
+    and `<service>_children_cpu_s` (its relay process, worker processes).
     """
 
     def __init__(self, service_pid: int = -1, service: str = "service") -> None:
@@ -122,9 +123,13 @@ class CpuMeter:
         wall = time.monotonic() - self._t0
         end = _cpu_by_pid(self._service_pid, self._service, self._pids())
         used = {self._service: 0.0, "postgres": 0.0, "rabbitmq": 0.0, "bench": 0.0}
+        main = 0.0
         for pid, (group, seconds) in end.items():
             before = self._start.get(pid)
-            used[group] += seconds - (before[1] if before and before[0] == group else 0.0)
+            spent = seconds - (before[1] if before and before[0] == group else 0.0)
+            used[group] += spent
+            if pid == self._service_pid:
+                main = spent
         cores = {group: round(seconds / wall, 2) for group, seconds in used.items()}
         machine = (_busy() - self._busy0) / wall
         cores["other"] = round(max(machine - sum(cores.values()), 0.0), 2)
@@ -132,4 +137,6 @@ class CpuMeter:
         cores["of"] = float(psutil.cpu_count() or 0)
         cores["seconds"] = round(wall, 2)
         cores[f"{self._service}_cpu_s"] = round(used[self._service], 2)
+        cores[f"{self._service}_main_cpu_s"] = round(main, 2)
+        cores[f"{self._service}_children_cpu_s"] = round(used[self._service] - main, 2)
         return cores
