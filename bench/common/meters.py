@@ -96,8 +96,9 @@ class CpuMeter:
     """CPU cores used per group (the service, postgres, rabbitmq, bench, other) over a phase.
 
     `service` names the group of the process `service_pid` (e.g. "intake"); its CPU seconds
-    are also reported as `<service>_cpu_s`. `services` (name → pid) measures several at once
-    instead, each a group of its own with its `<name>_cpu_s`.
+    are also reported as `<service>_cpu_s`, split into `<service>_main_cpu_s` (that process)
+    and `<service>_children_cpu_s` (its relay process, worker processes). `services`
+    (name → pid) measures several at once instead, each a group of its own, with the same keys.
     """
 
     def __init__(
@@ -129,9 +130,14 @@ class CpuMeter:
         used = dict.fromkeys(self._services, 0.0) | dict.fromkeys(
             ("postgres", "rabbitmq", "bench"), 0.0
         )
+        mains = {pid: name for name, pid in self._services.items()}
+        main = dict.fromkeys(self._services, 0.0)
         for pid, (group, seconds) in end.items():
             before = self._start.get(pid)
-            used[group] += seconds - (before[1] if before and before[0] == group else 0.0)
+            spent = seconds - (before[1] if before and before[0] == group else 0.0)
+            used[group] += spent
+            if pid in mains:
+                main[mains[pid]] = spent
         cores = {group: round(seconds / wall, 2) for group, seconds in used.items()}
         machine = (_busy() - self._busy0) / wall
         cores["other"] = round(max(machine - sum(cores.values()), 0.0), 2)
@@ -140,4 +146,6 @@ class CpuMeter:
         cores["seconds"] = round(wall, 2)
         for name in self._services:
             cores[f"{name}_cpu_s"] = round(used[name], 2)
+            cores[f"{name}_main_cpu_s"] = round(main[name], 2)
+            cores[f"{name}_children_cpu_s"] = round(used[name] - main[name], 2)
         return cores

@@ -234,6 +234,13 @@ def _cpu_per_item(results: dict[str, Any]) -> None:
         if result and phase in cores and result[count]:
             spent = cores[phase]["intake_cpu_s"] / result[count] * 1000
             result[f"intake_cpu_ms_per_{unit}"] = round(spent, 2)
+            # The main process, and its children: the relay process (INTAKE_RELAY_MODE=process)
+            # or the other workers (INTAKE_WORKERS).
+            for part in ("main", "children"):
+                seconds = cores[phase].get(f"intake_{part}_cpu_s")
+                if seconds is not None:
+                    per = round(seconds / result[count] * 1000, 2)
+                    result[f"intake_{part}_cpu_ms_per_{unit}"] = per
 
 
 async def run(config: BenchConfig, console: Console) -> Path:

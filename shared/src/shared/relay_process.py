@@ -68,6 +68,10 @@ class RelayProcess:
         """Nothing to do: the relay hears the commit's NOTIFY."""
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
     def alive(self) -> bool:
         return self._process.is_alive()
 

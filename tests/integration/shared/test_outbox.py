@@ -298,3 +298,43 @@ async def test_relay_process_stops_by_itself_when_its_service_is_killed(
         child.kill()
         pytest.fail(f"the orphaned relay ({loop} loop) still ran 3 s after its service died")
     assert not child.is_running()
+
+
+async def test_relay_cut_off_mid_batch_publishes_again_and_leaves_no_transaction_behind(
+    database_url: str,
+    common_settings: CommonSettings,
+    topology: Topology,
+    events_queue: aio_pika.abc.AbstractQueue,
+) -> None:
+    # One pooled connection: were the claim's transaction handed back to the pool, the next
+    # relay would run inside it (its locks held, its rows claimed twice) instead of anew.
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    await create_messaging_tables(engine)
+    try:
+        events = [SampleEvent(data={"n": i}) for i in range(5)]
+        await _emit(engine, events)
+        stuck = OutboxRelay(engine, common_settings.amqp_url, topology)
+        never = asyncio.Event()
+
+        async def no_broker() -> None:  # the rows are claimed; the broker never answers
+            await never.wait()
+
+        stuck._events_channel = no_broker  # type: ignore[assignment,method-assign]
+        batch = asyncio.create_task(stuck.publish_batch())
+        await asyncio.sleep(0.5)
+        batch.cancel()  # a crash between the claim and the confirms
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None and not raw.is_in_transaction()
+        assert await _pending(engine) == 5  # nothing marked without a confirm
+        relay = OutboxRelay(engine, common_settings.amqp_url, topology)
+        assert await relay.drain() == 5
+        received = await collect(events_queue, 5)
+        assert [m.message_id for m in received] == [str(e.event_id) for e in events]
+        assert await _pending(engine) == 0
+        await relay.close()
+    finally:
+        await engine.dispose()

@@ -603,3 +603,47 @@ def test_a_pattern_re2_cannot_read_is_refused_with_its_reason() -> None:
 
     with pytest.raises(ValidationError, match=r"not a valid regular expression \(RE2\)"):
         TestLeadRule(field="comments", pattern=r"(a)\1")
+
+
+def test_a_contact_cache_reads_each_email_and_phone_text_once_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import phonenumbers
+
+    from intake.domain import normalise as module
+
+    reads: list[str] = []
+    parse, validate = phonenumbers.parse, module.validate_email
+
+    def counted_parse(text: str, region: str | None = None) -> Any:
+        reads.append(f"phone:{text}:{region}")
+        return parse(text, region)
+
+    def counted_validate(text: str, **options: Any) -> Any:
+        reads.append(f"email:{text}")
+        return validate(text, **options)
+
+    monkeypatch.setattr(module.phonenumbers, "parse", counted_parse)
+    monkeypatch.setattr(module, "validate_email", counted_validate)
+    rows = [
+        {"email": "Jane@Example.com", "phone": "(519) 555-0123", "other_phones": ["nope"]},
+        {"email": "Jane@Example.com", "phone": "(519) 555-0123", "other_phones": ["nope"]},
+        {"email": "not an email", "phone": "519-555-0123"},
+        {"email": "not an email", "phone": "519-555-0123"},
+    ]
+    cache = module.ContactCache()
+    for fields in rows:
+        sub = LeadSubmission.model_validate(fields)
+        for region in ("CA", "GB"):  # a phone reads differently in another region
+            plain = normalise(sub, country=region, rules=TestLeadRules.none(), today=TODAY)
+            cached = normalise(
+                sub, country=region, rules=TestLeadRules.none(), today=TODAY, cache=cache
+            )
+            assert cached == plain
+    # The plain calls read every time (2 rows x 2 regions for an email, 2 rows for a phone in
+    # one region); the cached ones once per distinct text (and region).
+    assert reads.count("email:Jane@Example.com") == 4 + 1
+    assert reads.count("email:not an email") == 4 + 1
+    assert reads.count("phone:(519) 555-0123:CA") == 2 + 1
+    assert reads.count("phone:(519) 555-0123:GB") == 2 + 1
+    assert reads.count("phone:nope:CA") == 2 + 1

@@ -42,7 +42,13 @@ from shared.contracts.crm_queue import (
     LeadQualifiedV1,
     LeadSlaBreachedV1,
 )
-from shared.contracts.envelope import Envelope, envelope_type, new_envelope
+from shared.contracts.envelope import (
+    Envelope,
+    PreparedEvent,
+    envelope_type,
+    new_envelope,
+    prepare_event,
+)
 from shared.contracts.intake import (
     CallReceivedV1,
     LeadDuplicateV1,
@@ -116,6 +122,7 @@ __all__ = [
     "Origin",
     "PersonErasedV1",
     "PersonV1",
+    "PreparedEvent",
     "Producer",
     "ProspectAssignedV1",
     "ProspectEscalatedV1",
@@ -144,5 +151,6 @@ __all__ = [
     "new_envelope",
     "parse_envelope",
     "payload_class",
+    "prepare_event",
     "routing_key",
 ]

@@ -7,10 +7,12 @@ Consumers deduplicate by `event_id`, route by `routing_key`, and follow a chain 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID, uuid4
 
+import pydantic_core
 from pydantic import Field, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -126,4 +128,69 @@ def new_envelope(
         correlation_id=correlation_id or str(event_id),
         causation_id=causation_id,
         payload=payload,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event serialised once, at creation, from plain values: what the outbox needs of an
+    envelope (`shared.outbox.OutgoingEvent`), without a model built and validated per event.
+
+    For a producer's hot path (intake's leads): building the payload and envelope models was a
+    fifth of a bulk row's CPU. The JSON is the same as the models' (pydantic-core writes both);
+    the producer's contract tests read it back through the models and compare.
+    """
+
+    event_id: UUID
+    event_type: str
+    event_version: int
+    tenant_id: str
+    producer: str
+    correlation_id: str
+    body: bytes
+
+    def to_json_bytes(self) -> bytes:
+        return self.body
+
+
+def utc(value: datetime) -> datetime:
+    """What `UtcDatetime` makes of an aware datetime, for payloads built as plain dicts."""
+    return value.astimezone(UTC)
+
+
+def prepare_event(
+    payload_class: type[EventPayload],
+    payload: dict[str, Any],
+    *,
+    tenant_id: str,
+    dealership_id: str | None = None,
+    lead_id: UUID | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> PreparedEvent:
+    """`new_envelope()` for a payload written as a plain dict of the class's fields (every one,
+    in its order; values as the model holds them: UUID, aware UTC datetimes, Decimal)."""
+    event_id = uuid4()
+    correlation_id = correlation_id or str(event_id)
+    envelope = {
+        "event_id": event_id,
+        "event_type": payload_class.event_type,
+        "event_version": payload_class.event_version,
+        "occurred_at": datetime.now(UTC),
+        "producer": payload_class.producer,
+        "tenant_id": tenant_id,
+        "dealership_id": dealership_id,
+        "lead_id": lead_id,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "payload": payload,
+    }
+    return PreparedEvent(
+        event_id=event_id,
+        event_type=payload_class.event_type,
+        event_version=payload_class.event_version,
+        tenant_id=tenant_id,
+        producer=payload_class.producer,
+        correlation_id=correlation_id,
+        body=pydantic_core.to_json(envelope),
     )

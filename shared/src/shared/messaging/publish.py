@@ -18,6 +18,11 @@ PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 Properties = aiormq.spec.Basic.Properties
 
 
+async def underlay(channel: aio_pika.abc.AbstractChannel) -> aiormq.Channel:
+    """aiormq's channel under an aio-pika one, to publish with `wait=False` (see above)."""
+    return cast(aiormq.Channel, await channel.get_underlay_channel())
+
+
 async def publish_confirmed(
     channel: aio_pika.abc.AbstractChannel,
     body: bytes,
@@ -31,8 +36,7 @@ async def publish_confirmed(
     """Publish and wait for the broker's confirm. Raises if the broker nacks, or returns a
     mandatory message (on a channel opened with `on_return_raises=True`), or after
     `confirm_timeout` seconds."""
-    underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
-    await underlay.basic_publish(
+    await (await underlay(channel)).basic_publish(
         body,
         exchange=exchange,
         routing_key=routing_key,

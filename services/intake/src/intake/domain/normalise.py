@@ -28,7 +28,7 @@ from intake.domain.submission import LeadSubmission, VehicleIn
 from intake.domain.test_rules import TestLeadRules
 from shared.contracts.lost_reasons import LostReasonCode
 
-__all__ = ["TestLeadRules", "normalise"]
+__all__ = ["ContactCache", "TestLeadRules", "normalise"]
 
 _WS = re.compile(r"\s+")
 
@@ -79,6 +79,42 @@ _WarnFn = Callable[[str, str], None]
 WARNING_TEXT = 200  # characters of the original text a warning keeps (FieldErrorV1.value)
 
 
+class ContactCache:
+    """Emails and phones already read, by their text as written (and the phone's region).
+
+    Reading them (email_validator, phonenumbers) is the costliest part of normalising, and a
+    bulk file repeats people. One per bulk job, so the personal data it holds goes with the job
+    (an erasure never finds a copy here later); bounded: cleared when it grows past `limit`.
+    Only exact texts are shared: results depend on nothing else.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._limit = limit
+        self._emails: dict[str, tuple[str | None, str | None]] = {}
+        self._phones: dict[tuple[str | None, str], tuple[str | None, str | None]] = {}
+
+    def email(self, value: str | None) -> tuple[str | None, str | None]:
+        if value is None:
+            return None, None
+        found = self._emails.get(value)
+        if found is None:
+            if len(self._emails) >= self._limit:
+                self._emails.clear()
+            found = self._emails[value] = _email(value)
+        return found
+
+    def phone(self, value: str | None, region: str) -> tuple[str | None, str | None]:
+        if value is None:
+            return None, None
+        key = (value, region)
+        found = self._phones.get(key)
+        if found is None:
+            if len(self._phones) >= self._limit:
+                self._phones.clear()
+            found = self._phones[key] = _phone(value, region)
+        return found
+
+
 def normalise(
     sub: LeadSubmission,
     *,
@@ -86,10 +122,12 @@ def normalise(
     rules: TestLeadRules,
     today: date | None = None,
     timezone: str = "UTC",
+    cache: ContactCache | None = None,
 ) -> NormalisedLead | Rejection:
     """`country`: the dealership's ISO 3166 alpha-2 region, used to read national phone numbers.
     `timezone`: the dealership's IANA zone; a request date written without a zone is its wall
-    time (a provider writes the dealership's local time, not UTC).
+    time (a provider writes the dealership's local time, not UTC). `cache`: emails and phones
+    read before (a bulk job's), else each is read anew.
 
     `today` only fixes the latest acceptable model year (current year + 2) in tests.
     """
@@ -99,11 +137,14 @@ def normalise(
     warnings: list[FieldError] = []
 
     first, last = _names(sub, warnings)
-    email, email_problem = _email(sub.email)
+    email, email_problem = cache.email(sub.email) if cache else _email(sub.email)
     email_raw = _strip_mailto(sub.email)
     if email_problem:
         warnings.append(FieldError("email", email_problem))
-    phone, other_phones, phone_problem = _phones(sub.phone, sub.other_phones, region, warnings)
+    read_phone = cache.phone if cache else _phone
+    phone, other_phones, phone_problem = _phones(
+        sub.phone, sub.other_phones, region, warnings, read_phone
+    )
     comments = _comments(sub.comments)
 
     full = _text(sub.full_name)
@@ -305,16 +346,20 @@ def phone_e164(value: str | None, country: str) -> str | None:
 
 
 def _phones(
-    primary_raw: str | None, others_raw: list[str], region: str, warnings: list[FieldError]
+    primary_raw: str | None,
+    others_raw: list[str],
+    region: str,
+    warnings: list[FieldError],
+    read: Callable[[str | None, str], tuple[str | None, str | None]] = _phone,
 ) -> tuple[str | None, tuple[str, ...], str | None]:
     """(primary, other phones, why the primary was dropped)."""
-    primary, problem = _phone(primary_raw, region)
+    primary, problem = read(primary_raw, region)
     if problem:
         # Kept as written: the agent can still read "555-CALL-NOW ext 12" and try it.
         warnings.append(FieldError("phone", problem, _kept(_text(primary_raw) or "")))
     others: dict[str, None] = {}  # an ordered set: de-duplicating stays linear
     for i, raw in enumerate(others_raw):
-        number, other_problem = _phone(raw, region)
+        number, other_problem = read(raw, region)
         if other_problem:
             warnings.append(
                 FieldError(f"other_phones[{i}]", other_problem, _kept(_text(raw) or ""))

@@ -28,6 +28,7 @@ from intake.adapters.repository import SourceRow
 from intake.adapters.tables import bulk_chunk, bulk_job, bulk_row
 from intake.domain import clean, dedup
 from intake.domain.model import DealershipPlace, FieldError, shallow_dict
+from intake.domain.normalise import ContactCache
 from intake.service_layer.ingest import (
     IncomingLead,
     TenantRules,
@@ -306,6 +307,7 @@ class BulkJobs:
         batch: list[CsvRow] = []
         data_rows = 0
         writing: asyncio.Task[None] | None = None
+        contacts = ContactCache()  # this job's: people repeat within a file
         try:
             async for row in read_rows(self._chunks(job_id, job.chunks), mapping):
                 data_rows += 1
@@ -321,10 +323,10 @@ class BulkJobs:
                 if len(batch) % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # the batch being written takes its turn
                 if len(batch) >= self._batch_size:
-                    writing = await self._next_batch(job, source, batch, writing)
+                    writing = await self._next_batch(job, source, batch, writing, contacts)
                     batch = []
             if batch:
-                writing = await self._next_batch(job, source, batch, writing)
+                writing = await self._next_batch(job, source, batch, writing, contacts)
             if writing is not None:
                 await writing
         except CsvMappingError as exc:
@@ -346,16 +348,19 @@ class BulkJobs:
         source: SourceRow,
         rows: list[CsvRow],
         writing: asyncio.Task[None] | None,
+        contacts: ContactCache,
     ) -> asyncio.Task[None]:
         """Judge `rows` while the previous batch is still being written (the database's time,
         not this process's), then write them once it is done: batches commit in order, and
         each one's de-duplication sees the one before."""
-        judged = await self._judge(job, source, rows)
+        judged = await self._judge(job, source, rows, contacts)
         if writing is not None:
             await writing
         return asyncio.create_task(self._commit_batch(job, judged))
 
-    async def _judge(self, job: Any, source: SourceRow, rows: list[CsvRow]) -> _Judged:
+    async def _judge(
+        self, job: Any, source: SourceRow, rows: list[CsvRow], contacts: ContactCache
+    ) -> _Judged:
         async with self._uows() as uow:
             rules = await tenant_rules(uow, source.tenant_id)
             countries = await uow.repo.dealership_places(source.tenant_id)
@@ -375,7 +380,9 @@ class BulkJobs:
         ]
         verdicts = Verdicts()
         for start in range(0, len(items), YIELD_EVERY):
-            verdicts.extend(judge(items[start : start + YIELD_EVERY], source, countries, rules))
+            verdicts.extend(
+                judge(items[start : start + YIELD_EVERY], source, countries, rules, contacts)
+            )
             await asyncio.sleep(0)  # the batch being written takes its turn
         return _Judged(source, rows, good, items, rules, verdicts)
 

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
+from pydantic_core import to_jsonable_python
+
 from intake.adapters.repository import LeadState, SourceRow
 from intake.domain import dedup
 from intake.domain.model import (
@@ -22,7 +24,7 @@ from intake.domain.model import (
     Vehicle,
     shallow_dict,
 )
-from intake.domain.normalise import normalise
+from intake.domain.normalise import ContactCache, normalise
 from intake.domain.submission import LeadSubmission
 from intake.domain.test_rules import TestLeadRules
 from intake.service_layer import events
@@ -101,9 +103,11 @@ def judge(
     source: SourceRow,
     countries: dict[UUID, DealershipPlace],
     rules: TenantRules,
+    cache: ContactCache | None = None,
 ) -> Verdicts:
     """The part of ingesting that needs no database and no lock, so a bulk job can judge its
-    next batch while the last one is being written."""
+    next batch while the last one is being written. `cache`: a bulk job's emails and phones
+    read before."""
     dealerships = [dealership_of(item.submission, source, countries) for item in items]
     judged: list[NormalisedLead | Rejection] = [
         normalise(
@@ -111,6 +115,7 @@ def judge(
             country=countries[d].country,
             timezone=countries[d].timezone,
             rules=rules.test_rules,
+            cache=cache,
         )
         for item, d in zip(items, dealerships, strict=True)
     ]
@@ -374,7 +379,9 @@ def _merge(
     state.phone = state.phone or lead.contact.phone
     state.touched = not state.new
     enquiry_id = uuid4()
-    duplicate = events.lead_duplicate(source, item, dealership_id, lead, state, enquiry_id, on)
+    duplicate = events.lead_duplicate_payload(
+        source, item, dealership_id, lead, state, enquiry_id, on
+    )
     row = _submission_row(
         source,
         item,
@@ -388,7 +395,7 @@ def _merge(
         campaign=lead.campaign,
         dealership_id=dealership_id,
         # Kept whole: should the lead turn out closed before this came, it becomes a new lead.
-        enquiry=duplicate.payload.model_dump(mode="json"),
+        enquiry=to_jsonable_python(duplicate),
     )
     batch.submissions.append(row)
     if state.new:  # merged into a lead of this same batch: keep its insert row current
@@ -401,7 +408,7 @@ def _merge(
                     email=state.email,
                     phone=state.phone,
                 )
-    uow.emit(duplicate)
+    uow.emit(events.lead_duplicate(source, state, item, duplicate))
     return IngestResult(
         outcome="merged", submission_id=row["id"], lead_id=state.id, matched_on=tuple(on)
     )
