@@ -46,7 +46,6 @@ class AttemptRecorded(DomainEvent):
     note: str | None
     attempted_at: datetime
     next_attempt_due_at: datetime | None
-    automatic: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,4 +83,3 @@ class Lost(DomainEvent):
     lost_at: datetime
     do_not_contact: bool
     automatic: bool = False
-    min_attempts: int | None = None

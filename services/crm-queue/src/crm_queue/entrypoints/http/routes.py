@@ -136,7 +136,6 @@ async def record_attempt(
             outcome=body.outcome,
             note=body.note,
             now=clock.now(),
-            automatic=body.automatic,
         )
         return task
 
