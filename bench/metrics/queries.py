@@ -24,10 +24,17 @@ ENDPOINTS = (
 
 
 def windows() -> dict[str, dict[str, str]]:
-    """Month to date, and the whole year of history (the widest a dashboard asks)."""
+    """Month to date, and the whole year of history (the widest a dashboard asks): for the
+    whole group; for one dealership; in a zone whose days are not UTC days (the rollups answer
+    whole UTC days, the facts the hours at each end)."""
     today = datetime.now(UTC).date()
     year = {"period": "range", "from": str(today - timedelta(days=364)), "to": str(today)}
-    return {"mtd": {"period": "mtd"}, "year": year}
+    return {
+        "mtd": {"period": "mtd"},
+        "year": year,
+        "year, one dealership": year | {"dealership": "bench-d1"},
+        "year, America/Toronto": year | {"tz": "America/Toronto"},
+    }
 
 
 async def measure(

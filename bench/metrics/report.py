@@ -54,6 +54,13 @@ def table(results: dict[str, Any]) -> Table:
             fmt(s["database_bytes"] / MIB, " MiB"),
             f"written in {fmt(s['insert_s'])} s, vacuumed in {fmt(s['vacuum_s'])} s",
         )
+        if "rollup_s" in s:
+            t.add_row(
+                "",
+                f"rollups summed from the facts (as the rebuild does): {s['rollup_rows']:,} rows",
+                fmt(s["rollup_s"], " s"),
+                "",
+            )
         t.add_row(
             "",
             "floor: bare count of the year's leads by dealership, p50 / p95",

@@ -43,7 +43,7 @@ class BenchConfig:
     pg_admin_dsn: str = defaults.PG_ADMIN_DSN
     stream: int = 100_000  # events published for the projection's throughput
     events: int = 10_000_000  # history seeded for the queries
-    dealerships: int = 20
+    dealerships: int = 40
     repeats: int = 20
     in_flight: int = 500
     raw_messages: int = 10_000
@@ -201,6 +201,7 @@ async def query_phase(run: Run, db: asyncpg.Connection) -> dict[str, Any]:
             tenant=tenant,
             events=cfg.events,
             dealerships=cfg.dealerships,
+            database_url=run.dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
             on_events=lambda n: bars.advance(task, n),
         )
     settings = CommonSettings(jwt_secret=SecretStr(run.jwt_secret))

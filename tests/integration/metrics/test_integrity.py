@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from metrics.adapters.rollups import ROLLUP_TABLES
 from metrics.service_layer.projector import rebuild
 from tests.integration.metrics.conftest import Metrics
 from tests.integration.metrics.history import WEB, History, at, march
@@ -51,8 +52,8 @@ async def test_rebuild_from_the_log_gives_the_same_figures(svc: Metrics) -> None
     assert await everything(svc) == before
     # A wiped projection (not only a replay on top) comes back whole.
     async with svc.app.state.runtime.engine.begin() as conn:
-        await conn.execute(text("DELETE FROM lead_fact"))
-        await conn.execute(text("DELETE FROM loss_fact"))
+        for table in ("lead_fact", "loss_fact", *ROLLUP_TABLES):
+            await conn.execute(text(f"DELETE FROM {table}"))
     assert (await svc.get("/v1/kpis/funnel", period="ytd"))["total"]["sales"] == 0
     await rebuild(svc.app.state.runtime.engine)
     assert await everything(svc) == before

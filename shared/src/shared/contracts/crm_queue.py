@@ -35,6 +35,12 @@ class LeadContactAttemptedV1(LeadEventPayload):
     note: str | None = None
     attempted_at: UtcDatetime
     next_attempt_due_at: UtcDatetime | None = None
+    automatic: bool = Field(
+        default=False,
+        description="An automatic reply (an auto-response email or text sent by a system), not "
+        "a person's contact: it neither stops the SLA nor counts toward the persistence minimum, "
+        "and speed to lead leaves it out",
+    )
 
 
 class LeadSlaBreachedV1(LeadEventPayload):
@@ -87,7 +93,11 @@ class LeadQualifiedV1(LeadEventPayload):
     agent_id: str
     details: str | None = None
     appointment_at: UtcDatetime | None = None
-    attempts: int = Field(ge=0, description="Contact attempts made before qualifying")
+    attempts: int = Field(
+        ge=0,
+        description="Contact attempts made by people before qualifying (automatic replies "
+        "not counted)",
+    )
     qualified_at: UtcDatetime
     hot: bool = Field(
         default=False, description="Act at once: the booked appointment is within 24 h"
@@ -113,13 +123,23 @@ class LeadLostV1(CodedLoss, LeadEventPayload):
 
     note: str | None = Field(default=None, description="Free text, only beside a code")
     agent_id: str | None = None
-    attempts: int = Field(ge=0, description="Contact attempts made before the loss")
+    attempts: int = Field(
+        ge=0,
+        description="Contact attempts made by people before the loss (automatic replies "
+        "not counted)",
+    )
     lost_at: UtcDatetime
     do_not_contact: bool = False
     automatic: bool = Field(
         default=False,
         description="Closed by crm-queue itself, not by an agent (agent_id is null): the lead "
         "stayed in the pool for the dealership's pool period without being reached",
+    )
+    min_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="The dealership's minimum contact attempts (crm-queue's persistence policy) "
+        "when the lead was lost, so losses below it can be counted; null: not said",
     )
     # What recovery needs to follow the loss up without reading crm-queue's data.
     person: PersonV1 | None = Field(default=None, description="Who was lost")

@@ -103,6 +103,7 @@ attempt = Table(
     Column("outcome", Text, nullable=False),
     Column("note", Text),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("automatic", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("lead_id", "number"),
 )
 

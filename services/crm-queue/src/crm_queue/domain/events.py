@@ -46,6 +46,7 @@ class AttemptRecorded(DomainEvent):
     note: str | None
     attempted_at: datetime
     next_attempt_due_at: datetime | None
+    automatic: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,3 +84,4 @@ class Lost(DomainEvent):
     lost_at: datetime
     do_not_contact: bool
     automatic: bool = False
+    min_attempts: int | None = None

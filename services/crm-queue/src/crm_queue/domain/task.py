@@ -118,6 +118,8 @@ class Attempt:
     outcome: ContactOutcome
     note: str | None
     at: datetime
+    # Sent by a system (an auto-response), not a person: no first contact, no persistence.
+    automatic: bool = False
 
 
 def _clean(text: str | None) -> str | None:
@@ -208,11 +210,16 @@ class Task:
         return self.attempts[-1].at if self.attempts else None
 
     @property
+    def human_attempts(self) -> list[Attempt]:
+        """The attempts people made: automatic replies stop no SLA and count toward no minimum."""
+        return [a for a in self.attempts if not a.automatic]
+
+    @property
     def was_reached(self) -> bool:
         return any(a.outcome == "reached" for a in self.attempts)
 
     def channels_used(self) -> frozenset[Channel]:
-        return frozenset(a.channel for a in self.attempts)
+        return frozenset(a.channel for a in self.human_attempts)
 
     def usable_channels(self) -> tuple[Channel, ...]:
         ruled_out = self.unusable_channels | self.no_consent_channels
@@ -234,7 +241,7 @@ class Task:
         """Open, contactable, never tried, not yet breached: its SLA timer must be running."""
         return (
             self.state == "open"
-            and not self.attempts
+            and not self.human_attempts
             and not self.do_not_contact
             and self.sla_breached_at is None
         )
@@ -354,10 +361,13 @@ class Task:
         attempt_id: UUID,
         *,
         as_manager: bool = False,
+        automatic: bool = False,
     ) -> Attempt:
         """Record one contact attempt and schedule the next one (see the module docstring).
 
         An `attempt_id` already recorded returns that attempt unchanged: a retried request.
+        An `automatic` reply (sent by a system) is recorded and published as such, but leaves
+        the SLA and the cadence as they were: only a person's attempt is first contact.
         """
         now = as_utc(now, "now")
         for existing in self.attempts:
@@ -376,7 +386,14 @@ class Task:
             )
         self._require_lease(agent_id, now, as_manager)
         attempt = Attempt(
-            attempt_id, len(self.attempts) + 1, agent_id, channel, outcome, _clean(note), now
+            attempt_id,
+            len(self.attempts) + 1,
+            agent_id,
+            channel,
+            outcome,
+            _clean(note),
+            now,
+            automatic=automatic,
         )
         self.attempts.append(attempt)
         if outcome == "wrong_number":
@@ -384,7 +401,8 @@ class Task:
             self.unusable_channels = self.unusable_channels | unusable
         elif outcome == "bounced":
             self.unusable_channels = self.unusable_channels | {channel}
-        self._schedule_after(outcome, now, policy)
+        if not automatic:
+            self._schedule_after(outcome, now, policy)
         self.events.append(
             AttemptRecorded(
                 **self._event_ids(),
@@ -396,6 +414,7 @@ class Task:
                 note=attempt.note,
                 attempted_at=now,
                 next_attempt_due_at=self.next_attempt_due_at,
+                automatic=automatic,
             )
         )
         return attempt
@@ -445,7 +464,7 @@ class Task:
                 agent_id=agent_id,
                 details=_clean(details),
                 appointment_at=appointment,
-                attempts=len(self.attempts),
+                attempts=len(self.human_attempts),
                 qualified_at=now,
                 hot=hot,
             )
@@ -492,9 +511,10 @@ class Task:
                 category=category_of(code),
                 note=note,
                 agent_id=agent_id,
-                attempts=len(self.attempts),
+                attempts=len(self.human_attempts),
                 lost_at=now,
                 do_not_contact=self.do_not_contact,
+                min_attempts=policy.min_attempts,
             )
         )
 
@@ -507,7 +527,7 @@ class Task:
         now = as_utc(now, "now")
         if (
             self.state != "open"
-            or self.attempts
+            or self.human_attempts
             or self.do_not_contact
             or self.sla_breached_at is not None
             or now < self.sla_due_at
@@ -522,7 +542,7 @@ class Task:
         )
         return True
 
-    def expire_from_pool(self, now: datetime) -> bool:
+    def expire_from_pool(self, now: datetime, min_attempts: int | None = None) -> bool:
         """The pool period ran out with the customer never reached: close as not reached.
 
         The pool is not a dead end: crm-queue closes the lead itself (`closed_by` SYSTEM, no
@@ -541,10 +561,11 @@ class Task:
                 category=category_of(code),
                 note=None,
                 agent_id=None,
-                attempts=len(self.attempts),
+                attempts=len(self.human_attempts),
                 lost_at=now,
                 do_not_contact=self.do_not_contact,
                 automatic=True,
+                min_attempts=min_attempts,
             )
         )
         return True
@@ -555,7 +576,7 @@ class Task:
         """When the next contact is due: the SLA before the first attempt, then the cadence."""
         if self.state != "open" or self.do_not_contact:
             return None
-        return self.next_attempt_due_at if self.attempts else self.sla_due_at
+        return self.next_attempt_due_at if self.human_attempts else self.sla_due_at
 
     def is_overdue(self, now: datetime) -> bool:
         due = self.due_at()
@@ -640,7 +661,7 @@ class Task:
         if category is LostReasonCategory.NOT_REACHED:
             shortfall = persistence_shortfall(
                 policy,
-                [a.at for a in self.attempts],
+                [a.at for a in self.human_attempts],
                 len(self.channels_used()),
                 channels_allowed=len(CHANNELS) - len(self.no_consent_channels),
             )

@@ -71,7 +71,10 @@ async def on_sla_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> 
 async def on_pool_due(uow: CrmUnitOfWork, timer: timers.Timer, now: datetime) -> None:
     """The pool period ran out: a lead still in the pool is closed as not reached, by us."""
     task = await uow.repo.get(timer.tenant_id, UUID(timer.key))
-    if task is not None and task.expire_from_pool(now):
+    if task is None:
+        return
+    policy = await uow.repo.policy(task.tenant_id, task.dealership_id)
+    if task.expire_from_pool(now, min_attempts=policy.min_attempts):
         await uow.repo.save(task)
         row = await uow.repo.row(task.tenant_id, task.lead_id)  # recovery's facts on lead.lost
         enquiries = await uow.repo.enquiries_for_view(task.tenant_id, task.lead_id)
@@ -133,6 +136,7 @@ async def record_attempt(
     outcome: str,
     note: str | None,
     now: datetime,
+    automatic: bool = False,
 ) -> tuple[Task, Attempt]:
     async with uow:
         task = await _load(uow, actor, lead_id)
@@ -147,8 +151,10 @@ async def record_attempt(
             policy,
             attempt_id=uuid4(),
             as_manager=actor.is_manager,
+            automatic=automatic,
         )
-        await _cancel_timers(uow, lead_id, SLA_TIMER)
+        if not made.automatic:  # an automatic reply is no first contact: the SLA runs on
+            await _cancel_timers(uow, lead_id, SLA_TIMER)
         await uow.repo.save(task)
         published = events.collect(task)
         for e in published:

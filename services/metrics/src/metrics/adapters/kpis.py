@@ -96,6 +96,7 @@ def _group_key(table: str, group_by: GroupBy, time_column: str) -> str:
 
 
 _LEAD_JOIN = "LEFT JOIN lead_fact l ON l.tenant_id = {a}.tenant_id AND l.lead_id = {a}.lead_id"
+LEAD_JOIN = _LEAD_JOIN
 
 FUNNEL_COLUMNS = (
     "leads",
@@ -194,44 +195,18 @@ async def speed_to_lead(session: AsyncSession, scope: Scope, window: Window) -> 
       percentile_cont(0.9) WITHIN GROUP (ORDER BY lat) AS p90,
       count(*) FILTER (WHERE breached) AS breaches,
       count(*) FILTER (WHERE lat IS NOT NULL AND NOT breached) AS met,
+      count(*) FILTER (WHERE auto) AS automatic,
       {", ".join(buckets)}
     FROM (
       -- GREATEST skips NULLs: a lead with no attempt must stay NULL, not 0.
       SELECT CASE WHEN l.first_attempt_at IS NOT NULL THEN
           GREATEST(0, EXTRACT(EPOCH FROM l.first_attempt_at - l.received_at))::float8 END AS lat,
-        l.sla_breached_at IS NOT NULL AS breached
+        l.sla_breached_at IS NOT NULL AS breached, l.first_auto_reply_at IS NOT NULL AS auto
       FROM lead_fact l WHERE {where("lead", scope)} AND {_in("l.received_at")}
         AND NOT {INVALID_LEAD}
     ) q"""
     row = (await session.execute(text(sql), params(scope, window))).one()
     return dict(row._mapping)
-
-
-async def persistence(
-    session: AsyncSession, scope: Scope, window: Window, min_attempts: int
-) -> dict[str, Any]:
-    """Attempts before the leads lost in the window (test and invalid write-offs left out)."""
-    base = f"""
-      FROM loss_fact x {_LEAD_JOIN.format(a="x")}
-      WHERE {where("loss", scope)} AND x.origin = 'lead' AND {_in("x.lost_at")}
-        AND x.category NOT IN ('pollution', 'invalid')"""
-    totals = f"""
-    SELECT count(*) AS losses, avg(x.attempts)::float8 AS mean,
-      percentile_cont(0.5) WITHIN GROUP (ORDER BY x.attempts) AS median,
-      count(*) FILTER (WHERE x.attempts < :min_attempts) AS below_minimum,
-      count(*) FILTER (WHERE x.automatic) AS automatic {base}"""
-    p = params(scope, window, min_attempts=min_attempts)
-    row = dict((await session.execute(text(totals), p)).one()._mapping)
-    histogram = f"""
-    SELECT LEAST(x.attempts, :min_attempts) AS attempts, count(*) AS n {base}
-    GROUP BY 1 ORDER BY 1"""
-    row["histogram"] = [dict(r._mapping) for r in await session.execute(text(histogram), p)]
-    by_category = f"""
-    SELECT x.category, count(*) AS losses,
-      count(*) FILTER (WHERE x.attempts < :min_attempts) AS below_minimum {base}
-    GROUP BY 1 ORDER BY 2 DESC, 1"""
-    row["by_category"] = [dict(r._mapping) for r in await session.execute(text(by_category), p)]
-    return row
 
 
 async def lost_reasons(session: AsyncSession, scope: Scope, window: Window) -> list[dict[str, Any]]:
@@ -336,8 +311,15 @@ async def consultants(
 
 
 async def agents(
-    session: AsyncSession, scope: Scope, window: Window, limit: int, min_attempts: int
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    limit: int,
+    min_attempts: int,
+    asked: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Per agent; a loss is below the minimum asked for, else its dealership's (lead.lost),
+    else `min_attempts`."""
     wl, wx = where("lead", scope), where("loss", scope)
     sql = f"""
     SELECT agent_id,
@@ -357,13 +339,14 @@ async def agents(
       SELECT 'qualified', l.qualified_agent, NULL, false, false
       FROM lead_fact l WHERE {wl} AND {_in("l.qualified_at")}
       UNION ALL
-      SELECT 'lost', x.agent_id, NULL, false, x.attempts < :min_attempts
+      SELECT 'lost', x.agent_id, NULL, false,
+        x.attempts < COALESCE(:asked, x.min_attempts, :min_attempts)
       FROM loss_fact x {_LEAD_JOIN.format(a="x")}
       WHERE {wx} AND x.origin = 'lead' AND {_in("x.lost_at")}
         AND x.category NOT IN ('pollution', 'invalid')
     ) s WHERE agent_id IS NOT NULL
     GROUP BY 1 ORDER BY qualified DESC, first_attempts DESC, agent_id LIMIT :limit"""
-    p = params(scope, window, limit=limit, min_attempts=min_attempts)
+    p = params(scope, window, limit=limit, min_attempts=min_attempts, asked=asked)
     return [dict(r._mapping) for r in await session.execute(text(sql), p)]
 
 

@@ -18,6 +18,7 @@ from uuid import UUID
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from metrics.adapters.rollups import Maintainer
 from metrics.domain.facts import GROUPS, Facts, Group
 from metrics.domain.privacy import scrub_envelope
 
@@ -60,9 +61,10 @@ _ATTEMPTS = text(
 
 _LOSS = text(
     "INSERT INTO loss_fact (event_id, tenant_id, lead_id, dealership_id, origin, reason_code, "
-    "category, attempts, agent_id, consultant_id, automatic, lost_at) VALUES (:event_id, "
-    ":tenant_id, :lead_id, :dealership_id, :origin, :reason_code, :category, :attempts, "
-    ":agent_id, :consultant_id, :automatic, :lost_at) ON CONFLICT DO NOTHING"
+    "category, attempts, agent_id, consultant_id, automatic, min_attempts, lost_at) VALUES "
+    "(:event_id, :tenant_id, :lead_id, :dealership_id, :origin, :reason_code, :category, "
+    ":attempts, :agent_id, :consultant_id, :automatic, :min_attempts, :lost_at) "
+    "ON CONFLICT DO NOTHING"
 )
 
 _INTAKE = text(
@@ -100,6 +102,10 @@ _LOGGED_OF = text(
 )
 
 _REWRITE = text("UPDATE event_log SET body = CAST(:body AS jsonb) WHERE event_id = :event_id")
+
+
+def _table_of(statement: TextClause) -> str:
+    return str(statement).split()[2]  # INSERT INTO <table> ...
 
 
 def _params(facts: Facts) -> dict[str, Any]:
@@ -160,13 +166,21 @@ class Projection:
         return found.scalar() is not None
 
     async def apply(self, facts: Facts) -> None:
-        for statement, params in statements(facts):
-            await self.session.execute(statement, params)
+        """One event's facts, and the rollups' change with them."""
+        writes = statements(facts)
+        tables = {_table_of(statement) for statement, _ in writes}
+        if tables:
+            async with Maintainer(
+                self.session, facts.tenant_id, facts.lead_id, facts.event_id, tables
+            ):
+                for statement, params in writes:
+                    await self.session.execute(statement, params)
         if facts.erased_leads:
             await self.erase(facts.tenant_id, facts.erased_leads, facts.erased_at)
 
     async def apply_many(self, batch: Iterable[Facts]) -> None:
-        """Several events' facts, one executemany per statement (the rebuild's path)."""
+        """Several events' facts, one executemany per statement (the rebuild's path: the
+        rollups are summed from the facts afterwards, `rollups.rebuild_all`)."""
         grouped: dict[TextClause, list[dict[str, Any]]] = {}
         erasures: list[Facts] = []
         for facts in batch:

@@ -8,8 +8,10 @@ log and the counts stay.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -22,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from metrics.domain.kpis import SPEED_BINS
 from shared.tables import add_messaging_tables
 
 metadata = MetaData()
@@ -68,12 +71,15 @@ lead_fact = Table(
     Column("cost_per_lead", Numeric(12, 2)),
     Column("currency", Text),
     Column("previous_lead_id", UUID(as_uuid=True)),
-    # lead.contact_attempted (the first one) and how many
+    # lead.contact_attempted (the first one a person made) and how many (automatic ones too)
     _ts("first_attempt_at"),
     Column("first_attempt_key", Text),
     Column("first_attempt_agent", Text),
     Column("first_attempt_channel", Text),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # lead.contact_attempted with `automatic`: the first automatic reply, shown apart
+    _ts("first_auto_reply_at"),
+    Column("first_auto_reply_key", Text),
     # lead.sla_breached
     _ts("sla_breached_at"),
     Column("sla_key", Text),
@@ -136,9 +142,16 @@ loss_fact = Table(
     Column("agent_id", Text),
     Column("consultant_id", Text),
     Column("automatic", Boolean, nullable=False, server_default=text("false")),
+    Column("min_attempts", Integer),  # the dealership's minimum, when lead.lost says it
     Column("lost_at", DateTime(timezone=True), nullable=False),
     Index("ix_loss_fact_lost", "tenant_id", "lost_at"),
     Index("ix_loss_fact_lead", "tenant_id", "lead_id"),
+    Index(
+        "ix_loss_fact_bought_elsewhere",
+        "tenant_id",
+        "lost_at",
+        postgresql_where=text("category = 'bought_elsewhere'"),
+    ),
 )
 
 # One row per enquiry intake did not make a new lead of: rejected, or merged as a duplicate.
@@ -180,6 +193,13 @@ recovery_fact = Table(
     Column("same_brand", Boolean),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_recovery_fact_at", "tenant_id", "at"),
+    Index("ix_recovery_fact_lead", "tenant_id", "lead_id"),
+    Index(
+        "ix_recovery_fact_bought_elsewhere",
+        "tenant_id",
+        "at",
+        postgresql_where=text("kind = 'bought_elsewhere'"),
+    ),
 )
 
 # Leads whose person was erased: events of theirs that arrive later are scrubbed on arrival.
@@ -189,4 +209,118 @@ erased_lead = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Rollups: the KPIs' sums per UTC day (grain `d`) and per UTC month (grain `m`, `day` its 1st),
+# per dealership ('' when unknown) and the family's keys ('' or -1 for none). Maintained with the
+# facts in the same transaction and rebuilt from them (`metrics.adapters.rollups`), so a year is
+# a few thousand rows to add up instead of every lead of the year.
+def _rollup(name: str, keys: list[Column[object]], measures: list[Column[object]]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", Text, primary_key=True),
+        Column("grain", Text, primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("dealership_id", Text, primary_key=True),
+        *keys,
+        *measures,
+    )
+
+
+def _n(name: str) -> Column[object]:
+    return Column(name, BigInteger, nullable=False, server_default=text("0"))
+
+
+def _key(name: str, type_: type[Text] | type[Integer] = Text) -> Column[object]:
+    return Column(name, type_, primary_key=True)
+
+
+# Latency bins of speed to lead (metrics.domain.kpis.SPEED_BINS): h0 ... h44.
+SPEED_BIN_COLUMNS = len(SPEED_BINS) + 1
+
+funnel_rollup = _rollup(
+    "funnel_rollup",
+    [],
+    [
+        _n(c)
+        for c in (
+            "leads",
+            "returning_leads",
+            "invalid_leads",
+            "prospects",
+            "sales",
+            "sales_react",
+            "reactivated",
+            "dead",
+            "rejected",
+            "duplicates",
+            "lost_deals",
+            "c_prospects",
+            "c_reactivated",
+            "c_sales",
+            "c_sales_react",
+            "s_leads",
+            "s_attempted",
+            "s_breaches",
+            "s_met",
+            "s_auto",
+        )
+    ]
+    + [_n(f"h{i}") for i in range(SPEED_BIN_COLUMNS)],
+)
+
+money_rollup = _rollup(
+    "money_rollup",
+    [_key("currency")],
+    [
+        _n("react_sales"),
+        Column("react_revenue", Numeric(18, 2), nullable=False, server_default=text("0")),
+    ],
+)
+
+reason_rollup = _rollup(
+    "reason_rollup",
+    [_key("origin"), _key("category"), _key("reason_code")],
+    [_n("losses")],
+)
+
+persist_rollup = _rollup(
+    "persist_rollup",
+    [
+        _key("category"),
+        _key("attempts", Integer),
+        _key("min_attempts", Integer),
+        Column("automatic", Boolean, primary_key=True),
+    ],
+    [_n("losses")],
+)
+
+source_rollup = _rollup(
+    "source_rollup",
+    [_key("source_id"), _key("source_name"), _key("source_kind"), _key("currency")],
+    [
+        _n("leads"),
+        _n("invalid_leads"),
+        _n("duplicates"),
+        _n("rejected"),
+        _n("prospects"),
+        _n("sales"),
+        _n("cost_n"),
+        Column("cost", Numeric(18, 2), nullable=False, server_default=text("0")),
+    ],
+)
+
+consultant_rollup = _rollup(
+    "consultant_rollup",
+    [_key("consultant_id")],
+    [
+        _n("prospects"),
+        _n("sales"),
+        _n("reactivated_sales"),
+        _n("losses"),
+        _n("revenue_n"),
+        Column("revenue", Numeric(18, 2), nullable=False, server_default=text("0")),
+    ],
 )

@@ -69,6 +69,8 @@ GROUPS: Mapping[str, Group] = {
         "min",
         ("first_attempt_agent", "first_attempt_channel"),
     ),
+    # Automatic replies are no first contact: kept apart from people's attempts.
+    "first_auto_reply": Group("first_auto_reply_at", "first_auto_reply_key", "min"),
     "sla": Group("sla_breached_at", "sla_key", "min", ("sla_due_at",)),
     "qualified": Group(
         "qualified_at", "qualified_key", "min", ("qualified_agent", "qualified_outcome")
@@ -144,13 +146,16 @@ def facts_of(envelope: Envelope[Any]) -> Facts:
             LeadUpdate("ingest", p.received_at, _source(p.source) | {"previous_lead_id": previous})
         )
     elif isinstance(p, LeadContactAttemptedV1):
-        f.lead.append(
-            LeadUpdate(
-                "first_attempt",
-                p.attempted_at,
-                {"first_attempt_agent": p.agent_id, "first_attempt_channel": p.channel},
+        if p.automatic:
+            f.lead.append(LeadUpdate("first_auto_reply", p.attempted_at))
+        else:
+            f.lead.append(
+                LeadUpdate(
+                    "first_attempt",
+                    p.attempted_at,
+                    {"first_attempt_agent": p.agent_id, "first_attempt_channel": p.channel},
+                )
             )
-        )
         f.attempts = p.attempt_number
     elif isinstance(p, LeadSlaBreachedV1):
         f.lead.append(LeadUpdate("sla", p.breached_at, {"sla_due_at": p.due_at}))
@@ -183,6 +188,7 @@ def facts_of(envelope: Envelope[Any]) -> Facts:
             "agent_id": p.agent_id,
             "consultant_id": None,
             "automatic": p.automatic,
+            "min_attempts": p.min_attempts,
             "lost_at": p.lost_at,
         }
     elif isinstance(p, ProspectAssignedV1):
@@ -214,6 +220,7 @@ def facts_of(envelope: Envelope[Any]) -> Facts:
             "agent_id": None,
             "consultant_id": p.consultant_id,
             "automatic": False,
+            "min_attempts": None,
             "lost_at": p.lost_at,
         }
     elif isinstance(p, LeadReactivatedV1):

@@ -31,6 +31,52 @@ LATENCY_BUCKETS: tuple[tuple[str, float | None], ...] = (
     ("> 3 days", None),
 )
 
+# Finer bins of the same latency (upper bounds in seconds; the last is open), kept per day in the
+# rollups: the buckets above are sums of them, and p50/p90 over more leads than
+# EXACT_PERCENTILE_MAX are read from them (interpolated within a bin) instead of every lead.
+SPEED_BINS: tuple[float, ...] = (
+    30, 60, 90, 120, 180, 240, 300, 360, 420, 480, 600, 720, 900, 1080, 1200, 1500, 1800,
+    2100, 2400, 2700, 3000, 3600, 4500, 5400, 7200, 9000, 10800, 14400, 18000, 21600, 28800,
+    36000, 43200, 57600, 72000, 86400, 129600, 172800, 259200, 345600, 432000, 604800,
+    1209600, 2592000,
+)  # fmt: skip
+EXACT_PERCENTILE_MAX = 20_000
+
+
+def bins_of_buckets() -> list[range]:
+    """For each of LATENCY_BUCKETS, the SPEED_BINS (indexes) it is made of."""
+    out, first = [], 0
+    for _label, upper in LATENCY_BUCKETS:
+        last = len(SPEED_BINS) if upper is None else SPEED_BINS.index(upper)
+        out.append(range(first, last + 1))
+        first = last + 1
+    return out
+
+
+def percentile_of_bins(counts: list[int], p: float) -> float | None:
+    """`percentile_cont(p)` of latencies known by bin only: each bin's values taken as spread
+    evenly over it (the open last bin at its lower bound)."""
+    n = sum(counts)
+    if not n:
+        return None
+
+    def value(rank: int) -> float:  # the rank-th smallest (0-based)
+        seen = 0
+        for i, c in enumerate(counts):
+            if rank < seen + c:
+                lower = SPEED_BINS[i - 1] if i else 0.0
+                if i == len(SPEED_BINS):
+                    return float(lower)
+                upper = SPEED_BINS[i]
+                return lower + (upper - lower) * (rank - seen + 0.5) / c
+            seen += c
+        raise AssertionError("rank beyond the counts")
+
+    position = p * (n - 1)
+    low = int(position)
+    high = min(low + 1, n - 1)
+    return value(low) + (value(high) - value(low)) * (position - low)
+
 
 class BadRequest(ValueError):
     def __init__(self, field: str, reason: str) -> None:

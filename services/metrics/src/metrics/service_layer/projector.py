@@ -16,13 +16,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from metrics.adapters import rollups
 from metrics.adapters.projection import Projection
 from metrics.domain.facts import facts_of
 from metrics.service_layer.unit_of_work import MetricsUnitOfWork
 from shared.contracts import Envelope, parse_envelope
 
 CONSUMER = "metrics"
-FACT_TABLES = ("lead_fact", "loss_fact", "intake_fact", "recovery_fact", "erased_lead")
+FACT_TABLES = (
+    "lead_fact",
+    "loss_fact",
+    "intake_fact",
+    "recovery_fact",
+    "erased_lead",
+    *rollups.ROLLUP_TABLES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,4 +78,5 @@ async def rebuild(engine: AsyncEngine, *, batch_size: int = 2000) -> int:
             count += len(rows)
             after = str(rows[-1][0])
             log.info("rebuild: %d events projected", count)
+        await rollups.rebuild_all(conn)
     return count

@@ -136,6 +136,7 @@ async def record_attempt(
             outcome=body.outcome,
             note=body.note,
             now=clock.now(),
+            automatic=body.automatic,
         )
         return task
 

@@ -42,6 +42,12 @@ class AttemptIn(CommandIn):
     channel: ChannelIn
     outcome: OutcomeIn
     note: FreeText = None
+    automatic: bool = Field(
+        default=False,
+        description="an automatic reply sent by a system (auto-response email or text), not a "
+        "person: recorded and published as such, but it stops no SLA, moves no cadence and "
+        "counts toward no persistence minimum",
+    )
 
 
 class QualifyIn(CommandIn):
@@ -67,6 +73,7 @@ class AttemptOut(BaseModel):
     outcome: str
     note: str | None
     at: datetime
+    automatic: bool = False
 
 
 class WarningOut(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from metrics.adapters import kpis as sql
+from metrics.adapters import reports
 from metrics.domain.kpis import (
     LATENCY_BUCKETS,
     TARGET_LEAD_TO_SALE,
@@ -120,7 +121,7 @@ async def funnel(
 ) -> FunnelReport:
     """Funnel counts and conversion: enquiries, leads (new people and returning apart), valid
     leads, prospects, sales, reactivations; lead→prospect, prospect→sale, lead→sale."""
-    rows = await sql.funnel(session, asked.scope, asked.window, group_by, basis)
+    rows = await reports.funnel(session, asked.scope, asked.window, group_by, basis)
     total = {c: sum(r[c] for r in rows) for c in sql.FUNNEL_COLUMNS}
     return FunnelReport(
         period=_period(asked.window),
@@ -140,7 +141,7 @@ def _seconds(value: float | None) -> float | None:
 async def speed_to_lead(asked: Asked, session: Session) -> SpeedReport:
     """First-attempt latency (lead received → first contact attempt by a person) as p50, p90 and
     a distribution, with SLA breaches and compliance, for the valid leads received in the period."""
-    r = await sql.speed_to_lead(session, asked.scope, asked.window)
+    r = await reports.speed_to_lead(session, asked.scope, asked.window)
     met, breaches = r["met"], r["breaches"]
     return SpeedReport(
         period=_period(asked.window),
@@ -150,6 +151,8 @@ async def speed_to_lead(asked: Asked, session: Session) -> SpeedReport:
         not_attempted=r["leads"] - r["attempted"],
         p50_seconds=_seconds(r["p50"]),
         p90_seconds=_seconds(r["p90"]),
+        percentiles=r["percentiles"],
+        automatic_replies=r["automatic"],
         sla_breaches=breaches,
         sla_met=met,
         sla_compliance=ratio(met, met + breaches),
@@ -167,12 +170,18 @@ async def persistence(
     session: Session,
     min_attempts: Annotated[
         int | None,
-        Query(ge=1, le=100, description="The minimum to compare with (default: the service's)"),
+        Query(
+            ge=1,
+            le=100,
+            description="The minimum to compare every loss with (default: each loss's "
+            "dealership minimum as lead.lost said it, else the service's)",
+        ),
     ] = None,
 ) -> PersistenceReport:
     """Contact attempts before a lead was lost, and the losses below the persistence minimum."""
-    minimum = min_attempts or request.app.state.settings.min_attempts
-    r = await sql.persistence(session, asked.scope, asked.window, minimum)
+    default = request.app.state.settings.min_attempts
+    minimum = min_attempts or default
+    r = await reports.persistence(session, asked.scope, asked.window, min_attempts, default)
     return PersistenceReport(
         period=_period(asked.window),
         filters=_filters(asked),
@@ -198,7 +207,7 @@ def _label(code: str) -> str:
 @router.get("/lost-reasons", response_model=LostReasonsReport, responses=AUTH)
 async def lost_reasons(asked: Asked, session: Session) -> LostReasonsReport:
     """Losses of leads and prospects in the period by category and code, with shares."""
-    rows = await sql.lost_reasons(session, asked.scope, asked.window)
+    rows = await reports.lost_reasons(session, asked.scope, asked.window)
     total = sum(r["losses"] for r in rows)
     categories: dict[str, int] = {}
     for r in rows:
@@ -222,7 +231,7 @@ async def lost_reasons(asked: Asked, session: Session) -> LostReasonsReport:
 async def recovery(asked: Asked, session: Session) -> RecoveryReport:
     """Reactivation rate of lost deals, sales from reactivated deals and their revenue,
     bought-elsewhere share; returning customers shown apart from reactivations."""
-    r = await sql.recovery(session, asked.scope, asked.window)
+    r = await reports.recovery(session, asked.scope, asked.window)
     return RecoveryReport(
         period=_period(asked.window),
         filters=_filters(asked),
@@ -248,7 +257,7 @@ async def sources(asked: Asked, session: Session) -> SourcesReport:
     """Per source (and currency): leads, duplicates and pollution, prospects, sales, cost per
     lead and per sale (from each enquiry's `cost_per_lead`)."""
     out = []
-    for r in await sql.sources(session, asked.scope, asked.window):
+    for r in await reports.sources(session, asked.scope, asked.window):
         delivered = r["leads"] + r["duplicates"] + r["rejected"]
         valid = r["leads"] - r["invalid_leads"]
         out.append(
@@ -271,7 +280,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="rows at most")]
 @router.get("/consultants", response_model=ConsultantsReport, responses=AUTH)
 async def consultants(asked: Asked, session: Session, limit: Limit = 50) -> ConsultantsReport:
     """Consultant leaderboard: prospects, sales (reactivated apart), losses, close rate, revenue."""
-    rows = await sql.consultants(session, asked.scope, asked.window, limit)
+    rows = await reports.consultants(session, asked.scope, asked.window, limit)
     return ConsultantsReport(
         period=_period(asked.window),
         filters=_filters(asked),
@@ -291,8 +300,8 @@ async def agents(
 ) -> AgentsReport:
     """CRM agents: first attempts and their median latency, SLA breaches, qualified, lost,
     losses below the persistence minimum."""
-    minimum = min_attempts or request.app.state.settings.min_attempts
-    rows = await sql.agents(session, asked.scope, asked.window, limit, minimum)
+    default = request.app.state.settings.min_attempts
+    rows = await sql.agents(session, asked.scope, asked.window, limit, default, min_attempts)
     return AgentsReport(
         period=_period(asked.window),
         filters=_filters(asked),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -66,6 +66,15 @@ class SpeedReport(BaseModel):
     not_attempted: int
     p50_seconds: float | None
     p90_seconds: float | None
+    percentiles: Literal["exact", "binned"] = Field(
+        default="exact",
+        description="exact: over every lead's latency; binned: read from the day rollups' "
+        "latency bins (past 20,000 leads), each bin's leads taken as spread evenly over it",
+    )
+    automatic_replies: int = Field(
+        default=0,
+        description="... of which an automatic reply was sent (not counted as contact above)",
+    )
     sla_breaches: int
     sla_met: int = Field(description="First attempt made, no breach")
     sla_compliance: float | None = Field(description="met / (met + breaches)")
@@ -88,7 +97,10 @@ class CategoryPersistence(BaseModel):
 class PersistenceReport(BaseModel):
     period: Period
     filters: Filters
-    min_attempts: int
+    min_attempts: int = Field(
+        description="The minimum asked for; when not asked, each loss is compared with its "
+        "dealership's minimum as lead.lost said it, else with this (the service's default)"
+    )
     losses: int = Field(description="Leads lost (not test or invalid) in the period")
     mean_attempts: float | None
     median_attempts: float | None
