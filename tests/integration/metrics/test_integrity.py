@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -10,8 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from metrics.adapters.projection import Projection
 from metrics.adapters.rollups import ROLLUP_TABLES
+from metrics.domain.facts import facts_of
 from metrics.service_layer.projector import rebuild
 from tests.integration.metrics.conftest import Metrics
 from tests.integration.metrics.history import WEB, History, at, march
@@ -181,3 +185,40 @@ async def test_prometheus_metrics(svc: Metrics) -> None:
     assert 'metrics_events_consumed_total{outcome="new",routing_key="lead.ingested.v1"} 1.0' in body
     assert 'metrics_funnel_month_to_date{stage="leads"} 1.0' in body
     assert "metrics_handler_seconds_bucket" in body
+
+
+async def test_an_erasure_beside_a_late_event_of_its_lead_still_scrubs_it(svc: Metrics) -> None:
+    """The late event's transaction holds the lead while it logs; the erasure handled at the
+    same time by another consumer waits for it and then scrubs its row (`lead_lock`)."""
+    h = march()
+    erase = h.erased("L1", "L2")
+    late = History.__new__(History)
+    late.__dict__.update(h.__dict__ | {"messages": []})
+    late.qualified("L1", "d1", "ana", h.messages[2].envelope.payload.qualified_at)
+    await svc.publish([m for m in h.messages if m is not erase])
+    await svc.settled()
+    engine = svc.app.state.runtime.engine
+    event = late.messages[0]
+    async with AsyncSession(engine) as first:
+        logged = await Projection(first).log(
+            facts_of(event.envelope),
+            event.envelope.event_type,
+            event.envelope.event_version,
+            event.envelope.occurred_at,
+            json.loads(event.body()),
+        )
+        assert logged
+
+        async def erasure() -> None:
+            async with AsyncSession(engine) as second, second.begin():
+                await Projection(second).apply(facts_of(erase.envelope))
+
+        task = asyncio.create_task(erasure())
+        await asyncio.wait({task}, timeout=1.0)  # unlocked, the erasure would be done by now
+        await first.commit()
+    await task
+    left = await svc.sql(
+        "SELECT count(*) FROM event_log WHERE event_id = :id AND body::text LIKE '%example.com%'",
+        id=event.event_id,
+    )
+    assert left == [(0,)]

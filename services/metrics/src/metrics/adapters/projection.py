@@ -18,6 +18,7 @@ from uuid import UUID
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from metrics.adapters.lead_lock import lock_leads
 from metrics.adapters.rollups import Maintainer
 from metrics.domain.facts import GROUPS, Facts, Group
 from metrics.domain.privacy import scrub_envelope
@@ -147,8 +148,12 @@ class Projection:
         self, facts: Facts, event_type: str, version: int, at: datetime, body: Any
     ) -> bool:
         """Keep the event; False when it is already in the log."""
-        if facts.lead_id is not None and await self.is_erased(facts.tenant_id, facts.lead_id):
-            body = scrub_envelope(body)
+        if facts.lead_id is not None:
+            # Locked before the check, so an erasure being handled beside us either is seen
+            # here or sees our row (`lead_lock`).
+            await lock_leads(self.session, facts.tenant_id, [facts.lead_id])
+            if await self.is_erased(facts.tenant_id, facts.lead_id):
+                body = scrub_envelope(body)
         result = await self.session.execute(
             _LOG,
             _params(facts)
@@ -197,6 +202,7 @@ class Projection:
         self, tenant_id: str, lead_ids: Sequence[UUID], erased_at: datetime | None
     ) -> None:
         """Mark the leads erased and scrub their events already in the log."""
+        await lock_leads(self.session, tenant_id, lead_ids)
         for lead_id in lead_ids:
             await self.session.execute(
                 _MARK_ERASED, {"tenant_id": tenant_id, "lead_id": lead_id, "erased_at": erased_at}

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from metrics.adapters.lead_lock import lock_leads
 from metrics.domain.kpis import SPEED_BINS, Scope, Window
 
 INVALID = "COALESCE(l.lead_lost_category IN ('pollution', 'invalid'), false)"
@@ -456,10 +457,7 @@ class Maintainer:
         # parameters, and planning these unions costs more than running them.
         await self.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
         if self.params["lead_id"] is not None:
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 15))"),
-                {"key": f"{self.params['tenant']}/{self.params['lead_id']}"},
-            )
+            await lock_leads(self.session, self.params["tenant"], [self.params["lead_id"]])
         for family in self.families:
             self.before[family.table] = await _contributions(self.session, family, self.params)
         return self
