@@ -447,6 +447,7 @@ class Maintainer:
         tables: Iterable[str],
     ) -> None:
         self.session = session
+        self.tenant_id, self.lead_id = tenant_id, lead_id
         self.params = {"tenant": tenant_id, "lead_id": lead_id, "event_id": event_id}
         written = set(tables)
         self.families = [f for f in FAMILIES if any(_table_of(b) in written for b in f.branches)]
@@ -456,8 +457,8 @@ class Maintainer:
         # One plan a statement and connection: the lead's rows are read by key whatever the
         # parameters, and planning these unions costs more than running them.
         await self.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        if self.params["lead_id"] is not None:
-            await lock_leads(self.session, self.params["tenant"], [self.params["lead_id"]])
+        if self.lead_id is not None:
+            await lock_leads(self.session, self.tenant_id, [self.lead_id])
         for family in self.families:
             self.before[family.table] = await _contributions(self.session, family, self.params)
         return self
