@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.contracts import (
+    CallReceivedV1,
     FieldErrorV1,
     LeadBoughtElsewhereV1,
     LeadContactAttemptedV1,
@@ -256,6 +257,20 @@ class History:
             reason_code=code,
             errors=(FieldErrorV1(field="email", reason="test address"),),
             received_at=when,
+        )
+
+    def call(self, d: str, source: SourceRefV1, phone: str, when: datetime) -> Message:
+        return self._emit(
+            CallReceivedV1,
+            None,
+            d,
+            raw_payload_id=uuid.uuid4(),
+            source=source,
+            received_at=when,
+            called_at=when,
+            caller_phone=phone,
+            summary=f"Phone lead from {phone}, wants a quote",
+            recording_url="https://calls.example.net/rec/1",
         )
 
     def reactivated(self, lead: str, d: str, when: datetime) -> None:

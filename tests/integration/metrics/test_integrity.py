@@ -17,6 +17,7 @@ from metrics.adapters.projection import Projection
 from metrics.adapters.rollups import ROLLUP_TABLES
 from metrics.domain.facts import facts_of
 from metrics.service_layer.projector import rebuild
+from shared.contracts import LostReasonCode
 from tests.integration.metrics.conftest import Metrics
 from tests.integration.metrics.history import WEB, History, at, march
 
@@ -150,6 +151,28 @@ async def test_erasure_scrubs_the_log_and_keeps_the_counts(svc: Metrics) -> None
     assert await everything(svc) == figures
     await rebuild(svc.app.state.runtime.engine)
     assert await everything(svc) == figures
+
+
+async def test_a_call_is_logged_without_the_callers_number(svc: Metrics) -> None:
+    """No erasure names a call (it has no lead): its caller is never kept in the log."""
+    h = march()
+    h.call("d1", WEB, "+14165550123", at(9, 11))
+    h.rejected("d1", WEB, LostReasonCode.POLLUTION_TEST, at(9, 12))
+    await svc.publish(h.messages)
+    await svc.settled()
+    kinds = await svc.sql("SELECT DISTINCT event_type FROM event_log WHERE lead_id IS NULL")
+    assert {k for (k,) in kinds} >= {"call.received", "lead.rejected"}
+    for needle in ("5550123", "wants a quote", "calls.example.net"):
+        assert (
+            await svc.sql(
+                "SELECT event_type FROM event_log WHERE body::text LIKE :n", n=f"%{needle}%"
+            )
+            == []
+        ), needle
+    # What the counts need stays: the rejection's code and source, the call's times.
+    body = (await svc.sql("SELECT body FROM event_log WHERE event_type = 'call.received'"))[0][0]
+    assert body["payload"]["source"]["source_id"] == WEB.source_id
+    assert body["payload"]["called_at"]
 
 
 @pytest.mark.parametrize(

@@ -143,3 +143,51 @@ async def test_a_backlog_on_a_pool_of_one_is_handled_without_outage_or_retry(
     finally:
         await broker.stop()
         await connection.close()
+
+
+async def test_a_handler_that_needs_no_slot_runs_beside_the_others(
+    amqp_url: str, common_settings: CommonSettings, topology: Topology
+) -> None:
+    """Intake's raw leads wait on its batcher, which bounds the database work itself: held
+    deliveries all reach it at once, however few slots the pool gives."""
+    held = 6
+    together = asyncio.Event()
+    running = 0
+
+    async def handle(_body: bytes) -> None:
+        nonlocal running
+        running += 1
+        if running == held:
+            together.set()
+        await together.wait()  # with one slot the first would wait here for ever
+
+    broker = create_broker(common_settings.model_copy(update={"prefetch": held}), app_id="t")
+    limit_handlers(broker, 1)
+    queue = topology.consumer_queue("tester", ROUTING_KEYS[0])
+    subscribe(
+        broker,
+        broker,
+        topology,
+        queue,
+        parse=lambda body, _m: body,
+        handle=handle,
+        exchange=topology.events_exchange(),
+        needs_slot=lambda: False,
+    )
+    await broker.connect()
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        await declare_topology(broker, topology, [queue.name])
+        bound = await broker.declare_queue(queue)
+        await bound.bind(topology.events_exchange_name, routing_key=ROUTING_KEYS[0])
+        exchange = await channel.get_exchange(topology.events_exchange_name)
+        for _ in range(held):
+            await exchange.publish(aio_pika.Message(b"{}"), routing_key=ROUTING_KEYS[0])
+        await broker.start()
+        async with asyncio.timeout(30):
+            await together.wait()
+    finally:
+        await broker.stop()
+        await connection.close()
+    assert running == held

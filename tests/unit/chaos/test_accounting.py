@@ -321,3 +321,36 @@ def test_a_person_qualified_may_come_back_as_a_new_lead_too() -> None:
     seen.tasks[0] = dataclasses.replace(seen.tasks[0], state="qualified", outcome="test_drive")
     result = account(sent, seen)
     assert ("duplicated", "intake: two leads for one person") not in stages(result)
+
+
+def test_late_merges_made_a_new_lead_count_as_that_leads_enquiries() -> None:
+    """Intake learnt of a closing after merging two enquiries into the lead: they became a new
+    lead (the first its lead.ingested, the second its lead.duplicate); the merges' own
+    lead.duplicate events stay on the closed lead."""
+    closed_at = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    sent = [lead("a"), lead("b", person="a@example.com"), lead("c", person="a@example.com")]
+    seen = healthy(sent)
+    assert seen.tasks is not None and seen.broker is not None
+    [task] = seen.tasks
+    old = task.lead_id
+    seen.tasks[0] = dataclasses.replace(task, state="qualified", enquiries=1, closed_at=closed_at)
+    repeats = [i for i, e in enumerate(seen.outbox) if e.event_type == "lead.duplicate"]
+    for i in repeats:
+        seen.outbox[i] = dataclasses.replace(seen.outbox[i], at=closed_at + H)
+    new = _id("lead")
+    seen.leads.append(Lead(new, "t1", "a@example.com"))
+    seen.submissions = [
+        dataclasses.replace(s, promoted_to=new) if s.outcome == "merged" else s
+        for s in seen.submissions
+    ]
+    made = [Event(_id("event"), "lead.ingested", new), Event(_id("event"), "lead.duplicate", new)]
+    seen.outbox += made
+    seen.broker += made
+    seen.tasks.append(Task(new, "t1", True, 2))
+    result = account(sent, seen)
+    # (The qualification's own events are not part of this picture.)
+    assert stages(result) == {("lost", "crm-queue: no lead.qualified")}, result.problems
+    assert result.of("lost")[0].subject == old
+    # Its task missing the repeat is still caught.
+    seen.tasks[1] = dataclasses.replace(seen.tasks[1], enquiries=1)
+    assert ("lost", "crm-queue: lead.duplicate not applied") in stages(account(sent, seen))

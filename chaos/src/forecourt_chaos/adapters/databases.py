@@ -65,10 +65,10 @@ class Reader(Protocol):
 class IntakeReader:
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
         rows = await conn.fetch(
-            "SELECT idempotency_key, tenant_id, outcome, lead_id::text FROM submission"
-            " WHERE idempotency_key IS NOT NULL"
+            "SELECT idempotency_key, tenant_id, outcome, lead_id::text, promoted_to::text"
+            " FROM submission WHERE idempotency_key IS NOT NULL"
         )
-        into.submissions = [Submission(bare_key(r[0]), r[1], r[2], r[3]) for r in rows]
+        into.submissions = [Submission(bare_key(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
         rows = await conn.fetch("SELECT id::text, tenant_id, lower(email) FROM lead")
         into.leads = [Lead(r[0], r[1], r[2] or "") for r in rows]
         into.outbox = await outbox_events(conn, LEAD_EVENTS)

@@ -59,6 +59,10 @@ class Submission:
     tenant: str
     outcome: str  # ingested | merged | rejected
     lead_id: str | None
+    # A merge into a lead that had closed before it (intake learnt of the closing later): the
+    # new lead the late enquiries were made into (the earliest its lead.ingested, the others
+    # its lead.duplicate); the merge's own lead.duplicate on `lead_id` stays.
+    promoted_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,9 @@ def _leads(
             problem("lost", "intake: submission without its lead", sub.key, str(sub.lead_id))
         elif sub.outcome == "merged":
             merges[sub.lead_id] += 1
+    promoted = Counter(s.promoted_to for s in accepted if s.promoted_to is not None)
+    for lead_id, n in promoted.items():
+        merges[lead_id] += n - 1  # one of them made the lead
     return merges
 
 

@@ -267,6 +267,7 @@ def subscribe(
     retry_backoff: Callable[[int], float] = backoff_seconds,
     outage_backoff: Callable[[int], float] = outage_backoff,
     secret_headers: Iterable[str] = (),
+    needs_slot: Callable[[], bool] = lambda: True,
 ) -> None:
     """Register `handle` on `queue`; `parse` turns the raw body into its argument.
 
@@ -274,6 +275,9 @@ def subscribe(
     outage pauses the subscriber until the dependency answers (`outage_backoff` between tries);
     other errors are retried with `retry_backoff`, up to the queue's delivery limit. Dead
     letters lose their secret headers (`secret_headers` names more than the usual ones).
+    `needs_slot` false: the handler hands its database work to something bounded of its own
+    (intake's `Batcher`), so it waits without a handler slot (`shared.messaging.slots`): held,
+    the slots would cap how many deliveries can share that work's transactions.
     """
     subscriber = registrar.subscriber(
         queue,
@@ -301,6 +305,9 @@ def subscribe(
 
         async def attempt() -> None:
             claims.skipped = 0  # a try after an outage starts over
+            if not needs_slot():
+                await handle(parse(body, message))
+                return
             # No more handlers at once than the pool serves (shared.messaging.slots).
             async with handler_slot(broker):
                 await handle(parse(body, message))

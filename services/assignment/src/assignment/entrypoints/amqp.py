@@ -8,14 +8,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from faststream.rabbit.annotations import RabbitMessage
-
 from assignment.service_layer import handlers
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared.clock import Clock
-from shared.contracts import Envelope, parse_envelope
-from shared.messaging.batch import subscribe_batch
-from shared.messaging.handlers import register_event_handlers
+from shared.contracts import Envelope
+from shared.messaging.handlers import register_batch_handler, register_event_handlers
 from shared.runtime import Runtime
 
 Handler = Callable[[AssignmentUnitOfWork, Envelope[Any], datetime], Awaitable[None]]
@@ -38,21 +35,13 @@ def register(
     """A backlog of qualifications is handled a batch per transaction (one inbox claim, one
     lock and pool per dealership, one commit); a failing batch again one event at a time."""
 
-    def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:
-        return parse_envelope(body)
-
-    async def on_leads_qualified(envelopes: list[Envelope[Any]]) -> None:
-        await handlers.on_leads_qualified(uows(), envelopes, clock.now())
-
-    queue = runtime.topology.consumer_queue(handlers.CONSUMER, QUALIFIED)
-    subscribe_batch(
-        runtime.broker,
-        runtime.broker,
-        runtime.topology,
-        queue,
-        parse=parse,
-        handle=on_leads_qualified,
-        exchange=runtime.topology.events_exchange(),
+    batched = register_batch_handler(
+        runtime,
+        handlers.CONSUMER,
+        QUALIFIED,
+        handlers.on_leads_qualified,
+        uows,
+        clock,
         max_batch=max_batch,
     )
-    return [queue.name, *register_event_handlers(runtime, handlers.CONSUMER, CONSUMES, uows, clock)]
+    return [batched, *register_event_handlers(runtime, handlers.CONSUMER, CONSUMES, uows, clock)]

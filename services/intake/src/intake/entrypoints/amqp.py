@@ -109,7 +109,17 @@ def register(
             raise PoisonMessage(describe(exc)) from exc
 
     raw_queue = topology.intake_raw_queue()
-    subscribe(broker, broker, topology, raw_queue, parse=read, handle=on_raw_lead)
+    # With the batcher on, raw leads are written a batch per transaction by its workers: every
+    # delivery held (up to the prefetch) joins a batch, instead of as many as the pool has slots.
+    subscribe(
+        broker,
+        broker,
+        topology,
+        raw_queue,
+        parse=read,
+        handle=on_raw_lead,
+        needs_slot=lambda: receiver.batcher is None,
+    )
     names = [raw_queue.name]
 
     def parse(body: bytes, _message: RabbitMessage) -> Envelope[Any]:

@@ -148,7 +148,11 @@ class Projection:
         self, facts: Facts, event_type: str, version: int, at: datetime, body: Any
     ) -> bool:
         """Keep the event; False when it is already in the log."""
-        if facts.lead_id is not None:
+        if facts.lead_id is None:
+            # A lead-less event (a call, a rejected payload) can never be reached by an erasure,
+            # which names leads: it is kept without personal data from the start.
+            body = scrub_envelope(body)
+        else:
             # Locked before the check, so an erasure being handled beside us either is seen
             # here or sees our row (`lead_lock`).
             await lock_leads(self.session, facts.tenant_id, [facts.lead_id])

@@ -20,6 +20,11 @@ _BLANKED: dict[str, Any] = {
     "source_lead_id": None,
     "other_phones": [],
     "trade_ins": [],
+    # call.received: who called, what they said, where the recording is.
+    "caller_phone": None,
+    "caller_id": None,
+    "recording_url": None,
+    "summary": None,
 }
 
 
