@@ -269,7 +269,7 @@ class History:
             received_at=when,
             called_at=when,
             caller_phone=phone,
-            summary=f"Phone lead from {phone}, wants a quote",
+            summary=f"Phone lead from {phone}, asked about the grey Octavia",
             recording_url="https://calls.example.net/rec/1",
         )
 

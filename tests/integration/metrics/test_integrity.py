@@ -162,7 +162,7 @@ async def test_a_call_is_logged_without_the_callers_number(svc: Metrics) -> None
     await svc.settled()
     kinds = await svc.sql("SELECT DISTINCT event_type FROM event_log WHERE lead_id IS NULL")
     assert {k for (k,) in kinds} >= {"call.received", "lead.rejected"}
-    for needle in ("5550123", "wants a quote", "calls.example.net"):
+    for needle in ("5550123", "grey Octavia", "calls.example.net"):
         assert (
             await svc.sql(
                 "SELECT event_type FROM event_log WHERE body::text LIKE :n", n=f"%{needle}%"
