@@ -18,6 +18,15 @@ Limits (environment, `FORECOURT_HTTP_*`, see `HttpLimits`):
   byte at a time (slowloris) would otherwise hold a connection for ever.
 - a 422 echoes a bounded part of what it refuses (`bounded_validation_errors`), never the
   whole of a 5 MB string or a 10,000-item list.
+
+Request bodies are limited per service or per route, not by `harden` (intake takes CSV files
+of a gigabyte): `limit_body(app, max_bytes)` holds every route of an app to one limit
+(assignment, recovery: `DEFAULT_MAX_BODY_BYTES` unless set), `read_body(request, limit)` reads
+one route's body within its own (intake's leads). Both answer the same 413 (`body_too_large`,
+the app's handler writing `{"detail": ...}`), before reading the body when its Content-Length is
+over the limit, else as soon as what arrived is; routes document it with `too_large(setting)`.
+FastAPI's own `max_body_size` was not used: past a declared Content-Length it replaces whatever
+the app answers with a plain-text 413, which no route's document describes.
 """
 
 from __future__ import annotations
@@ -204,6 +213,88 @@ class _BodyDeadline:
         if message["type"] != "http.request" or not message.get("more_body", False):
             self._more = False
         return message
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+# The default of `<SERVICE>_MAX_BODY_BYTES` where a service's bodies are JSON of a few kilobytes
+# (assignment, recovery): several times the largest likely one (a dealership's routing rules),
+# far below what holds the event loop to parse.
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+
+
+def body_too_large(limit: int, declared: int | None = None) -> HTTPException:
+    """The 413 of a body over `limit` bytes (`declared`: what its Content-Length said)."""
+    if declared is not None:
+        return HTTPException(413, f"body is {declared} bytes; the limit is {limit}")
+    return HTTPException(413, f"body is over the limit of {limit} bytes")
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class _BoundedBody:
+    """`receive`, refusing (413) a body whose Content-Length is over the limit before reading
+    any of it (a client waiting for `100 Continue` sends none), or once what came is over it."""
+
+    def __init__(self, receive: Receive, limit: int, declared: int | None) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._declared = declared
+        self._received = 0
+
+    async def __call__(self) -> Message:
+        if self._declared is not None and self._declared > self._limit:
+            raise body_too_large(self._limit, self._declared)
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._limit:
+                raise body_too_large(self._limit)
+        return message
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` answers 413 (`body_too_large`), raised
+    where the route reads it, so the app's handler answers as for any HTTPException; a route
+    that reads no body is not held to it. Added by `limit_body`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bounded = _BoundedBody(receive, self.max_bytes, _declared_length(scope))
+        await self.app(scope, bounded, send)
+
+
+def limit_body(app: FastAPI, max_bytes: int) -> FastAPI:
+    """Every route of `app` refuses a body over `max_bytes` with 413 (once: a second call does
+    nothing). Routes with a body document it with `too_large`."""
+    if not any(getattr(m, "cls", None) is BodyLimit for m in app.user_middleware):
+        app.add_middleware(BodyLimit, max_bytes=max_bytes)
+    return app
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A route's body, read by the route itself within its own `limit`: 413 past it, before
+    reading any of it when its Content-Length says so."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise body_too_large(limit, int(declared))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise body_too_large(limit)
+    return bytes(body)
 
 
 # --- what a 422 echoes ------------------------------------------------------------------------
@@ -491,6 +582,12 @@ INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
     400: answer(ErrorOut, "the body cannot be parsed (not UTF-8 text)"),
 }
+
+
+def too_large(setting: str) -> dict[int | str, dict[str, Any]]:
+    """For routes with a body: 413 past the limit the environment variable `setting` sets
+    (`limit_body`, `read_body`)."""
+    return {413: answer(ErrorOut, f"the body is over the size limit (`{setting}`)")}
 
 
 # Routes that write: the database down (or a lost race) answers 503 with Retry-After

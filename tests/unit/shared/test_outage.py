@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import aiormq.connection
 import asyncpg
 import pytest
 import sqlalchemy.exc
+from asyncpg.exceptions._base import DataError as DriverDataError
 
-from shared.messaging.outage import Abandoned, Pause, is_outage
+from shared.messaging.consumer import is_poison, permanent_errors
+from shared.messaging.outage import Abandoned, Pause, is_outage, refused_data
 
 
 def _wrapped(orig: BaseException, *, invalidated: bool = False) -> sqlalchemy.exc.DBAPIError:
@@ -72,6 +75,48 @@ def test_an_unreachable_dependency_is_an_outage(exc: BaseException) -> None:
 )
 def test_a_failure_of_the_message_itself_is_not_an_outage(exc: BaseException) -> None:
     assert not is_outage(exc)
+
+
+# What SQLAlchemy's asyncpg dialect raises for values refused: by the server (its SQLSTATE), or
+# by asyncpg before sending (its own DataError, an InterfaceError too: poison however wrapped,
+# even in SQLAlchemy's InterfaceError, which otherwise says a connection is gone).
+REFUSED_VALUES = [
+    _wrapped(asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8"')),
+    _wrapped(asyncpg.NumericValueOutOfRangeError("value out of range for type integer")),
+    _wrapped(asyncpg.StringDataRightTruncationError("value too long for type varchar(100)")),
+    _wrapped(asyncpg.DatetimeFieldOverflowError("date/time field value out of range")),
+    _wrapped(asyncpg.NotNullViolationError('null value in column "tenant_id"')),
+    _wrapped(asyncpg.CheckViolationError("violates check constraint")),
+    sqlalchemy.exc.InterfaceError(
+        "INSERT", None, DriverDataError("invalid input for query argument $1 (out of int64 range)")
+    ),
+]
+
+
+@pytest.mark.parametrize("exc", REFUSED_VALUES, ids=lambda e: type(getattr(e, "orig", e)).__name__)
+def test_values_the_database_refuses_are_poison_never_an_outage(exc: BaseException) -> None:
+    assert refused_data(exc)
+    assert not is_outage(exc)
+    assert is_poison(exc, permanent_errors())
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        # A race or another order of events may resolve these: retried, not dead-lettered.
+        _wrapped(asyncpg.UniqueViolationError("duplicate key")),
+        _wrapped(asyncpg.ForeignKeyViolationError("violates foreign key constraint")),
+        _wrapped(asyncpg.DeadlockDetectedError("deadlock detected")),
+        RuntimeError("bug"),
+        # Outages stay outages.
+        sqlalchemy.exc.InterfaceError("SELECT 1", None, RuntimeError("connection is closed")),
+        _wrapped(asyncpg.CannotConnectNowError("the database system is shutting down")),
+    ],
+    ids=lambda e: type(getattr(e, "orig", e)).__name__,
+)
+def test_races_bugs_and_outages_are_not_poison(exc: BaseException) -> None:
+    assert not refused_data(exc)
+    assert not is_poison(exc, permanent_errors())
 
 
 async def test_one_delivery_probes_while_the_others_wait_then_all_resume() -> None:
@@ -145,3 +190,14 @@ def test_a_stop_async_iteration_of_its_own_is_not_an_outage() -> None:
         raise StopAsyncIteration
     except StopAsyncIteration as exc:
         assert not is_outage(exc)
+
+
+def test_a_date_or_number_past_its_range_is_poison() -> None:
+    """A loss on 9999-12-31 whose follow-up falls after it: the same on every delivery."""
+    try:
+        datetime.max + timedelta(days=3)
+    except OverflowError as exc:
+        assert is_poison(exc, permanent_errors())
+        assert not is_outage(exc)
+    else:
+        raise AssertionError("no overflow")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.http import DEFAULT_MAX_BODY_BYTES
 from shared.settings import ServiceSettings
 
 
@@ -13,6 +14,8 @@ class RecoverySettings(ServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/recovery"
     http_port: int = 8004
+    # A request body past it answers 413, before it is read (`shared.http.limit_body`).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     # Fire due follow-ups in this process (any number of replicas may).
     run_scanner: bool = True
     # Runs fired per transaction: past ~500 a batch gains little and holds its rows longer.

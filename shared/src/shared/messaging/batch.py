@@ -25,8 +25,9 @@ What the subscriber does:
 - **Success**: every message of the batch is acked after `handle` returned (after its commit).
 - **A failure of the batch** (any error but an outage): the batch is handled again one message
   at a time, each as a list of one, so one bad event never sinks the others; each then ends as
-  in `subscribe`: poison (`PoisonMessage`, `ValueError`, `ValidationError`, `permanent`)
-  dead-lettered with its reason, any other error nacked and retried up to the delivery limit.
+  in `subscribe`: poison (`PoisonMessage`, `ValueError`, `ValidationError`, `permanent`, values
+  the database refuses) dead-lettered with its reason at once, any other error nacked and
+  retried up to the delivery limit.
 - **An outage** (`shared.messaging.outage`) pauses the subscriber as in `subscribe`: the batch
   is tried again in process until the database answers, nothing is nacked, and new deliveries
   wait, so no message's delivery limit moves.

@@ -2,8 +2,10 @@
 
 - The body reaches the handler as raw bytes and is parsed here, so a malformed message cannot
   fail inside faststream before we decide what to do with it.
-- A message that can never succeed (unparseable, unknown event, `PoisonMessage`) is published to
-  the dead-letter exchange with the reason in its headers, confirmed, then acked.
+- A message that can never succeed (unparseable, unknown event, `PoisonMessage`, a date or a
+  number past its range, values the database refuses: a NUL in a text, `outage.refused_data`) is
+  published to the dead-letter exchange with the reason in its headers, confirmed, then acked,
+  on its first delivery: no retry, no redelivery spent on it.
 - An outage (database or broker unreachable: `shared.messaging.outage`) pauses the subscriber:
   the message is tried again in process until the dependency answers, never nacked, so the
   outage does not count against its delivery limit; the other deliveries wait meanwhile.
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import sqlalchemy.exc
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import RabbitBroker, RabbitExchange, RabbitQueue, RabbitRouter
@@ -33,7 +36,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from shared import observability
-from shared.messaging.outage import Abandoned, Pause, is_outage, outage_backoff
+from shared.messaging.outage import Abandoned, Pause, is_outage, outage_backoff, refused_data
 from shared.messaging.redact import redact_headers
 from shared.messaging.slots import handler_slot
 from shared.messaging.topology import Topology
@@ -64,6 +67,10 @@ def _reason(exc: BaseException) -> str:
             for err in exc.errors()[:10]
         ]
         return "; ".join(parts)
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+        # The driver's words, not SQLAlchemy's: its text repeats the statement and every
+        # parameter (the person's data) after them.
+        return str(exc.orig) or type(exc.orig).__name__
     return str(exc) or type(exc).__name__
 
 
@@ -80,8 +87,17 @@ def backoff_seconds(delivery_count: int) -> float:
 def permanent_errors(
     extra: tuple[type[BaseException], ...] = (),
 ) -> tuple[type[BaseException], ...]:
-    """Errors that dead-letter a message at once: no retry can fix them."""
-    return (PoisonMessage, ValidationError, ValueError, *extra)
+    """Errors that dead-letter a message at once: no retry can fix them (with those the
+    database raises for the message's values: `is_poison`). `OverflowError`: a value past what
+    a date or a number holds (a loss on 9999-12-31 whose follow-up falls after it)."""
+    return (PoisonMessage, ValidationError, ValueError, OverflowError, *extra)
+
+
+def is_poison(exc: BaseException, permanent: tuple[type[BaseException], ...]) -> bool:
+    """Whether `exc` is the message's own for good: one of `permanent` (`permanent_errors`), or
+    the database refusing the values it brought (`outage.refused_data`: SQLAlchemy wraps
+    those in its own classes, so no class of `permanent` catches them)."""
+    return isinstance(exc, permanent) or refused_data(exc)
 
 
 async def dead_letter(
@@ -186,7 +202,7 @@ class Outcomes:
 
     async def failed(self, message: RabbitMessage, exc: BaseException) -> None:
         """Settle a message whose handling raised `exc` (not an outage: those pause)."""
-        if isinstance(exc, self.permanent):
+        if is_poison(exc, self.permanent):
             await self.dead_letter(message, exc)
         else:
             await self.retry_later(message, exc)
@@ -239,7 +255,7 @@ def outcomes_for(
     pause = Pause(
         queue.name,
         outage_backoff,
-        outage=lambda exc: not isinstance(exc, dead_on_arrival) and is_outage(exc),
+        outage=lambda exc: not is_poison(exc, dead_on_arrival) and is_outage(exc),
     )
     return Outcomes(
         broker,
@@ -271,7 +287,8 @@ def subscribe(
 ) -> None:
     """Register `handle` on `queue`; `parse` turns the raw body into its argument.
 
-    Errors raised by `parse`, `PoisonMessage`, and those in `permanent` dead-letter at once. An
+    Errors raised by `parse`, `PoisonMessage`, those in `permanent` and values the database
+    refuses (`shared.messaging.outage.refused_data`) dead-letter at once. An
     outage pauses the subscriber until the dependency answers (`outage_backoff` between tries);
     other errors are retried with `retry_backoff`, up to the queue's delivery limit. Dead
     letters lose their secret headers (`secret_headers` names more than the usual ones).

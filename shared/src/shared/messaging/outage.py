@@ -6,6 +6,10 @@ Counting it against the message's delivery limit dead-letters good work, so cons
 instead (`Pause`), holding the messages they have, and take nothing new until the dependency is
 back. A pool whose connections are all busy is no outage: consumers wait for a slot before
 (`shared.messaging.slots`), and a pool timeout is an error like any other.
+
+A statement the database (or its driver) refuses for the values it was given is the message's
+own failure, never an outage, whatever SQLAlchemy wraps it in (`refused_data`): a NUL in a
+text, a number past its column's range. It fails the same way on every delivery.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TypeVar
 import aiormq.exceptions
 import asyncpg
 import sqlalchemy.exc
+from asyncpg.exceptions._base import DataError as DriverDataError
 
 from shared.observability import PAUSED
 
@@ -42,6 +47,13 @@ _POSTGRES_DOWN = (
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full, memory
 )
+
+
+# SQLSTATEs of a statement refused for the values it carries: class 22 (data exception: a NUL
+# or a byte sequence the encoding refuses, a number or a date out of range, a text longer than
+# its column) and the integrity rules no later delivery can satisfy (NOT NULL, CHECK). Not
+# unique or foreign-key violations: a race, or events in another order, may resolve them.
+_REFUSED_VALUE_SQLSTATES = frozenset({"23502", "23514"})
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -99,8 +111,28 @@ def _is_outage_itself(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, _LOCAL_OS_ERRORS)
 
 
+def _refused_data_itself(exc: BaseException) -> bool:
+    # asyncpg's own DataError (an InterfaceError and a ValueError, without a SQLSTATE): an
+    # argument it cannot encode, e.g. an integer past int64, before anything is sent.
+    if isinstance(exc, DriverDataError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and (
+        sqlstate.startswith("22") or sqlstate in _REFUSED_VALUE_SQLSTATES
+    )
+
+
+def refused_data(exc: BaseException) -> bool:
+    """True if `exc` (or what it wraps) is the database or its driver refusing the values of a
+    statement: the same message fails the same way every time it is handled."""
+    return any(_refused_data_itself(e) for e in _chain(exc))
+
+
 def is_outage(exc: BaseException) -> bool:
-    """True if `exc` (or what it wraps) says a database or broker is unreachable."""
+    """True if `exc` (or what it wraps) says a database or broker is unreachable; never for
+    values the database refused (`refused_data`), however they are wrapped."""
+    if refused_data(exc):
+        return False
     return any(_is_outage_itself(e) for e in _chain(exc))
 
 

@@ -16,7 +16,7 @@ from assignment.entrypoints.http import prospects, roster
 from assignment.service_layer import allocation, handlers
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared.clock import Clock, service_clock
-from shared.http import add_health_routes
+from shared.http import add_health_routes, limit_body
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
@@ -91,4 +91,4 @@ def create_app(
     app.include_router(prospects.router)
     add_health_routes(app)
     add_metrics(app)
-    return app
+    return limit_body(app, settings.max_body_bytes)  # 413 past ASSIGNMENT_MAX_BODY_BYTES

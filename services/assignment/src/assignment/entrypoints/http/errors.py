@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 
 from assignment.entrypoints.http.schemas import Refusal
 from assignment.service_layer.handlers import NotFound, Refused
-from shared.http import INVALID_REQUEST, UNREADABLE_BODY, InvalidRequestOut, answer, missing
+from shared.http import (
+    INVALID_REQUEST,
+    UNREADABLE_BODY,
+    InvalidRequestOut,
+    answer,
+    missing,
+    too_large,
+)
 
 # Rules about what the caller sent (422); every other refusal is about the current state (409).
 _INPUT_RULES = ("lost.", "reassign.unknown_consultant", "consultant.dealership_fixed")
@@ -30,8 +37,8 @@ RULE_OR_INVALID: Responses = {
         "not fit the route (FastAPI's validation body, the field named)",
     ),
 }
-# A route with a JSON body: its own refusals, and bytes that cannot be read.
-WITH_BODY: Responses = UNREADABLE_BODY
+# A route with a JSON body: bytes that cannot be read, and a body over the limit (`limit_body`).
+WITH_BODY: Responses = UNREADABLE_BODY | too_large("ASSIGNMENT_MAX_BODY_BYTES")
 __all__ = [
     "INVALID_REQUEST",
     "NO_CONSULTANT",

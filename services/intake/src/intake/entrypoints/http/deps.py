@@ -1,4 +1,5 @@
-"""Request-scoped pieces: the app's services, the calling source, reading bounded bodies."""
+"""Request-scoped pieces: the app's services, the calling source (bounded bodies:
+`shared.http.read_body`)."""
 
 from __future__ import annotations
 
@@ -51,22 +52,3 @@ async def calling_source(
 
 
 Source = Annotated[SourceRow, Depends(calling_source)]
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) past `limit` bytes before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"body is {declared} bytes; the limit is {limit}",
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                detail=f"body is over the limit of {limit} bytes",
-            )
-    return bytes(body)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from intake.adapters.repository import SourceRow
 from intake.domain.submission import LeadSubmission
-from intake.entrypoints.http.deps import Source, read_body, receiver
+from intake.entrypoints.http.deps import Source, receiver
 from intake.entrypoints.http.schemas import (
     Accepted,
     AcceptedMany,
@@ -18,7 +18,7 @@ from intake.entrypoints.http.schemas import (
     errors_out,
 )
 from intake.service_layer.receive import Format, InvalidPayload, Received, Receiver
-from shared.http import ErrorOut, InvalidRequestOut, answer, inline_schema
+from shared.http import ErrorOut, InvalidRequestOut, answer, inline_schema, read_body
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 

@@ -16,7 +16,7 @@ from recovery.entrypoints.http import routes
 from recovery.service_layer.scanner import Scanner
 from recovery.service_layer.unit_of_work import RecoveryUnitOfWork
 from shared.clock import Clock, service_clock
-from shared.http import add_health_routes
+from shared.http import add_health_routes, limit_body
 from shared.messaging.topology import Topology
 from shared.observability import add_metrics
 from shared.runtime import Runtime, run_service
@@ -78,4 +78,4 @@ def create_app(
     app.include_router(routes.router)
     add_health_routes(app)
     add_metrics(app)
-    return app
+    return limit_body(app, settings.max_body_bytes)  # 413 past RECOVERY_MAX_BODY_BYTES

@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 
 from recovery.entrypoints.http.schemas import Refusal
 from recovery.service_layer.handlers import NotFound, Refused
-from shared.http import INVALID_REQUEST, UNREADABLE_BODY, InvalidRequestOut, answer, missing
+from shared.http import (
+    INVALID_REQUEST,
+    UNREADABLE_BODY,
+    InvalidRequestOut,
+    answer,
+    missing,
+    too_large,
+)
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -27,7 +34,8 @@ RULE_OR_INVALID: Responses = {
         "not fit the route (FastAPI's validation body, the field named)",
     ),
 }
-WITH_BODY: Responses = UNREADABLE_BODY
+# A route with a JSON body: bytes that cannot be read, and a body over the limit (`limit_body`).
+WITH_BODY: Responses = UNREADABLE_BODY | too_large("RECOVERY_MAX_BODY_BYTES")
 __all__ = [
     "INVALID_REQUEST",
     "NO_RECOVERY",
