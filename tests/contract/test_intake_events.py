@@ -115,9 +115,10 @@ def test_lead_ingested_is_the_model_s_json(lead: NormalisedLead, place: Dealersh
         assert written["payload"]["source"]["cost_per_lead"] == "12.50"
 
 
+@pytest.mark.parametrize("stage", ["first_contact", "prospect"])
 @pytest.mark.parametrize("lead", [FULL, BARE], ids=["full", "bare"])
 def test_lead_duplicate_is_the_model_s_json_and_kept_whole_as_written(
-    lead: NormalisedLead,
+    lead: NormalisedLead, stage: str
 ) -> None:
     state = LeadState(
         id=uuid4(),
@@ -130,9 +131,10 @@ def test_lead_duplicate_is_the_model_s_json_and_kept_whole_as_written(
         status="open",
     )
     payload = events.lead_duplicate_payload(
-        SOURCE, ITEM, SOURCE.dealership_id, lead, state, uuid4(), ["email"]
+        SOURCE, ITEM, SOURCE.dealership_id, lead, state, uuid4(), ["email"], stage=stage
     )
     written = _read_back(events.lead_duplicate(SOURCE, state, ITEM, payload), LeadDuplicateV1)
+    assert written["payload"]["stage"] == stage
     assert written["lead_id"] == str(state.id)
     assert written["dealership_id"] == str(state.dealership_id)
     # What intake keeps with the enquiry is the event's payload, as the model would dump it.

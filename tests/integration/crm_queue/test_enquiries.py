@@ -163,3 +163,37 @@ async def test_a_do_not_contact_lead_is_recorded_but_no_contact_task(
     assert timers(await crm.timers_of(lead.lead_id)) == []
     assert await crm.move(timedelta(days=60)) == 0  # no SLA, no pool: nothing ever fires
     assert [e for e in await crm.events.settle() if e["producer"] == "crm-queue"] == []
+
+
+async def test_an_enquiry_for_the_consultant_leaves_the_task_alone(
+    crm: Crm, handled: Handled
+) -> None:
+    """A lead.duplicate with stage `prospect` (the person asked again while their lead is an
+    open prospect) is assignment's: the qualified task is not counted, raised or reopened, and
+    a lead crm-queue has no task of gets none (issue 13)."""
+    lead = ingested(email="pro@example.com")
+    await crm.publish(lead)
+    await crm.task(lead.lead_id)
+    r = await crm.act(lead.lead_id, "claim")
+    assert r.status_code == 200, r.text
+    r = await crm.act(lead.lead_id, "qualify", {"outcome": "quotation.requested"})
+    assert r.status_code == 200, r.text
+    before = await crm.row(lead.lead_id)
+    assert before is not None
+    # Made before the qualification by the clock (a first-contact repeat that old would count).
+    for_consultant = repeat(lead, T0 - M, stage="prospect", **mobile("pro@example.com"))
+    await crm.publish(for_consultant)
+    await crm.publish(for_consultant)  # a redelivery
+    await handled.wait(for_consultant.event_id, times=2)
+    after = await crm.row(lead.lead_id)
+    assert after == before
+    task = (await crm.client.get(f"/v1/leads/{lead.lead_id}", headers=crm.staff())).json()
+    assert [e["kind"] for e in task["enquiry_list"]] == ["lead"]
+
+    stranger = ingested(email="nobody@example.com")  # never ingested here
+    orphan = repeat(stranger, T0, stage="prospect")
+    await crm.publish(orphan)
+    await handled.wait(orphan.event_id)
+    assert await crm.row(stranger.lead_id) is None
+    queue = (await crm.client.get("/v1/queue", headers=crm.staff())).json()
+    assert str(stranger.lead_id) not in [t["lead_id"] for t in queue]

@@ -1,10 +1,11 @@
-"""A customer who asks again is never lost (issue 12).
+"""A customer who asks again is never lost (issues 12 and 13).
 
-An enquiry merges only into the person's lead still in first contact; once that lead left it
-(qualified, lost, won, dead, reactivated) a new enquiry is a new lead that follows it, for the
-dealership the new enquiry was addressed to. A person who asked never to be contacted gets
-their new lead recorded, flagged `do_not_contact`. Intake learns all this from the funnel's
-events, whatever their order.
+An enquiry merges into the person's lead still in first contact, or into their open prospect
+(qualified or reactivated, not closed since: `lead.duplicate` with stage `prospect`, for the
+consultant); once that lead is closed (lost, won, dead) a new enquiry is a new lead that follows
+it, for the dealership the new enquiry was addressed to. A person who asked never to be
+contacted gets their new lead recorded, flagged `do_not_contact`. Intake learns all this from
+the funnel's events, whatever their order.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from shared.contracts import (
     LeadLostV1,
     LeadQualifiedV1,
     LeadReactivatedV1,
+    ProspectLostV1,
+    ProspectWonV1,
     new_envelope,
 )
 from shared.messaging.topology import Topology
@@ -93,17 +96,42 @@ def lost(
     )
 
 
-def qualified(lead_id: str) -> Any:
+def qualified(lead_id: str, at: Any = None) -> Any:
     return new_envelope(
         LeadQualifiedV1(
             sequence=3,
             outcome="quotation.requested",  # type: ignore[arg-type]
             agent_id="agent-1",
             attempts=1,
-            qualified_at=NOW,
+            qualified_at=at or NOW,
         ),
         tenant_id="acme",
         lead_id=uuid.UUID(lead_id),
+        occurred_at=at,
+    )
+
+
+def won(lead_id: str, at: Any = None) -> Any:
+    return new_envelope(
+        ProspectWonV1(sequence=4, consultant_id="cara", won_at=at or NOW),
+        tenant_id="acme",
+        lead_id=uuid.UUID(lead_id),
+        occurred_at=at,
+    )
+
+
+def prospect_lost(lead_id: str, at: datetime) -> Any:
+    return new_envelope(
+        ProspectLostV1(
+            sequence=4,
+            consultant_id="cara",
+            reason_code="prospect.price",  # type: ignore[arg-type]
+            category="prospect",  # type: ignore[arg-type]
+            lost_at=at,
+        ),
+        tenant_id="acme",
+        lead_id=uuid.UUID(lead_id),
+        occurred_at=at,
     )
 
 
@@ -137,24 +165,48 @@ async def _lead_row(intake: Intake, lead_id: str) -> Any:
         ).one()
 
 
-async def test_a_qualified_lead_is_followed_by_a_new_lead_not_merged(
+async def test_an_open_prospect_takes_its_persons_enquiry_until_it_is_won(
     intake: Intake, funnel: Funnel
 ) -> None:
     source = await intake.source("acme")
     first = (await intake.post(source["api_key"], {"email": "q@example.com"})).json()
     await funnel.publish(qualified(first["lead_id"]))
-    again = (await intake.post(source["api_key"], {"email": "q@example.com"})).json()
-    assert again["outcome"] == "ingested"  # before: merged into the prospect, nobody called
-    assert again["lead_id"] != first["lead_id"]
-    [event] = await intake.events.wait_for("lead.ingested", lead_id=again["lead_id"])
-    assert event["payload"]["previous_lead_id"] == first["lead_id"]
-    assert event["payload"]["do_not_contact"] is False
-    assert (await _lead_row(intake, again["lead_id"])).previous_lead_id == uuid.UUID(
+    assert (await _lead_row(intake, first["lead_id"])).status == "prospect"
+    # Asked again while a prospect: merged, for the consultant (not a lead for the agents).
+    again = (
+        await intake.post(source["api_key"], {"email": "q@example.com", "comments": "still?"})
+    ).json()
+    assert (again["outcome"], again["lead_id"]) == ("merged", first["lead_id"])
+    [event] = await intake.events.wait_for("lead.duplicate", lead_id=first["lead_id"])
+    assert event["payload"]["stage"] == "prospect"
+    assert event["payload"]["comments"] == "still?"
+    # Won: closed. The person's next enquiry is a new lead following it, in first contact.
+    await funnel.publish(won(first["lead_id"]))
+    assert (await _lead_row(intake, first["lead_id"])).status == "closed"
+    third = (await intake.post(source["api_key"], {"email": "q@example.com"})).json()
+    assert third["outcome"] == "ingested"
+    [ingested] = await intake.events.wait_for("lead.ingested", lead_id=third["lead_id"])
+    assert ingested["payload"]["previous_lead_id"] == first["lead_id"]
+    assert ingested["payload"]["do_not_contact"] is False
+    assert (await _lead_row(intake, third["lead_id"])).previous_lead_id == uuid.UUID(
         first["lead_id"]
     )
-    # The new lead is in first contact: the person's next enquiry merges into it.
-    third = (await intake.post(source["api_key"], {"email": "q@example.com"})).json()
-    assert (third["outcome"], third["lead_id"]) == ("merged", again["lead_id"])
+    # The new lead is in first contact: the person's next enquiry merges into it, as a repeat.
+    fourth = (await intake.post(source["api_key"], {"email": "q@example.com"})).json()
+    assert (fourth["outcome"], fourth["lead_id"]) == ("merged", third["lead_id"])
+    [repeat] = await intake.events.wait_for("lead.duplicate", lead_id=third["lead_id"])
+    assert repeat["payload"]["stage"] == "first_contact"
+
+
+async def test_a_lost_prospect_is_followed_by_a_new_lead(intake: Intake, funnel: Funnel) -> None:
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "pl@example.com"})).json()
+    await funnel.publish(qualified(first["lead_id"]))
+    await funnel.publish(prospect_lost(first["lead_id"], datetime.now(UTC)))
+    again = (await intake.post(source["api_key"], {"email": "pl@example.com"})).json()
+    assert again["outcome"] == "ingested"
+    [event] = await intake.events.wait_for("lead.ingested", lead_id=again["lead_id"])
+    assert event["payload"]["previous_lead_id"] == first["lead_id"]
 
 
 async def test_a_lost_lead_asked_again_through_another_dealership_goes_to_that_one(
@@ -175,27 +227,49 @@ async def test_a_lost_lead_asked_again_through_another_dealership_goes_to_that_o
     assert event["payload"]["previous_lead_id"] == first["lead_id"]
 
 
-async def test_closing_is_order_free_and_idempotent(intake: Intake, funnel: Funnel) -> None:
-    """A reactivation newer than the loss, arriving first, then the loss, then both again: the
-    lead is out of first contact whatever the order (a reactivated lead is assignment's)."""
+async def test_stages_are_order_free_and_idempotent(intake: Intake, funnel: Funnel) -> None:
+    """Qualified, lost as a prospect, reactivated, lost again, reactivated again: the same
+    row whatever the order the events arrive in, and again when each comes twice."""
     source = await intake.source("acme")
-    first = (await intake.post(source["api_key"], {"email": "o@example.com"})).json()
-    back = reactivated(first["lead_id"], NOW + timedelta(days=3))
-    loss = lost(first["lead_id"], at=NOW)
-    for event in (back, loss, back, loss):
-        await funnel.publish(event)
-    row = await _lead_row(intake, first["lead_id"])
-    assert (row.status, row.status_changed_at) == ("closed", NOW)  # when it left first contact
-    again = (await intake.post(source["api_key"], {"email": "o@example.com"})).json()
+    history = [NOW + timedelta(days=d) for d in range(5)]
+
+    def events(lead_id: str) -> list[Any]:
+        q, l1, r1, l2, r2 = history
+        return [
+            qualified(lead_id, q),
+            prospect_lost(lead_id, l1),
+            reactivated(lead_id, r1),
+            prospect_lost(lead_id, l2),
+            reactivated(lead_id, r2),
+        ]
+
+    rows = []
+    for email, order in (("o1@example.com", [0, 1, 2, 3, 4]), ("o2@example.com", [4, 2, 3, 0, 1])):
+        lead = (await intake.post(source["api_key"], {"email": email})).json()
+        every = events(lead["lead_id"])
+        for i in order + order:
+            await funnel.publish(every[i])
+        rows.append(await _lead_row(intake, lead["lead_id"]))
+    for row in rows:
+        assert (row.status, row.status_changed_at) == ("prospect", NOW)
+    assert sorted(rows[0].stages, key=str) == sorted(rows[1].stages, key=str)
+    assert len(rows[0].stages) == 5
+    # Reactivated and not lost since: the person's enquiry is the consultant's.
+    again = (await intake.post(source["api_key"], {"email": "o2@example.com"})).json()
+    assert (again["outcome"], again["lead_id"]) == ("merged", str(rows[1].id))
+
+
+async def test_a_loss_after_the_last_reactivation_closes_the_lead(
+    intake: Intake, funnel: Funnel
+) -> None:
+    """A reactivation older than the loss, arriving after it: still closed."""
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
+    await funnel.publish(lost(first["lead_id"], at=NOW + timedelta(days=3)))
+    await funnel.publish(reactivated(first["lead_id"], NOW + timedelta(days=1)))
+    assert (await _lead_row(intake, first["lead_id"])).status == "closed"
+    again = (await intake.post(source["api_key"], {"email": "c@example.com"})).json()
     assert again["outcome"] == "ingested"
-    async with intake.app.state.engine.connect() as conn:
-        handled = (
-            await conn.execute(
-                text("SELECT count(*) FROM inbox_message WHERE event_id IN (:a, :b)"),
-                {"a": back.event_id, "b": loss.event_id},
-            )
-        ).scalar_one()
-    assert handled == 2
 
 
 @pytest.mark.parametrize("how", ["lost do_not_contact", "recovery do_not_contact"])
@@ -337,3 +411,60 @@ async def test_late_enquiries_make_one_new_lead_whatever_the_closing_events_orde
     assert [r["payload"]["sequence"] for r in repeats] == [2]
     row = await _lead_row(intake, new["lead_id"])
     assert (row.enquiry_count, row.sequence, row.status) == (2, 2, "open")
+
+
+async def test_an_enquiry_merged_as_a_repeat_before_intake_heard_of_the_qualification(
+    intake: Intake, funnel: Funnel
+) -> None:
+    """crm-queue qualified the lead, then the customer asked again before intake got
+    lead.qualified: merged as a first-contact repeat (crm-queue does not count it on the closed
+    task). Once intake learns of the qualification, that enquiry goes to the consultant: the
+    same enquiry published again with stage `prospect`, once, and no new lead."""
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "lq@example.com"})).json()
+    at = datetime.now(UTC)
+    late = (await intake.post(source["api_key"], {"email": "lq@example.com"})).json()
+    assert (late["outcome"], late["lead_id"]) == ("merged", first["lead_id"])
+    [repeat] = await intake.events.wait_for("lead.duplicate", lead_id=first["lead_id"])
+    assert repeat["payload"]["stage"] == "first_contact"
+    event = qualified(first["lead_id"], at)
+    await funnel.publish(event)
+    await funnel.publish(event.model_copy(update={"event_id": uuid.uuid4()}))  # a second copy
+    await intake.events.wait_for("lead.duplicate", n=2, lead_id=first["lead_id"])
+    await intake.events.settle()
+    found = [e for e in intake.events.of("lead.duplicate") if e["lead_id"] == first["lead_id"]]
+    assert [e["payload"]["stage"] for e in found] == ["first_contact", "prospect"]
+    assert found[1]["payload"]["enquiry_id"] == found[0]["payload"]["enquiry_id"]
+    assert found[1]["payload"]["sequence"] > found[0]["payload"]["sequence"]
+    assert [e["lead_id"] for e in intake.events.of("lead.ingested")] == [first["lead_id"]]
+    row = await _lead_row(intake, first["lead_id"])
+    assert (row.status, len(row.stages)) == ("prospect", 1)  # the copy: the same step
+
+
+async def test_an_enquiry_merged_into_a_prospect_already_won_becomes_a_new_lead(
+    intake: Intake, funnel: Funnel
+) -> None:
+    """Won, then the customer asked again before intake got prospect.won: merged for the
+    consultant. Once intake learns of the sale, the enquiry is a new lead following it; an
+    enquiry from while it was a prospect stays the consultant's."""
+    source = await intake.source("acme")
+    first = (await intake.post(source["api_key"], {"email": "lw@example.com"})).json()
+    await funnel.publish(qualified(first["lead_id"], datetime.now(UTC)))
+    during = (await intake.post(source["api_key"], {"email": "lw@example.com"})).json()
+    sold = datetime.now(UTC)
+    after = (
+        await intake.post(
+            source["api_key"], {"email": "lw@example.com", "comments": "now my wife wants one"}
+        )
+    ).json()
+    assert during["outcome"] == after["outcome"] == "merged"
+    await funnel.publish(won(first["lead_id"], sold))
+    found = await intake.events.wait_for("lead.ingested", n=2)
+    [new] = [e for e in found if e["payload"]["previous_lead_id"]]
+    assert new["payload"]["previous_lead_id"] == first["lead_id"]
+    assert new["payload"]["comments"] == "now my wife wants one"
+    assert (await _lead_row(intake, new["lead_id"])).status == "open"
+    await intake.events.settle()
+    consultant = [e for e in intake.events.of("lead.duplicate") if e["lead_id"] == first["lead_id"]]
+    assert [e["payload"]["stage"] for e in consultant] == ["prospect", "prospect"]
+    assert len(intake.events.of("lead.duplicate")) == 2  # nothing published again

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -19,7 +20,7 @@ from metrics.domain.facts import facts_of
 from metrics.service_layer.projector import rebuild
 from shared.contracts import LostReasonCode
 from tests.integration.metrics.conftest import Metrics
-from tests.integration.metrics.history import WEB, History, at, march
+from tests.integration.metrics.history import WEB, History, Message, at, march
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +246,25 @@ async def test_an_erasure_beside_a_late_event_of_its_lead_still_scrubs_it(svc: M
         id=event.event_id,
     )
     assert left == [(0,)]
+
+
+async def test_an_enquiry_published_again_for_the_consultant_counts_once(svc: Metrics) -> None:
+    """intake publishes a merged enquiry again (same enquiry id, new event, stage prospect)
+    when it learns the lead was a prospect already when it came: one duplicate still."""
+    h = march()
+    [first, *_] = [m for m in h.messages if m.envelope.event_type == "lead.duplicate"]
+    again = first.envelope.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "payload": first.envelope.payload.model_copy(update={"stage": "prospect"}),
+        }
+    )
+    await svc.publish([*h.messages, Message(again)])
+    await svc.settled()
+    total = (await svc.get("/v1/kpis/funnel", period="mtd"))["total"]
+    assert (total["leads"], total["duplicates"]) == (6, 2)
+    rows = await svc.sql(
+        "SELECT count(*) FROM intake_fact WHERE enquiry_id = :e",
+        e=first.envelope.payload.enquiry_id,
+    )
+    assert rows == [(1,)]

@@ -171,3 +171,51 @@ def test_only_the_owner_works_a_prospect_and_acting_stops_escalation() -> None:
     assert p.escalate(MON_10 + timedelta(hours=27))  # b has not acted since
     assert not p.escalate(MON_10 + timedelta(hours=28))  # once per assignment
     assert [type(e).__name__ for e in p.pull_events()] == ["Assigned", "Reassigned", "Escalated"]
+
+
+def test_an_enquiry_shows_on_an_open_prospect_until_its_owner_acts_after_it() -> None:
+    h = timedelta(hours=1)
+    p = _prospect()
+    p.assign("a", MON_10, reason="rule", respond_by=MON_10 + 48 * h)
+    assert p.hear_enquiry(MON_10 + h) and p.enquired_at == MON_10 + h
+    assert not p.hear_enquiry(MON_10 + h)  # again: nothing changes
+    assert not p.hear_enquiry(MON_10 + h / 2)  # an older one: the latest shows
+    p.record_activity("a", MON_10 + h / 2, None)  # logged as done before it: still unanswered
+    assert p.enquired_at == MON_10 + h
+    p.record_activity("b", MON_10 + 2 * h, None, as_manager=True)  # a manager's note: too
+    assert p.enquired_at == MON_10 + h
+    p.record_activity("a", MON_10 + 2 * h, None)
+    assert p.enquired_at is None
+    assert not p.hear_enquiry(MON_10 + 90 * timedelta(minutes=1))  # reached us after the call
+    assert p.hear_enquiry(MON_10 + 3 * h)
+    assert p.next_follow_up_at is None  # the consultant's plan is left as it was
+    assert p.pull_events()[1:] == []  # nothing published for an enquiry
+
+
+def test_enquiries_in_any_order_give_the_same_prospect() -> None:
+    h = timedelta(hours=1)
+    times = [MON_10 + h, MON_10 + 3 * h, MON_10 + 2 * h]
+    seen = set()
+    for order in ([0, 1, 2], [2, 1, 0], [1, 0, 2, 1]):
+        p = _prospect()
+        for i in order:
+            p.hear_enquiry(times[i])
+        seen.add(p.enquired_at)
+    assert seen == {MON_10 + 3 * h}
+
+
+def test_a_closed_prospect_hears_no_enquiry_and_a_reactivation_only_its_own_spell() -> None:
+    h = timedelta(hours=1)
+    p = _prospect()
+    p.assign("a", MON_10, reason="rule", respond_by=MON_10)
+    p.hear_enquiry(MON_10 + h)
+    p.lose("a", MON_10 + 2 * h, reason_code="prospect.price", note=None, details=LossDetails())
+    assert p.enquired_at is None
+    assert not p.hear_enquiry(MON_10 + 3 * h)  # closed: kept as an activity only
+    assert p.reactivate(MON_10 + 4 * h, hot=True)
+    assert not p.hear_enquiry(MON_10 + 3 * h)  # before the reactivation: not this spell
+    assert p.hear_enquiry(MON_10 + 5 * h) and p.enquired_at == MON_10 + 5 * h
+    won = _prospect()
+    won.assign("a", MON_10, reason="rule", respond_by=MON_10)
+    won.win("a", MON_10, vehicle=None, amount=None, currency=None)
+    assert not won.hear_enquiry(MON_10 + h)

@@ -354,3 +354,71 @@ def test_late_merges_made_a_new_lead_count_as_that_leads_enquiries() -> None:
     # Its task missing the repeat is still caught.
     seen.tasks[1] = dataclasses.replace(seen.tasks[1], enquiries=1)
     assert ("lost", "crm-queue: lead.duplicate not applied") in stages(account(sent, seen))
+
+
+def test_an_enquiry_of_an_open_prospect_is_assignments_not_the_tasks() -> None:
+    """A person asking again while their lead is an open prospect: merged (no new lead), its
+    lead.duplicate for the consultant (stage prospect), not counted on the qualified task, and
+    on the prospect in assignment once. Intake publishing it again (the same enquiry, found
+    late to be the consultant's) is no second merge anywhere."""
+    closed = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    sent = [lead("a"), lead("b", person="a@example.com")]
+    seen, qualified, _ = worked([*sent, lead("c")])
+    assert seen.tasks is not None
+    repeat = next(i for i, e in enumerate(seen.outbox) if e.event_type == "lead.duplicate")
+    seen.outbox[repeat] = dataclasses.replace(
+        seen.outbox[repeat], at=closed + H, enquiry_id="q1", stage="prospect"
+    )
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], enquiries=1, closed_at=closed)
+    seen.downstream.enquiries = [(qualified, "q1")]
+    sent.append(lead("c"))
+    assert account(sent, seen).problems == []
+    # The same enquiry published first as a first-contact repeat, after the close: still fine.
+    seen.outbox.append(
+        dataclasses.replace(seen.outbox[repeat], event_id=_id("event"), stage="first_contact")
+    )
+    assert seen.broker is not None
+    seen.broker.append(seen.outbox[-1])
+    assert account(sent, seen).problems == []
+    seen.downstream.enquiries = []
+    assert stages(account(sent, seen)) == {("lost", "assignment: enquiry not on the prospect")}
+    seen.downstream.enquiries = [(qualified, "q1"), (qualified, "q2")]
+    assert stages(account(sent, seen)) == {("unexpected", "assignment: enquiry intake never sent")}
+    # Counted on the task as a first-contact repeat: applied where it should not be.
+    seen.downstream.enquiries = [(qualified, "q1")]
+    seen.tasks[0] = dataclasses.replace(seen.tasks[0], enquiries=2)
+    assert stages(account(sent, seen)) == {("duplicated", "crm-queue: event applied twice")}
+
+
+def test_enquiries_promoted_to_a_new_lead_are_its_repeats_but_the_first() -> None:
+    """Two enquiries merged into a lead intake then learnt had closed before they came: the
+    first became a new lead (lead.ingested), the second its repeat."""
+    closed = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    sent = [lead("a"), lead("b", person="a@example.com"), lead("c", person="a@example.com")]
+    seen = healthy(sent)
+    assert seen.tasks is not None
+    first = seen.leads[0].lead_id
+    new = Lead(_id("lead"), "t1", "a@example.com")
+    seen.leads.append(new)
+    seen.submissions = [
+        s if s.outcome == "ingested" else dataclasses.replace(s, promoted_to=new.lead_id)
+        for s in seen.submissions
+    ]
+    repeats = [e for e in seen.outbox if e.event_type == "lead.duplicate"]
+    seen.outbox = [
+        e if e.event_type == "lead.ingested" else dataclasses.replace(e, at=closed + H)
+        for e in seen.outbox
+    ]
+    seen.outbox.append(Event(_id("event"), "lead.ingested", new.lead_id))
+    seen.outbox.append(
+        Event(_id("event"), "lead.duplicate", new.lead_id, enquiry_id=repeats[1].event_id)
+    )
+    assert seen.broker is not None
+    seen.broker += seen.outbox[-2:]
+    seen.tasks[0] = dataclasses.replace(
+        seen.tasks[0], state="lost", outcome="no_interest.follow_up", enquiries=1, closed_at=closed
+    )
+    seen.tasks.append(Task(new.lead_id, "t1", True, 2))
+    seen.downstream.crm_events = [Event(_id("event"), "lead.lost", first)]
+    result = account(sent, seen)
+    assert result.problems == []

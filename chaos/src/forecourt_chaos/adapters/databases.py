@@ -85,16 +85,18 @@ class IntakeReader:
 
 
 async def outbox_events(conn: asyncpg.Connection, routing_keys: tuple[str, ...]) -> list[Event]:
-    """A service's outbox rows of these events, with their lead and whether they went out."""
+    """A service's outbox rows of these events, with their lead and whether they went out
+    (and a lead.duplicate's enquiry and stage)."""
     rows = await conn.fetch(
         "SELECT event_id::text, routing_key, doc ->> 'lead_id', published_at IS NOT NULL,"
-        " (doc -> 'payload' ->> 'received_at')::timestamptz"
+        " (doc -> 'payload' ->> 'received_at')::timestamptz,"
+        " doc -> 'payload' ->> 'enquiry_id', doc -> 'payload' ->> 'stage'"
         " FROM (SELECT event_id, routing_key, published_at,"
         "       convert_from(body, 'UTF8')::jsonb AS doc FROM outbox_message"
         "       WHERE routing_key = ANY($1::text[])) AS o",
         list(routing_keys),
     )
-    return [Event(r[0], event_type(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [Event(r[0], event_type(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 class CrmQueueReader:
@@ -122,12 +124,17 @@ class CrmQueueReader:
 
 
 class AssignmentReader:
-    """A prospect per qualified lead (a row per lead id, one `prospect.assigned` at most)."""
+    """A prospect per qualified lead (a row per lead id, one `prospect.assigned` at most), and
+    each enquiry of an open prospect's person on it (an activity of kind enquiry)."""
 
     async def observe(self, conn: asyncpg.Connection, into: Observed) -> None:
         rows = await conn.fetch("SELECT lead_id::text FROM prospect")
         into.downstream.prospects = [r[0] for r in rows]
         into.downstream.assigned = await outbox_events(conn, ("prospect.assigned.v1",))
+        rows = await conn.fetch(
+            "SELECT lead_id::text, activity_id::text FROM activity WHERE kind = 'enquiry'"
+        )
+        into.downstream.enquiries = [(r[0], r[1]) for r in rows]
 
     async def backlog(self, conn: asyncpg.Connection) -> Mapping[str, int]:
         return {}

@@ -9,7 +9,7 @@ What the client was told decides what must be found downstream:
 Then, stage by stage (intake's submissions, its leads, its outbox, the broker, crm-queue's tasks):
 - **lost**: something that must be there is not (an acknowledged lead without a submission, a
   lead without its `lead.ingested`, a lead without a crm-queue task, a `lead.duplicate` never
-  applied);
+  applied, an enquiry of an open prospect not on it in assignment);
 - **duplicated**: something counted twice (two submissions for one idempotency key, two leads
   for one person, two `lead.ingested` for one lead, an event applied twice);
 - **unexpected**: something that should not be there at all (never sent, refused, rejected).
@@ -59,9 +59,8 @@ class Submission:
     tenant: str
     outcome: str  # ingested | merged | rejected
     lead_id: str | None
-    # A merge into a lead that had closed before it (intake learnt of the closing later): the
-    # new lead the late enquiries were made into (the earliest its lead.ingested, the others
-    # its lead.duplicate); the merge's own lead.duplicate on `lead_id` stays.
+    # A merged enquiry intake found later to have come after its lead closed: the new lead it
+    # became (its first enquiry), or joined as a repeat.
     promoted_to: str | None = None
 
 
@@ -79,6 +78,19 @@ class Event:
     lead_id: str
     published: bool = True  # for an outbox row: confirmed by the broker
     at: datetime | None = None  # a lead event's `received_at` (when the enquiry was made)
+    # lead.duplicate: the enquiry (intake may publish one twice: as a first-contact repeat,
+    # then for the consultant) and whose it is (first_contact: crm-queue's; prospect:
+    # assignment's). None: one enquiry per event, first contact.
+    enquiry_id: str | None = None
+    stage: str | None = None
+
+    @property
+    def enquiry(self) -> str:
+        return self.enquiry_id or self.event_id
+
+    @property
+    def for_prospect(self) -> bool:
+        return self.stage == "prospect"
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,8 @@ class Downstream:
     facts: list[Fact] | None = None  # metrics: lead_fact rows
     losses: list[str] | None = None  # metrics: a lead id per loss_fact row of a lead's loss
     merges: list[str] | None = None  # metrics: a lead id per intake_fact row of a merge
+    # assignment: (lead id, enquiry id) per activity of kind enquiry
+    enquiries: list[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +234,8 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
 
     accepted = _submissions(problem, sent, observed.submissions, result)
     leads = {lead.lead_id: lead for lead in observed.leads}
-    # A person asking again after their lead left first contact gets a new lead (docs/events.md).
+    # A person asking again after their lead was lost, or their prospect closed, gets a new lead
+    # (docs/events.md); while it is an open prospect the enquiry merges into it.
     closed = {t.lead_id for t in observed.tasks or [] if t.state in ("lost", "qualified")}
     merges = _leads(problem, sent, observed.leads, leads, accepted, closed)
     result.leads = len(leads)
@@ -232,6 +247,9 @@ def account(sent: Iterable[SentLead], observed: Observed) -> Accounting:
         _tasks(problem, observed, leads, merges)
         _downstream(problem, observed.tasks, observed.downstream, leads, merges)
         result.downstream = _downstream_counts(observed.tasks, observed.downstream)
+    if observed.downstream.enquiries is not None:
+        _enquiries(problem, observed.outbox, observed.downstream.enquiries)
+        result.downstream["assignment enquiries"] = len(observed.downstream.enquiries)
     return result
 
 
@@ -286,28 +304,33 @@ def _leads(
         for lead_id in [i for i in ids if i not in closed][1:]:
             problem("duplicated", "intake: two leads for one person", lead_id, person)
     merges: Counter[str] = Counter()
+    promoted: Counter[str] = Counter()
     for sub in accepted:
         if sub.lead_id is None or sub.lead_id not in leads:
             problem("lost", "intake: submission without its lead", sub.key, str(sub.lead_id))
         elif sub.outcome == "merged":
             merges[sub.lead_id] += 1
-    promoted = Counter(s.promoted_to for s in accepted if s.promoted_to is not None)
+            if sub.promoted_to is not None:
+                promoted[sub.promoted_to] += 1
+    # Enquiries promoted to a lead are its repeats, but for the first of a lead they made.
+    own = {sub.lead_id for sub in accepted if sub.outcome == "ingested"}
     for lead_id, n in promoted.items():
-        merges[lead_id] += n - 1  # one of them made the lead
+        merges[lead_id] += n if lead_id in own else n - 1
     return merges
 
 
 def _outbox(
     problem: _Reporter, events: list[Event], leads: dict[str, Lead], merges: Counter[str]
 ) -> None:
-    """One lead.ingested per lead and one lead.duplicate per merge, each published."""
+    """One lead.ingested per lead and one lead.duplicate per merge (per enquiry: one published
+    again for the consultant is the same merge), each published."""
     ingested: dict[str, set[str]] = defaultdict(set)
     duplicates: dict[str, set[str]] = defaultdict(set)
     for event in events:
         if event.event_type == INGESTED:
             ingested[event.lead_id].add(event.event_id)
         elif event.event_type == DUPLICATE:
-            duplicates[event.lead_id].add(event.event_id)
+            duplicates[event.lead_id].add(event.enquiry)
         if not event.published:
             problem("lost", "intake: event stuck in the outbox", event.lead_id, event.event_type)
     for lead_id in leads:
@@ -341,7 +364,8 @@ def _broker(problem: _Reporter, outbox: list[Event], broker: list[Event]) -> Non
 def _tasks(
     problem: _Reporter, observed: Observed, leads: dict[str, Lead], merges: Counter[str]
 ) -> None:
-    """A crm-queue task per lead that saw its lead.ingested and each lead.duplicate once."""
+    """A crm-queue task per lead that saw its lead.ingested and each first-contact
+    lead.duplicate once (an enquiry for the consultant is not crm-queue's)."""
     assert observed.tasks is not None
     tasks = {t.lead_id: t for t in observed.tasks}
     events: dict[str, list[Event]] = defaultdict(list)
@@ -349,16 +373,18 @@ def _tasks(
         events[event.lead_id].append(event)
     for lead_id in leads:
         task = tasks.get(lead_id)
-        expected = 1 + merges[lead_id]
         if task is None:
             problem("lost", "crm-queue: no task", lead_id)
             continue
-        if task.closed_at is not None:  # an enquiry made after the close is not counted
-            expected -= sum(
-                1
-                for e in events[lead_id]
-                if e.event_type == DUPLICATE and e.at is not None and e.at > task.closed_at
-            )
+        # An enquiry made after the close is not counted.
+        repeats = {
+            e.enquiry
+            for e in events[lead_id]
+            if e.event_type == DUPLICATE
+            and not e.for_prospect
+            and (task.closed_at is None or e.at is None or e.at <= task.closed_at)
+        }
+        expected = 1 + len(repeats)
         seen = f"enquiries {task.enquiries}, expected {expected}"
         if task.enquiries != expected and observed.consumed:
             seen += "; " + _consumption(events[lead_id], observed.consumed)
@@ -370,6 +396,22 @@ def _tasks(
             problem("duplicated", "crm-queue: event applied twice", lead_id, seen)
     for lead_id in tasks.keys() - leads.keys():
         problem("unexpected", "crm-queue: task of no intake lead", lead_id)
+
+
+def _enquiries(problem: _Reporter, outbox: list[Event], found: list[tuple[str, str]]) -> None:
+    """Each enquiry intake merged into an open prospect is one activity on it in assignment."""
+    expected = {
+        (e.lead_id, e.enquiry) for e in outbox if e.event_type == DUPLICATE and e.for_prospect
+    }
+    counts = Counter(found)
+    for lead_id, enquiry in sorted(expected):
+        n = counts[(lead_id, enquiry)]
+        if n == 0:
+            problem("lost", "assignment: enquiry not on the prospect", lead_id, enquiry)
+        elif n > 1:
+            problem("duplicated", "assignment: enquiry twice", lead_id, f"{enquiry} {n}")
+    for lead_id, enquiry in sorted(counts.keys() - expected):
+        problem("unexpected", "assignment: enquiry intake never sent", lead_id, enquiry)
 
 
 def _consumption(events: list[Event], consumed: dict[str, datetime]) -> str:

@@ -317,9 +317,27 @@ class Simulation:
 
     # -- enquiries --------------------------------------------------------------------------
 
+    async def closed_in_intake(self, sub: Submission) -> None:
+        """Until intake knows the earlier lead of a returning customer closed (its prospect
+        won): while intake still takes it for an open prospect, their enquiry would be merged
+        into it for the consultant, where a customer coming back after buying is a new lead."""
+        assert sub.original is not None
+        lead_id = self.lead_ids.get(sub.original)
+        if lead_id is None:
+            return  # its enquiry failed: a problem already
+        url = f"{self.system.url('intake')}/v1/leads/{lead_id}"
+
+        async def closed() -> bool:
+            r = await self.http.get(url, headers=self.admin())
+            return r.status_code == 200 and r.json()["status"] == "closed"
+
+        await self.until(f"lead {sub.original} closed in intake", closed)
+
     async def post(self, sub: Submission) -> None:
         intake = self.system.url("intake")
         source = self.group.sources[sub.source]
+        if sub.kind == "returning":
+            await self.closed_in_intake(sub)
         headers = {"X-Api-Key": self.api_keys[sub.source], "Idempotency-Key": sub.idempotency_key}
         rejected = sub.kind in ("test", "invalid")
         if sub.way == "adf":

@@ -67,12 +67,21 @@ class LeadIngestedV1(LeadEventPayload):
     )
 
 
+EnquiryStage = Literal["first_contact", "prospect"]
+
+
 class LeadDuplicateV1(LeadEventPayload):
-    """The same person asked again while a lead of theirs is still in first contact: one more
-    enquiry on it, carried whole (contact details, vehicle, comments, consent).
+    """The same person asked again while a lead of theirs is still in first contact, or is an
+    open prospect: one more enquiry on it, carried whole (contact details, vehicle, comments,
+    consent).
 
     The envelope's `lead_id` and `dealership_id` are the existing lead's; the enquiry's own
-    dealership (its source's, which may be another one) is `enquiry_dealership_id`.
+    dealership (its source's, which may be another one) is `enquiry_dealership_id`. `stage`
+    says whose it is: `first_contact` for the CRM department's task (crm-queue), `prospect`
+    for the consultant (assignment records it on the prospect; crm-queue leaves it alone).
+    Intake may publish one enquiry twice, under the same `enquiry_id`: first as
+    `first_contact`, then as `prospect` once it learns that the lead had become a prospect
+    before the enquiry came.
     """
 
     event_type = "lead.duplicate"
@@ -99,6 +108,12 @@ class LeadDuplicateV1(LeadEventPayload):
     requested_at: UtcDatetime | None = None
     lead_type: str | None = None
     source_lead_id: str | None = Field(default=None, description="The source's own lead id")
+    stage: EnquiryStage = Field(
+        default="first_contact",
+        description="Where the lead was in the funnel when the enquiry came: `first_contact` "
+        "(crm-queue's task takes it) or `prospect` (qualified or reactivated and not closed "
+        "yet: an activity for the consultant, in assignment)",
+    )
 
 
 class LeadRejectedV1(EventPayload):

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import case, func, null, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -341,6 +341,35 @@ class AssignmentRepository:
             pg_insert(activity).values(lead_id=p.lead_id, tenant_id=p.tenant_id, **values)
         )
 
+    async def add_enquiry(self, tenant_id: str, lead_id: UUID, values: dict[str, Any]) -> bool:
+        """Record the person's enquiry (kind `enquiry`, keyed by intake's enquiry id); False if
+        it was recorded before (a redelivery, or intake publishing it again for the consultant)."""
+        found = await self.session.execute(
+            pg_insert(activity)
+            .values(lead_id=lead_id, tenant_id=tenant_id, kind="enquiry", **values)
+            .on_conflict_do_nothing(index_elements=[activity.c.activity_id])
+            .returning(activity.c.activity_id)
+        )
+        return found.first() is not None
+
+    async def enquiry_times(
+        self, tenant_id: str, lead_ids: Sequence[UUID]
+    ) -> dict[UUID, list[datetime]]:
+        """When each of these leads' people enquired again (recorded enquiries), in one query."""
+        if not lead_ids:
+            return {}
+        rows = await self.session.execute(
+            select(activity.c.lead_id, activity.c.at).where(
+                activity.c.tenant_id == tenant_id,
+                activity.c.lead_id.in_(sorted(set(lead_ids))),
+                activity.c.kind == "enquiry",
+            )
+        )
+        found: dict[UUID, list[datetime]] = {}
+        for r in rows:
+            found.setdefault(r.lead_id, []).append(r.at)
+        return found
+
     async def activities(self, tenant_id: str, lead_id: UUID) -> list[Any]:
         rows = await self.session.execute(
             select(activity)
@@ -350,10 +379,17 @@ class AssignmentRepository:
         return list(rows)
 
     async def scrub_activities(self, tenant_id: str, lead_id: UUID) -> None:
+        """Notes go; an enquiry keeps only where it came from (its source)."""
         await self.session.execute(
             update(activity)
             .where(activity.c.tenant_id == tenant_id, activity.c.lead_id == lead_id)
-            .values(note=None)
+            .values(
+                note=None,
+                details=case(
+                    (activity.c.details.is_(None), null()),
+                    else_=func.jsonb_build_object("source", activity.c.details["source"]),
+                ),
+            )
         )
 
     # -- consent ------------------------------------------------------------------------------
@@ -434,9 +470,11 @@ class AssignmentRepository:
                 if escalated
                 else prospect.c.escalated_at.is_(None)
             )
-        # Hot first, then the next follow-up (none planned: right after those with one).
+        # Hot first, then those whose person asked again (unanswered, the longest waiting
+        # first), then the next follow-up (none planned: right after those with one).
         query = query.order_by(
             prospect.c.hot.desc(),
+            prospect.c.enquired_at.asc().nulls_last(),
             prospect.c.next_follow_up_at.asc().nulls_last(),
             prospect.c.respond_by,
             prospect.c.lead_id,

@@ -88,6 +88,8 @@ prospect = Table(
     Column("acted_at", DateTime(timezone=True)),
     Column("escalated_at", DateTime(timezone=True)),
     Column("next_follow_up_at", DateTime(timezone=True)),
+    # The person's latest new enquiry the owner has not acted on since (see Prospect).
+    Column("enquired_at", DateTime(timezone=True)),
     Column("waiting_since", DateTime(timezone=True)),
     Column("passed_over", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("do_not_contact", Boolean, nullable=False, server_default=text("false")),
@@ -126,17 +128,21 @@ ownership = Table(
     Index("ix_ownership_consultant", "tenant_id", "consultant_id", "started_at"),
 )
 
+# What was done on a prospect, and the person's own new enquiries (kind `enquiry`: keyed by
+# intake's enquiry id, no consultant, `details` the enquiry as intake carried it). An enquiry
+# may be recorded before its prospect exists (events in any order): it is heard on arrival.
 activity = Table(
     "activity",
     metadata,
     Column("activity_id", UUID(as_uuid=True), primary_key=True),
     Column("lead_id", UUID(as_uuid=True), nullable=False),
     Column("tenant_id", Text, nullable=False),
-    Column("consultant_id", Text, nullable=False),
+    Column("consultant_id", Text),  # null: the person's enquiry
     Column("kind", Text, nullable=False),
     Column("note", Text),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("next_follow_up_at", DateTime(timezone=True)),
+    Column("details", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_activity_lead", "lead_id", "at"),
 )

@@ -29,6 +29,8 @@ from shared.contracts.lost_reasons import LostReasonCategory, LostReasonCode, ca
 State = Literal["unassigned", "up_for_grabs", "open", "won", "lost"]
 OPEN_STATES: frozenset[str] = frozenset({"unassigned", "up_for_grabs", "open"})
 ACTIVITY_KINDS = ("call", "email", "appointment", "test_drive", "quote", "note")
+# The person's own new enquiry (intake's lead.duplicate with stage prospect), not a consultant's.
+ENQUIRY = "enquiry"
 
 
 class Refused(Exception):
@@ -91,6 +93,8 @@ class Prospect:
     acted_at: datetime | None = None
     escalated_at: datetime | None = None
     next_follow_up_at: datetime | None = None
+    # The person's latest new enquiry of this open spell that the owner has not acted on since.
+    enquired_at: datetime | None = None
     waiting_since: datetime | None = None
     passed_over: list[str] = field(default_factory=list)  # left it untouched: not again
     do_not_contact: bool = False
@@ -199,8 +203,26 @@ class Prospect:
             self.close_details = None
             self.passed_over = []
             self.waiting_since = at
+            self.enquired_at = None  # a new spell: the enquiries made in it are heard again
             return True
         return self.state != "open"
+
+    def hear_enquiry(self, at: datetime) -> bool:
+        """The person asked again at `at` (an enquiry intake merged into this prospect): their
+        consultant must answer. Only while the prospect is open, and for an enquiry made in
+        its current open spell (not before a reactivation: that one came before the loss, or
+        became a lead of its own). The prospect shows the latest such enquiry (`enquired_at`,
+        which puts it first among the consultant's prospects after the hot ones) until its
+        owner logs an activity after it. The same enquiries in any order, or again, give the
+        same prospect. True if it changed the prospect."""
+        if not self.is_open or (self.reactivated_at is not None and at < self.reactivated_at):
+            return False
+        if self.enquired_at is not None and at <= self.enquired_at:
+            return False
+        if self.acted_at is not None and self.acted_at >= at:
+            return False  # the owner acted after it came (it reached us late): answered
+        self.enquired_at = at
+        return True
 
     # -- allocation ---------------------------------------------------------------------------
 
@@ -311,6 +333,8 @@ class Prospect:
         self.require_owner(consultant_id, as_manager)
         if not as_manager:
             self.acted_at = max(self.acted_at or at, at)
+            if self.enquired_at is not None and at >= self.enquired_at:
+                self.enquired_at = None  # the owner acted after the person asked: answered
         if next_follow_up_at is not None:
             self.next_follow_up_at = next_follow_up_at
 
@@ -412,6 +436,7 @@ class Prospect:
         self.closed_at = now
         self.close_details = details
         self.next_follow_up_at = None
+        self.enquired_at = None
 
     def _ids(self) -> dict[str, Any]:
         self.sequence += 1

@@ -1,6 +1,7 @@
 """assignment's consumers: qualified leads become prospects to assign, a batch at a time; a
-reactivated lead is one again, an erasure scrubs the person, and lead.dead marks its prospect
-do-not-contact, one event at a time."""
+reactivated lead is one again, a new enquiry of a prospect's person is an activity on it, an
+erasure scrubs the person, and lead.dead marks its prospect do-not-contact, one event at a
+time."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ Handler = Callable[[AssignmentUnitOfWork, Envelope[Any], datetime], Awaitable[No
 QUALIFIED = "lead.qualified.v1"
 CONSUMES: tuple[tuple[str, Handler], ...] = (
     ("lead.reactivated.v1", handlers.on_lead_reactivated),
+    # A person's new enquiry on their open prospect (stage prospect; the others are skipped).
+    ("lead.duplicate.v1", handlers.on_lead_duplicate),
     ("person.erased.v1", handlers.on_person_erased),
     ("lead.dead.v1", handlers.on_lead_dead),
 )

@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 from assignment.domain.consultant import Consultant
 from assignment.domain.prospect import LossDetails, Prospect, Refused
 from assignment.domain.rules import Routing
-from assignment.service_layer import allocation, events
+from assignment.service_layer import allocation, enquiries, events
 from assignment.service_layer.unit_of_work import AssignmentUnitOfWork
 from shared import timers
 from shared.contracts import Envelope
@@ -81,9 +81,14 @@ async def on_leads_qualified(
                 todo.append(envelope)
         for tenant, dealership in sorted({(e.tenant_id, e.dealership_id or "") for e in todo}):
             await uow.repo.lock_dealership(tenant, dealership)
+        heard: dict[tuple[str, UUID], list[datetime]] = {}
+        for tenant in sorted({e.tenant_id for e in todo}):
+            leads = [e.lead_id for e in todo if e.tenant_id == tenant and e.lead_id is not None]
+            for lead, times in (await uow.repo.enquiry_times(tenant, leads)).items():
+                heard[(tenant, lead)] = times
         pools: dict[tuple[str, str], allocation.Pool] = {}
         for envelope in todo:
-            await _qualified(uow, envelope, now, pools)
+            await _qualified(uow, envelope, now, pools, heard)
         await uow.commit()
 
 
@@ -92,6 +97,7 @@ async def _qualified(
     envelope: Envelope[Any],
     now: datetime,
     pools: dict[tuple[str, str], allocation.Pool],
+    heard: dict[tuple[str, UUID], list[datetime]],
 ) -> None:
     assert envelope.lead_id is not None and envelope.dealership_id is not None
     tenant, dealership = envelope.tenant_id, envelope.dealership_id
@@ -111,6 +117,9 @@ async def _qualified(
     )
     if await uow.repo.is_erased(tenant, p.lead_id):
         p.erase(now)
+    if created:  # the person asked again before this reached us: heard now
+        for at in heard.get((tenant, p.lead_id), []):
+            p.hear_enquiry(at)
     await _dead_first(uow, p)
     if p.state == "unassigned":
         pool = pools.get((tenant, dealership))
@@ -148,6 +157,9 @@ async def on_lead_reactivated(
         if p.reactivate(r.reactivated_at, r.hot):
             if await uow.repo.is_erased(tenant, p.lead_id):
                 p.erase(now)
+            # Enquiries of this new spell that reached us first (or while it was lost).
+            for at in (await uow.repo.enquiry_times(tenant, [p.lead_id])).get(p.lead_id, []):
+                p.hear_enquiry(at)
             await uow.repo.change_owner(p, None, "reactivated", now)
             pool = await allocation.load_pool(uow, tenant, dealership)
             await allocation.allocate(uow, pool, p, now, former=r.consultant_id)
@@ -155,6 +167,36 @@ async def on_lead_reactivated(
         if created:
             await uow.repo.add(p)
         await _emit(uow, [p], envelope)
+        await uow.commit()
+
+
+async def on_lead_duplicate(
+    uow: AssignmentUnitOfWork, envelope: Envelope[Any], now: datetime
+) -> None:
+    """The person asked again while their lead is an open prospect (stage `prospect`; a
+    first-contact repeat is crm-queue's and ignored here): an activity of kind `enquiry` on the
+    prospect, which shows it to the consultant (`Prospect.hear_enquiry`). It may come before
+    the prospect (its `lead.qualified` or `lead.reactivated` still on the way): recorded
+    anyway, and heard when the prospect is made. Keyed by intake's enquiry id, so a
+    redelivery, or the same enquiry published again, changes nothing."""
+    enquiry = envelope.payload
+    if getattr(enquiry, "stage", "first_contact") != "prospect":
+        return
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope.event_id):
+            return
+        assert envelope.lead_id is not None
+        tenant, lead = envelope.tenant_id, envelope.lead_id
+        # The lock a prospect's creation takes too: it either sees this enquiry or comes after.
+        dealership = await uow.repo.dealership_of(tenant, lead) or envelope.dealership_id
+        if dealership is not None:
+            await uow.repo.lock_dealership(tenant, dealership)
+        p = await uow.repo.get(tenant, lead)
+        erased = p.erased_at is not None if p else await uow.repo.is_erased(tenant, lead)
+        values = enquiries.activity_values(enquiry, erased=erased)
+        recorded = await uow.repo.add_enquiry(tenant, lead, values)
+        if recorded and p is not None and p.hear_enquiry(enquiry.received_at):
+            await _emit(uow, [p])
         await uow.commit()
 
 

@@ -16,6 +16,10 @@ their order to the tasks in memory, by the same rules as one at a time, so a bat
 the state its events give one by one: a duplicate before its lead opens the provisional task
 that the lead then completes, a redelivered event is skipped.
 
+A lead.duplicate with stage `prospect` (the person asked again while their lead is an open
+prospect) is the consultant's, in assignment: it is claimed in the inbox and nothing else; the
+task, closed since the lead was qualified or lost, is neither raised, counted nor opened.
+
 A task another replica inserted between our read and our insert (its lead.ingested and our
 lead.duplicate at once) makes the insert skip it: the transaction is rolled back and the batch
 read again, now finding that task locked, as `add` and `_existing` did one event at a time.
@@ -57,6 +61,14 @@ class ForeignLead(ValueError):
 
 class _Raced(Exception):
     """Another replica inserted a task of this batch meanwhile: read the batch again."""
+
+
+def for_consultant(envelope: Envelope[Any]) -> bool:
+    """An enquiry of a person whose lead is an open prospect: assignment's, not ours."""
+    return (
+        envelope.event_type == DUPLICATE
+        and getattr(envelope.payload, "stage", "first_contact") == "prospect"
+    )
 
 
 def _facts_from_ingested(envelope: Envelope[Any]) -> dict[str, Any]:
@@ -277,7 +289,8 @@ async def _round(
         for envelope in envelopes:  # each claimed id once, in the batch's order
             if envelope.event_id in claimed:
                 claimed.discard(envelope.event_id)
-                todo.append(envelope)
+                if not for_consultant(envelope):
+                    todo.append(envelope)
         if not todo:
             await uow.commit()  # every event handled before: nothing to write
             return

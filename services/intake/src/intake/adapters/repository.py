@@ -296,9 +296,9 @@ class IntakeRepository:
             ],
         )
 
-    async def late_merges(self, tenant_id: str, lead_id: UUID, after: datetime) -> list[Any]:
-        """Enquiries merged into the lead that came after it left first contact (intake heard
-        of that later) and were not made a lead of their own yet, the earliest first."""
+    async def pending_merges(self, tenant_id: str, lead_id: UUID) -> list[Any]:
+        """Enquiries merged into the lead and not made a lead of their own (yet), the earliest
+        first: what intake judges again when it learns a funnel event of the lead."""
         rows = await self.session.execute(
             select(submission)
             .where(
@@ -307,11 +307,17 @@ class IntakeRepository:
                 submission.c.outcome == "merged",
                 submission.c.enquiry.is_not(None),
                 submission.c.promoted_to.is_(None),
-                submission.c.received_at > after,
             )
             .order_by(submission.c.received_at, submission.c.id)
         )
         return list(rows)
+
+    async def set_stage(self, tenant_id: str, ids: list[UUID], stage: str) -> None:
+        await self.session.execute(
+            update(submission)
+            .where(submission.c.tenant_id == tenant_id, submission.c.id.in_(ids))
+            .values(stage=stage)
+        )
 
     async def promoted_from(self, tenant_id: str, lead_id: UUID) -> Any:
         """The lead that late enquiries of `lead_id` became earlier, if any (locked)."""

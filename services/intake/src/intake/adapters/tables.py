@@ -129,10 +129,14 @@ lead = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("last_enquiry_at", DateTime(timezone=True), nullable=False),
     Column("enquiry_count", Integer, nullable=False, server_default=text("1")),
-    # open: in first contact (new enquiries of the person merge into it); closed: it left first
-    # contact (qualified, lost, won, dead, reactivated) and never comes back to it.
-    Column("status", Text, nullable=False, server_default=text("'open'")),  # open | closed
+    # open: in first contact; prospect: qualified or reactivated and not closed since (new
+    # enquiries of the person merge into either); closed: lost, won or dead (a new enquiry is
+    # a new lead). Computed from `stages` (intake.domain.stages); never open again once left.
+    Column("status", Text, nullable=False, server_default=text("'open'")),  # open|prospect|closed
+    # When it left first contact: the earliest funnel event's time.
     Column("status_changed_at", DateTime(timezone=True), nullable=True),
+    # The funnel events intake learnt of, each {"kind", "at"}, in the order they arrived.
+    Column("stages", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # The person's earlier, closed lead this one follows (they asked again).
     Column("previous_lead_id", UUID(as_uuid=True), nullable=True),
     # The person asked never to be contacted (learnt from the funnel's events, or inherited
@@ -175,6 +179,8 @@ submission = Table(
     Column("dealership_id", UUID(as_uuid=True), nullable=True),
     Column("enquiry", JSONB, nullable=True),
     Column("promoted_to", UUID(as_uuid=True), nullable=True),
+    # A merged enquiry's stage as its lead.duplicate last said it: first_contact | prospect.
+    Column("stage", Text, nullable=True),
     UniqueConstraint("source_id", "idempotency_key", name="uq_submission_idempotency"),
     Index("ix_submission_lead", "lead_id"),
     Index("ix_submission_source_received", "tenant_id", "source_id", "received_at"),

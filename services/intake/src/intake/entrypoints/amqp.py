@@ -1,6 +1,6 @@
-"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that take a
-lead out of first contact (de-duplication merges only into a lead still in it) or say its
-person must never be contacted."""
+"""Ways in over AMQP: raw leads on `forecourt.intake.raw`, and the funnel events that move a
+lead on (de-duplication merges only into a lead in first contact or an open prospect) or say
+its person must never be contacted."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from shared.messaging.topology import Topology
 
 CONSUMER = "intake"
 MAX_KEY_CHARS = 200  # far above a real key: a longer one is not hashed to find out
+# Qualified or reactivated: a prospect; lost: closed (until a reactivation); won, dead: closed.
 CLOSING_EVENTS = (
     "lead.qualified.v1",
     "lead.lost.v1",

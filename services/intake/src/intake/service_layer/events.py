@@ -140,8 +140,11 @@ def lead_duplicate_payload(
     state: LeadState,
     enquiry_id: UUID,
     matched_on: list[str],
+    *,
+    stage: str = "first_contact",
 ) -> dict[str, Any]:
-    """`LeadDuplicateV1`, as a dict: intake also keeps it whole with the enquiry."""
+    """`LeadDuplicateV1`, as a dict: intake also keeps it whole with the enquiry. `stage`:
+    `prospect` when the lead is an open prospect (the enquiry is for its consultant)."""
     return {
         "sequence": state.sequence,
         "enquiry_id": enquiry_id,
@@ -158,6 +161,7 @@ def lead_duplicate_payload(
         "requested_at": _requested_at(lead),
         "lead_type": lead.lead_type,
         "source_lead_id": lead.source_lead_id,
+        "stage": stage,
     }
 
 

@@ -31,6 +31,8 @@ from intake.service_layer import events
 from intake.service_layer.unit_of_work import IntakeUnitOfWork
 
 Outcome = Literal["ingested", "merged", "rejected", "resent"]
+# Lead statuses a new enquiry of the person merges into (intake.domain.stages).
+TAKES_ENQUIRIES = frozenset({"open", "prospect"})
 BULK_KEY_PREFIX = "bulk:"
 
 
@@ -234,12 +236,13 @@ class _Earlier:
 
 
 class _PersonIndex:
-    """The person's leads by email and by phone. Only a lead still in first contact (open)
-    takes a new enquiry; the most recently active wins a tie."""
+    """The person's leads by email and by phone. A lead still in first contact (open) or an
+    open prospect takes a new enquiry: the prospect first (their consultant hears of it), then
+    the most recently active."""
 
     def __init__(self, leads: list[LeadState]) -> None:
-        self._open_by_email: dict[str, LeadState] = {}
-        self._open_by_phone: dict[str, LeadState] = {}
+        self._open_by_email: dict[str, list[LeadState]] = {}
+        self._open_by_phone: dict[str, list[LeadState]] = {}
         self._all_by_email: dict[str, list[LeadState]] = {}
         self._all_by_phone: dict[str, list[LeadState]] = {}
         for state in sorted(leads, key=lambda s: s.last_enquiry_at):
@@ -251,31 +254,28 @@ class _PersonIndex:
             self._all_by_email.setdefault(email, []).append(state)
         if state.phone:
             self._all_by_phone.setdefault(state.phone, []).append(state)
-        if state.status != "open":
+        if state.status not in TAKES_ENQUIRIES:
             return
         if email:
-            self._open_by_email[email] = state
+            self._open_by_email.setdefault(email, []).append(state)
         if state.phone:
-            self._open_by_phone[state.phone] = state
+            self._open_by_phone.setdefault(state.phone, []).append(state)
 
     def find(self, lead: NormalisedLead) -> LeadState | None:
-        """The open lead the enquiry merges into, if the person has one."""
-        hits = [
-            s
-            for s in (
-                self._open_by_email.get(dedup.email_key(lead.contact.email) or ""),
-                self._open_by_phone.get(lead.contact.phone or ""),
-            )
-            if s is not None
-        ]
-        return max(hits, key=lambda s: s.last_enquiry_at) if hits else None
+        """The lead the enquiry merges into, if the person has one open or a prospect."""
+        hits = self._open_by_email.get(dedup.email_key(lead.contact.email) or "", []) + (
+            self._open_by_phone.get(lead.contact.phone or "", [])
+        )
+        if not hits:
+            return None
+        return max(hits, key=lambda s: (s.status == "prospect", s.last_enquiry_at, str(s.id)))
 
     def person(self, lead: NormalisedLead) -> _Earlier:
         """What the person's earlier leads say about a new lead of theirs."""
         leads = self._all_by_email.get(dedup.email_key(lead.contact.email) or "", []) + (
             self._all_by_phone.get(lead.contact.phone or "", [])
         )
-        closed = [s for s in leads if s.status != "open"]
+        closed = [s for s in leads if s.status not in TAKES_ENQUIRIES]
         previous = max(closed, key=lambda s: (s.last_enquiry_at, str(s.id))) if closed else None
         return _Earlier(
             previous_lead_id=previous.id if previous else None,
@@ -325,6 +325,7 @@ def _submission_row(
         "dealership_id": None,
         "enquiry": None,
         "promoted_to": None,
+        "stage": None,
     } | values
 
 
@@ -379,8 +380,10 @@ def _merge(
     state.phone = state.phone or lead.contact.phone
     state.touched = not state.new
     enquiry_id = uuid4()
+    # Into an open prospect: the consultant's (assignment), not a repeat for crm-queue's task.
+    stage = "prospect" if state.status == "prospect" else "first_contact"
     duplicate = events.lead_duplicate_payload(
-        source, item, dealership_id, lead, state, enquiry_id, on
+        source, item, dealership_id, lead, state, enquiry_id, on, stage=stage
     )
     row = _submission_row(
         source,
@@ -394,8 +397,10 @@ def _merge(
         comments=lead.comments,
         campaign=lead.campaign,
         dealership_id=dealership_id,
-        # Kept whole: should the lead turn out closed before this came, it becomes a new lead.
+        # Kept whole: should the lead turn out closed before this came, it becomes a new lead
+        # (or, a prospect, it goes to the consultant).
         enquiry=to_jsonable_python(duplicate),
+        stage=stage,
     )
     batch.submissions.append(row)
     if state.new:  # merged into a lead of this same batch: keep its insert row current

@@ -177,6 +177,16 @@ intake_fact = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("ix_intake_fact_received", "tenant_id", "received_at"),
     Index("ix_intake_fact_lead", "tenant_id", "lead_id"),
+    # One enquiry merged into a lead counts once: intake publishes one again (same enquiry id)
+    # when it learns the lead was a prospect when it came (stage prospect, for the consultant).
+    Index(
+        "uq_intake_fact_enquiry",
+        "tenant_id",
+        "lead_id",
+        "enquiry_id",
+        unique=True,
+        postgresql_where=text("kind = 'duplicate'"),
+    ),
 )
 
 # One row per recovery outcome (lead.reactivated, lead.bought_elsewhere, lead.dead).

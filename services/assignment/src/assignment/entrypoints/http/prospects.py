@@ -64,7 +64,8 @@ async def mine(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Any:
-    """The caller's open prospects: hot first, then by next follow-up."""
+    """The caller's open prospects: hot first, then those whose person asked again
+    (`enquired_at`, unanswered), then by next follow-up."""
     async with unit:
         rows = await unit.repo.prospects(
             actor.tenant_id,
@@ -122,7 +123,8 @@ async def every_prospect(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Any:
     """Every prospect of the manager's dealerships (default: the open ones, waiting ones
-    included), hot first, then by next follow-up; `escalated=true`: past their SLA."""
+    included), hot first, then those whose person asked again, then by next follow-up;
+    `escalated=true`: past their SLA."""
     async with unit:
         rows = await unit.repo.prospects(
             actor.tenant_id,

@@ -192,12 +192,20 @@ class ReassignIn(Strict):
 
 
 class ActivityOut(BaseModel):
-    activity_id: UUID
-    consultant_id: str
-    kind: str
+    activity_id: UUID = Field(description="For an enquiry: intake's enquiry id")
+    consultant_id: str | None = Field(description="Who logged it; null for an enquiry")
+    kind: str = Field(
+        description="call, email, appointment, test_drive, quote, note; or enquiry: the "
+        "person asked again (note: their comments)"
+    )
     note: str | None
     at: datetime
     next_follow_up_at: datetime | None
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="An enquiry's source, the dealership it was addressed to, the contact "
+        "details, vehicle and trade-ins as given that time",
+    )
 
 
 class ProspectOut(BaseModel):
@@ -224,6 +232,11 @@ class ProspectOut(BaseModel):
     acted_at: datetime | None
     escalated_at: datetime | None
     next_follow_up_at: datetime | None
+    enquired_at: datetime | None = Field(
+        default=None,
+        description="The person asked again then (an activity of kind enquiry) and the "
+        "consultant has not logged an activity since",
+    )
     waiting_since: datetime | None
     do_not_contact: bool
     erased_at: datetime | None

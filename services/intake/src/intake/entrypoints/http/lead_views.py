@@ -135,7 +135,14 @@ async def list_leads(
     claims: Admin,
     unit: Uow,
     source: SourceFilter = None,
-    status_: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
+    status_: Annotated[
+        Literal["open", "prospect", "closed"] | None,
+        Query(
+            alias="status",
+            description="open: in first contact; prospect: qualified or reactivated, not "
+            "closed since; closed: lost, won or dead",
+        ),
+    ] = None,
     since: Since = None,
     limit: Limit = 100,
     offset: Offset = 0,
