@@ -18,7 +18,12 @@ _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 15))")
 
 
 async def lock_leads(session: AsyncSession, tenant_id: str, lead_ids: Iterable[UUID]) -> None:
-    """Lock the leads in one order (sorted), so two transactions never wait on each other in a
-    circle. Taking a lock the transaction already holds is a no-op."""
-    for lead_id in sorted(set(lead_ids)):
+    """Lock one tenant's leads (see `lock_tenant_leads`)."""
+    await lock_tenant_leads(session, ((tenant_id, lead_id) for lead_id in lead_ids))
+
+
+async def lock_tenant_leads(session: AsyncSession, leads: Iterable[tuple[str, UUID]]) -> None:
+    """Lock (tenant, lead) pairs in one order (sorted), so two transactions never wait on each
+    other in a circle. Taking a lock the transaction already holds is a no-op."""
+    for tenant_id, lead_id in sorted(set(leads)):
         await session.execute(_LOCK, {"key": f"{tenant_id}/{lead_id}"})

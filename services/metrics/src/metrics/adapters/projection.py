@@ -19,7 +19,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from metrics.adapters.lead_lock import lock_leads
-from metrics.adapters.rollups import Maintainer
+from metrics.adapters.rollups import Maintainer, Pending
 from metrics.domain.facts import GROUPS, Facts, Group
 from metrics.domain.privacy import scrub_envelope
 
@@ -143,6 +143,7 @@ def statements(facts: Facts) -> list[tuple[TextClause, dict[str, Any]]]:
 class Projection:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.pending = Pending()  # the rollups' change, written by `flush` before the commit
 
     async def log(
         self, facts: Facts, event_type: str, version: int, at: datetime, body: Any
@@ -180,12 +181,16 @@ class Projection:
         tables = {_table_of(statement) for statement, _ in writes}
         if tables:
             async with Maintainer(
-                self.session, facts.tenant_id, facts.lead_id, facts.event_id, tables
+                self.session, facts.tenant_id, facts.lead_id, facts.event_id, tables, self.pending
             ):
                 for statement, params in writes:
                     await self.session.execute(statement, params)
         if facts.erased_leads:
             await self.erase(facts.tenant_id, facts.erased_leads, facts.erased_at)
+
+    async def flush(self) -> None:
+        """Write the rollups' change of the events applied so far (last, before the commit)."""
+        await self.pending.flush(self.session)
 
     async def apply_many(self, batch: Iterable[Facts]) -> None:
         """Several events' facts, one executemany per statement (the rebuild's path: the

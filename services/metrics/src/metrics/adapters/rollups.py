@@ -434,9 +434,31 @@ def _table_of(branch: Branch) -> str:
     return branch.source.split()[0]
 
 
+class Pending:
+    """Rollup changes of a transaction's events, written together just before it commits: a
+    rollup row (a tenant's day) is shared by all its events, so its lock is held for the
+    shortest time, and once per batch rather than once per event. Rows go in one order (table,
+    tenant, key), so transactions never wait on each other in a circle."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[tuple[str, str], Delta] = {}
+
+    def add(self, family: Family, tenant: str, delta: Delta) -> None:
+        into = self.deltas.setdefault((family.table, tenant), Delta())
+        for (grain, day, dealership, keys), values in delta.rows.items():
+            into.add(grain, day, dealership, keys, values)
+
+    async def flush(self, session: AsyncSession) -> None:
+        by_table = {f.table: f for f in FAMILIES}
+        for (table, tenant), delta in sorted(self.deltas.items(), key=lambda kv: kv[0]):
+            await _apply(session, by_table[table], tenant, delta)
+        self.deltas.clear()
+
+
 class Maintainer:
-    """Reads a lead's contributions before its event's facts are applied, then adds the change.
-    Only the families fed by the fact tables the event writes (`tables`) are read."""
+    """Reads a lead's contributions before its event's facts are applied, then adds the change
+    (to `pending`, written at its flush). Only the families fed by the fact tables the event
+    writes (`tables`) are read."""
 
     def __init__(
         self,
@@ -445,8 +467,10 @@ class Maintainer:
         lead_id: UUID | None,
         event_id: UUID,
         tables: Iterable[str],
+        pending: Pending,
     ) -> None:
         self.session = session
+        self.pending = pending
         self.tenant_id, self.lead_id = tenant_id, lead_id
         self.params = {"tenant": tenant_id, "lead_id": lead_id, "event_id": event_id}
         written = set(tables)
@@ -477,7 +501,7 @@ class Maintainer:
                     day, dealership, keys = key
                     delta.add("d", day, dealership, keys, change)
                     delta.add("m", _month(day), dealership, keys, change)
-            await _apply(self.session, family, str(self.params["tenant"]), delta)
+            self.pending.add(family, self.tenant_id, delta)
 
 
 async def _apply(session: AsyncSession, family: Family, tenant: str, delta: Delta) -> None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from metrics.adapters import rollups
+from metrics.adapters.lead_lock import lock_tenant_leads
 from metrics.adapters.projection import Projection
 from metrics.domain.facts import facts_of
 from metrics.service_layer.unit_of_work import MetricsUnitOfWork
@@ -37,17 +39,38 @@ log = logging.getLogger(__name__)
 
 async def project(uow: MetricsUnitOfWork, envelope: Envelope[Any], raw: Mapping[str, Any]) -> bool:
     """Keep one event and apply its facts; False when it was already projected."""
+    return envelope.event_id in await project_many(uow, [(envelope, raw)])
+
+
+async def project_many(
+    uow: MetricsUnitOfWork, events: Sequence[tuple[Envelope[Any], Mapping[str, Any]]]
+) -> set[UUID]:
+    """Keep events and apply their facts in one transaction; the ids of those projected now
+    (the others were already, or are repeated in the batch).
+
+    Every lead the batch touches (its events' and its erasures') is locked first, in one
+    order; the rollups' change is written last (`Pending`), just before the commit."""
     async with uow:
-        if not await uow.claim(CONSUMER, envelope.event_id):
-            return False
-        facts = facts_of(envelope)
-        logged = await uow.projection.log(
-            facts, envelope.event_type, envelope.event_version, envelope.occurred_at, dict(raw)
-        )
-        if logged:
-            await uow.projection.apply(facts)
+        fresh = await uow.claim_many(CONSUMER, [e.event_id for e, _ in events])
+        todo = []
+        for envelope, raw in events:  # a batch may hold one event twice
+            if envelope.event_id in fresh:
+                fresh.discard(envelope.event_id)
+                todo.append((envelope, raw, facts_of(envelope)))
+        leads = {(f.tenant_id, f.lead_id) for _, _, f in todo if f.lead_id is not None}
+        leads |= {(f.tenant_id, lead) for _, _, f in todo for lead in f.erased_leads}
+        await lock_tenant_leads(uow.session, leads)
+        projected = set()
+        for envelope, raw, facts in todo:
+            logged = await uow.projection.log(
+                facts, envelope.event_type, envelope.event_version, envelope.occurred_at, dict(raw)
+            )
+            if logged:
+                await uow.projection.apply(facts)
+                projected.add(envelope.event_id)
+        await uow.projection.flush()
         await uow.commit()
-        return logged
+        return projected
 
 
 _BATCH = text(
