@@ -7,6 +7,15 @@ time with `FOR UPDATE SKIP LOCKED`, and runs the handler for the timer's kind in
 transaction that marks it fired: the handler's changes, its events and the "fired" mark commit
 together or not at all. A failing handler is retried later with a backoff; a restart loses
 nothing because nothing lives in memory.
+
+Lock order: a service's own transactions lock what a timer is about (a task's row, a
+dealership's advisory lock) and then schedule or cancel its timers, which locks the timer's row.
+A runner that claimed the timer's row first and let the handler take the other lock afterwards
+would lock in the opposite order, and the two deadlock (seen in `forecourt simulate`: assignment's
+SLA timer against a prospect won under its dealership's lock; PostgreSQL aborts one after a
+second). A runner given `lock` takes those locks first: it finds the next due timer without
+locking it, calls `lock(timer, uow)`, then claims that timer's row, if it is still due and free,
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -67,6 +76,16 @@ _CLAIM = text(
     "SELECT id, kind, key, tenant_id, due_at, payload, attempts FROM timer "
     "WHERE fired_at IS NULL AND due_at <= :now AND kind = ANY(:kinds) "
     "ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+# With a `lock`: the next due timer, not locked; then that one, if still due and free.
+_PEEK = text(
+    "SELECT id, kind, key, tenant_id, due_at, payload, attempts FROM timer "
+    "WHERE fired_at IS NULL AND due_at <= :now AND kind = ANY(:kinds) "
+    "ORDER BY due_at LIMIT 1"
+)
+_CLAIM_ID = text(
+    "SELECT id, kind, key, tenant_id, due_at, payload, attempts FROM timer "
+    "WHERE id = :id AND fired_at IS NULL AND due_at <= :now FOR UPDATE SKIP LOCKED"
 )
 _FIRED = text("UPDATE timer SET fired_at = :now WHERE id = :id")
 _FAILED = text(
@@ -162,6 +181,9 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 Handler = Callable[[Timer, U], Awaitable[None]]
+# A timer taken by someone else between the look and the claim: look again after this pause.
+MISSED_PAUSE = 0.02
+_MISSED = object()
 
 
 class TimerRunner(Generic[U]):
@@ -173,10 +195,15 @@ class TimerRunner(Generic[U]):
         clock: Clock,
         *,
         max_sleep: float = 30.0,
+        lock: Handler[U] | None = None,
     ) -> None:
+        """`lock(timer, uow)`, if given, takes the locks the handlers will take (the row or
+        advisory lock of what the timer is about) before the runner locks the timer's row:
+        the order the service's own transactions lock in (see the module's docstring)."""
         self._engine = engine
         self._uows = uows
         self._handlers = dict(handlers)
+        self._lock = lock
         self._kinds = sorted(self._handlers)
         self._clock = clock
         self._max_sleep = max_sleep
@@ -189,13 +216,31 @@ class TimerRunner(Generic[U]):
 
     async def fire_one(self) -> bool:
         """Fire one due timer, if any is free. True if one was fired or failed."""
+        while True:
+            outcome = await self._fire_next()
+            if outcome is not _MISSED:
+                return bool(outcome)
+            await asyncio.sleep(MISSED_PAUSE)  # someone else has it: look again
+
+    async def _fire_next(self) -> object:
+        """Fire the next due timer: True if fired or failed, False if none is due, `_MISSED`
+        if the one found (with a `lock`) was fired, moved or taken meanwhile."""
         now = self._clock.now()
+        params = {"now": now, "kinds": self._kinds}
         async with self._uows() as uow:
-            row = (await uow.session.execute(_CLAIM, {"now": now, "kinds": self._kinds})).first()
+            query = _CLAIM if self._lock is None else _PEEK
+            row = (await uow.session.execute(query, params)).first()
             if row is None:
                 return False
             timer = Timer(**row._mapping)
             try:
+                if self._lock is not None:
+                    await self._lock(timer, uow)
+                    params = {"id": timer.id, "now": now}
+                    row = (await uow.session.execute(_CLAIM_ID, params)).first()
+                    if row is None:
+                        return _MISSED  # rolled back on the way out: the locks go too
+                    timer = Timer(**row._mapping)
                 await self._handlers[timer.kind](timer, uow)
                 await uow.session.execute(_FIRED, {"now": now, "id": timer.id})
                 await uow.commit()

@@ -3,6 +3,7 @@ timers fired by moving a frozen clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from assignment.service_layer.allocation import SLA_TIMER
+from assignment.service_layer.allocation import SLA_TIMER, cancel_accountability
 from tests.integration.assignment.conftest import T0, Assignment, qualified, reactivated
 
 pytestmark = pytest.mark.integration
@@ -153,3 +154,38 @@ async def test_another_replica_fires_the_timers(
     async with running_assignment(run_timers=False, clock=svc.clock) as other:
         await other.move(timedelta(hours=48))
         assert (await other.prospect(lead.lead_id))["escalated_at"] is not None
+
+
+async def test_a_prospect_closed_while_its_sla_timer_falls_due_does_not_deadlock_the_runner(
+    svc: Assignment,
+) -> None:
+    """A request closing a prospect holds its dealership's lock and cancels its timers; the
+    runner firing the prospect's SLA timer at that moment takes the dealership's lock before
+    the timer's row (`TimerRunner(lock=...)`), so it waits, then finds the timer gone. The
+    other way round the two deadlocked: PostgreSQL aborted one after a second (seen in
+    `forecourt simulate`, whose clock jumps a day and sets every SLA timer due at once)."""
+    await svc.add_consultant("kai")
+    lead = qualified()
+    await svc.publish(lead)
+    await svc.prospect(lead.lead_id, until=lambda p: p["state"] == "open")
+    svc.clock.advance(timedelta(hours=48))  # the SLA timer is due; nothing fired it yet
+    engine = svc.app.state.runtime.engine
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    async with svc.app.state.uow_factory() as uow:
+        await uow.repo.lock_dealership("acme", "d1")  # as a win or a loss does
+        firing = asyncio.create_task(svc.app.state.timers.fire_due())
+        async with asyncio.timeout(30):  # until the runner waits for the dealership
+            while True:
+                async with engine.connect() as conn:
+                    if await conn.scalar(waiting):
+                        break
+                await asyncio.sleep(0.02)
+        p = await uow.repo.get("acme", lead.lead_id)
+        assert p is not None
+        await cancel_accountability(uow, p)  # would wait on a timer row the runner held
+        await uow.commit()
+    assert await firing == 0  # nothing failed, nothing left due: the timers went
+    assert (await svc.prospect(lead.lead_id))["escalated_at"] is None

@@ -10,7 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from crm_queue.service_layer.lead_events import SLA_TIMER
+from shared import timers
 from shared.clock import FrozenClock
 from tests.integration.crm_queue.conftest import T0, Crm, Handled, duplicate, ingested
 
@@ -134,3 +137,33 @@ async def test_a_bought_list_does_not_make_fifteen_minute_slas(crm: Crm) -> None
     assert await crm.move(timedelta(hours=1)) == 1
     assert await crm.move(timedelta(days=1, hours=14)) == 1  # the event lead, end of Tuesday
     assert await crm.move(timedelta(days=2)) == 30  # the list, end of Thursday
+
+
+async def test_an_attempt_made_while_the_sla_timer_falls_due_does_not_deadlock_the_runner(
+    crm: Crm,
+) -> None:
+    """An agent's attempt locks the task's row, then cancels its SLA timer; the runner firing
+    that timer at that moment takes the task's row before the timer's (`TimerRunner(lock=...)`),
+    so it waits, then finds the timer gone. The other way round the two deadlocked."""
+    lead = ingested()
+    await crm.publish(lead)
+    await crm.row_when(lead.lead_id, lambda r: True)
+    crm.clock.advance(timedelta(days=1))  # the SLA timer is due; nothing fired it yet
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with crm.app.state.uow_factory() as uow:
+        assert await uow.repo.get("acme", lead.lead_id) is not None  # locked, as an attempt does
+        firing = asyncio.create_task(crm.app.state.timers.fire_due())
+        async with asyncio.timeout(30):  # until the runner waits for the task's row
+            while True:
+                async with crm.app.state.runtime.engine.connect() as conn:
+                    if await conn.scalar(waiting):
+                        break
+                await asyncio.sleep(0.02)
+        await timers.cancel(uow.session, kind=SLA_TIMER, key=str(lead.lead_id))
+        await uow.commit()
+    assert await firing == 0  # nothing failed, nothing left due: the timer went
+    await crm.events.settle()
+    assert crm.events.of("lead.sla_breached") == []

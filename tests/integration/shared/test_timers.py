@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, text
@@ -150,3 +151,69 @@ async def test_only_registered_kinds_are_claimed(engine: AsyncEngine) -> None:
     await _schedule(engine, "x", T0, kind="someone-else")
     runner = TimerRunner(engine, _uows(engine), {"sla": _record}, clock)
     assert await runner.fire_due() == 0
+
+
+# -- a lock taken before the timer's row (`TimerRunner(lock=...)`) ------------------------------
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+_WAITING = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+async def _take(timer: Timer, uow: UnitOfWork) -> None:
+    """What the timer is about, locked (as assignment locks a prospect's dealership)."""
+    await uow.session.execute(_LOCK, {"k": timer.key})
+
+
+async def test_a_runner_with_a_lock_waits_for_it_before_the_timer_so_a_writer_never_deadlocks(
+    engine: AsyncEngine,
+) -> None:
+    """A service's transaction locks what a timer is about, then cancels the timer (assignment:
+    a prospect won under its dealership's lock). A runner that locked the timer's row first and
+    then waited for that lock closed a cycle with it (PostgreSQL's deadlock error in one of
+    them). Given the lock, the runner waits for it holding nothing, and finds the timer gone."""
+    clock = FrozenClock(T0)
+    entered: list[str] = []
+
+    async def handler(timer: Timer, uow: UnitOfWork) -> None:
+        entered.append(timer.key)
+        await _take(timer, uow)
+        await _record(timer, uow)
+
+    await _schedule(engine, "p1", T0)
+    runner = TimerRunner(engine, _uows(engine), {"sla": handler}, clock, lock=_take)
+    async with _uows(engine)() as writer:
+        await writer.session.execute(_LOCK, {"k": "p1"})
+        firing = asyncio.create_task(runner.fire_one())
+        async with asyncio.timeout(30):  # until the runner waits for the lock
+            while not await _scalar(engine, _WAITING):
+                await asyncio.sleep(0.02)
+        await cancel(writer.session, kind="sla", key="p1")  # would wait on a claimed row
+        await writer.commit()
+    assert await firing is False  # the timer went while it waited: nothing left to fire
+    assert entered == []
+    assert await _fired(engine) == []
+
+
+async def test_a_runner_with_a_lock_fires_what_is_due_once_across_replicas(
+    engine: AsyncEngine,
+) -> None:
+    clock = FrozenClock(T0)
+    for i in range(100):
+        await _schedule(engine, f"k{i:03d}", T0 - timedelta(seconds=i))
+    await _schedule(engine, "later", T0 + timedelta(minutes=5))
+    runners = [
+        TimerRunner(engine, _uows(engine), {"sla": _record}, clock, lock=_take) for _ in range(4)
+    ]
+    counts = await asyncio.gather(*(r.fire_due() for r in runners))
+    assert sum(counts) == 100
+    fired = await _fired(engine)
+    assert len(fired) == len(set(fired)) == 100
+    assert "later" not in fired
+
+
+async def _scalar(engine: AsyncEngine, query: Any) -> Any:
+    async with engine.connect() as conn:
+        return await conn.scalar(query)

@@ -80,8 +80,7 @@ class LocalSystem:
 
     async def start(self, ready_within: float = 300.0) -> None:
         """Create the databases, start every service, wait until each answers `/readyz`."""
-        for url in self.databases.values():
-            await ensure_database(url)
+        await asyncio.gather(*(ensure_database(url) for url in self.databases.values()))
         env = {"FORECOURT_ENV": "development"} | dict(self.env)
         for service in SERVICES:
             self.processes[service.name] = ServiceProcess.start(
@@ -99,8 +98,7 @@ class LocalSystem:
         """Stop the processes, drop the databases, delete the queues and exchanges."""
         await asyncio.gather(*(asyncio.to_thread(p.stop) for p in self.processes.values()))
         self.processes.clear()
-        for url in self.databases.values():
-            await drop_database(url)
+        await asyncio.gather(*(drop_database(url) for url in self.databases.values()))
         await delete_names(self.amqp_url, self.topology, declared_queues(self.topology))
 
 

@@ -9,8 +9,8 @@ see the simulated calendar while a day takes seconds. Each day:
 1. the day's enquiries go to intake (JSON with the lead's dealership, or ADF for the sources
    that send it), and intake's answer is checked against the plan (ingested, merged, rejected);
 2. on opening days the CRM agents work their leads (claim, attempts, qualify or write off with
-   a coded reason); each new prospect is then awaited in assignment and touched by its
-   consultant, and prospects due to close are won or lost;
+   a coded reason), each new prospect awaited in assignment and touched by its consultant as
+   soon as it is qualified; meanwhile the consultants win or lose the prospects due to close;
 3. the CRM department works recovery's due list (claim, outcome): reactivated leads come back
    as hot prospects, awaited and touched by their consultant the same day.
 
@@ -82,6 +82,14 @@ TEST_RULES = {
     },
 }
 Progress = Callable[[str, int, int | None], None]
+# Pauses (first, longest) between tries while an answer waits for an event on its way.
+QUICK = (0.05, 0.5)
+# A claim waits for crm-queue to consume the lead's lead.ingested. Every try is a request that
+# crm-queue answers 404 on the same CPU its consumer needs: measured on a loaded 2-core machine,
+# 16 agents retrying every 0.5 s sent 506 404s for 64 claims on the first day and delayed the
+# very tasks they waited for (6.6 s a claim on average, 26 s at most); with these pauses, 65
+# 404s for 49 claims, 3.1 s on average (docs/simulate.md).
+PATIENT = (0.25, 2.0)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,8 @@ class Simulation:
         self.hot: dict[int, ProspectPlan] = {}  # reactivated leads -> consultant's plan
         self.closing: dict[int, list[tuple[int, ProspectPlan, bool]]] = defaultdict(list)
         self._gate = asyncio.Semaphore(config.concurrency)
+        # The consultants' closings, beside the agents' work (`run_day`).
+        self._closers = asyncio.Semaphore(max(1, config.concurrency // 4))
         self._http: httpx.AsyncClient | None = None
         self._tokens: dict[tuple[str, str, str], str] = {}
         self.posted = 0
@@ -196,13 +206,15 @@ class Simulation:
         *,
         ok: Iterable[int] = OK,
         wait_for: Iterable[int] = (404,),
+        backoff: tuple[float, float] = QUICK,
         **kw: Any,
     ) -> httpx.Response:
         """The answer once it is one of `ok`; `wait_for` statuses, 5xx and connection errors
-        are tried again until `wait_s` (an event on its way); anything else is a Problem."""
+        are tried again until `wait_s` (an event on its way), after pauses growing from
+        `backoff[0]` to `backoff[1]` seconds; anything else is a Problem."""
         ok, wait_for = tuple(ok), tuple(wait_for)
         deadline = monotonic_time.monotonic() + self.config.wait_s
-        pause = 0.05
+        pause, longest = backoff
         while True:
             response: httpx.Response | None
             try:
@@ -216,7 +228,7 @@ class Simulation:
             if not retry or monotonic_time.monotonic() > deadline:
                 raise self.problem(what, response)
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, longest)
 
     async def until(
         self, what: str, check: Callable[[], Awaitable[bool]], within: float | None = None
@@ -231,11 +243,18 @@ class Simulation:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
 
-    async def each(self, items: Iterable[Any], work: Callable[[Any], Awaitable[None]]) -> None:
-        """`work` on every item, `concurrency` at a time; a Problem is kept, not raised."""
+    async def each(
+        self,
+        items: Iterable[Any],
+        work: Callable[[Any], Awaitable[None]],
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
+        """`work` on every item, `concurrency` at a time (or as `gate` allows); a Problem is
+        kept, not raised."""
+        gate = gate or self._gate
 
         async def one(item: Any) -> None:
-            async with self._gate:
+            async with gate:
                 with contextlib.suppress(Problem):  # kept in self.problems
                     await work(item)
 
@@ -401,7 +420,9 @@ class Simulation:
         step = next(s for s in sub.crm if s.day == day)
         base = f"{self.system.url('crm-queue')}/v1/leads/{lead_id}"
         agent = self.auth("agent", sub.agent, sub.dealership)
-        await self.call(f"claim {sub.index}", "POST", f"{base}/claim", headers=agent)
+        await self.call(
+            f"claim {sub.index}", "POST", f"{base}/claim", headers=agent, backoff=PATIENT
+        )
         for op in step.ops:
             if op[0] == "attempt":
                 body: dict[str, Any] = {"channel": op[1], "outcome": op[2]}
@@ -424,6 +445,10 @@ class Simulation:
                 self.truth.qualified(sub.source)
                 self.qualified.add(sub.index)
                 self._acted("qualified")
+                if sub.prospect is not None and sub.prospect.close_day is not None:
+                    self.closing[sub.prospect.close_day].append((sub.index, sub.prospect, False))
+                # The consultant calls the new prospect as soon as assignment gave it to them.
+                await self.touch((sub, False))
             else:
                 await self.call(
                     f"lose {sub.index}",
@@ -601,16 +626,15 @@ class Simulation:
         if not self.calendar.is_workday(day):
             return
         work = [(s, day) for s in self.plan.submissions if any(st.day == day for st in s.crm)]
-        await self.each(work, self.work_lead)
-        qualified = [s for s, _ in work if s.qualify_day() == day and s.index in self.qualified]
-        for s in qualified:
-            if s.prospect is not None and s.prospect.close_day is not None:
-                self.closing[s.prospect.close_day].append((s.index, s.prospect, False))
-        await self.each([(s, False) for s in qualified], self.touch)
         closing = [
             (self.plan.submissions[i], plan, hot, day) for i, plan, hot in self.closing.pop(day, [])
         ]
-        await self.each(closing, self.close)
+        # The CRM agents (crm-queue) and the consultants (assignment) work side by side, as
+        # they do in a dealership: each service's answers wait on its own CPU, not on the
+        # other's turn (a prospect closes days after its qualification, never the same day).
+        await asyncio.gather(
+            self.each(work, self.work_lead), self.each(closing, self.close, self._closers)
+        )
         lost = [s.index for s, _ in work if self.runs.get(s.index)]
         lost += [s.index for s, _, _, _ in closing if self.runs.get(s.index)]
         await self.runs_known(lost)

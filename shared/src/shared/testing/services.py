@@ -127,15 +127,21 @@ class ServiceProcess:
 async def delete_names(amqp_url: str, topology: Topology, queues: set[str]) -> None:
     """Delete `queues` and the namespace's exchanges: what a test run declared on a shared
     broker. Quorum queues refuse aio-pika's `if_unused` default, and a refused delete closes
-    its channel: one channel per name."""
+    its channel: one channel per name, several at once (the five services' 81 queues took
+    7 s one after the other on a loaded machine)."""
     connection = await aio_pika.connect(amqp_url)
-    try:
-        for name in sorted(queues):
+    gate = asyncio.Semaphore(16)
+
+    async def delete(name: str) -> None:
+        async with gate:
             channel = await connection.channel()
             with contextlib.suppress(Exception):
                 await channel.queue_delete(name, if_unused=False, if_empty=False)
             with contextlib.suppress(Exception):
                 await channel.close()
+
+    try:
+        await asyncio.gather(*(delete(name) for name in sorted(queues)))
         channel = await connection.channel()
         for exchange in (
             topology.events_exchange_name,

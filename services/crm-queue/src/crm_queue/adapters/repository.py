@@ -172,6 +172,15 @@ class CrmRepository:
             )
         )
 
+    async def lock_task(self, tenant_id: str, lead_id: UUID) -> None:
+        """The task's row lock alone (`get` takes it too): before a timer of the task is
+        claimed, as every other writer of the task locks the task, then its timers."""
+        await self.session.execute(
+            select(task.c.lead_id)
+            .where(task.c.tenant_id == tenant_id, task.c.lead_id == lead_id)
+            .with_for_update()
+        )
+
     async def get(self, tenant_id: str, lead_id: UUID, *, lock: bool = True) -> Task | None:
         query = select(task).where(task.c.tenant_id == tenant_id, task.c.lead_id == lead_id)
         if lock:

@@ -53,6 +53,11 @@ def create_app(
 
             return run
 
+        async def lock_dealership(timer: Timer, uow: AssignmentUnitOfWork) -> None:
+            # The dealership first, then the timer: the order of every request and consumer
+            # (a prospect won under the dealership's lock cancels its timers).
+            await uow.repo.lock_dealership(timer.tenant_id, timer.payload["dealership_id"])
+
         async with run_service(
             "assignment", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
         ) as runtime:
@@ -67,6 +72,7 @@ def create_app(
                 },
                 the_clock,
                 max_sleep=settings.timer_max_sleep_seconds,
+                lock=lock_dealership,
             )
             app.state.settings = settings
             app.state.common_settings = common

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
 from fastapi import FastAPI
 
@@ -52,6 +53,10 @@ def create_app(
         async def pool_due(timer: Timer, uow: CrmUnitOfWork) -> None:
             await handlers.on_pool_due(uow, timer, the_clock.now())
 
+        async def lock_task(timer: Timer, uow: CrmUnitOfWork) -> None:
+            # The task first, then its timer: the order of every request and consumer.
+            await uow.repo.lock_task(timer.tenant_id, UUID(timer.key))
+
         async with run_service(
             "crm-queue", settings, alembic_ini=ALEMBIC_INI, topology=topology, subscribe=subscribe
         ) as runtime:
@@ -61,6 +66,7 @@ def create_app(
                 {handlers.SLA_TIMER: sla_due, handlers.POOL_TIMER: pool_due},
                 the_clock,
                 max_sleep=settings.timer_max_sleep_seconds,
+                lock=lock_task,
             )
             app.state.settings = settings
             app.state.common_settings = common
