@@ -130,15 +130,7 @@ async def _to_consultant(
         enquiry = LeadDuplicateV1.model_validate(row.enquiry).model_copy(
             update={"sequence": sequence, "stage": "prospect"}
         )
-        uow.emit(
-            new_envelope(
-                enquiry,
-                tenant_id=target.tenant_id,
-                dealership_id=str(target.dealership_id),
-                lead_id=target.id,
-                causation_id=str(cause.event_id),
-            )
-        )
+        _emit_on(uow, cause, target, enquiry)
     await uow.session.execute(
         update(lead)
         .where(lead.c.tenant_id == target.tenant_id, lead.c.id == target.id)
@@ -240,15 +232,7 @@ async def _repeats(
                 "stage": "prospect" if then == "prospect" else "first_contact",
             }
         )
-        uow.emit(
-            new_envelope(
-                repeat,
-                tenant_id=target.tenant_id,
-                dealership_id=str(target.dealership_id),
-                lead_id=target.id,
-                causation_id=str(cause.event_id),
-            )
-        )
+        _emit_on(uow, cause, target, repeat)
     await uow.session.execute(
         update(lead)
         .where(lead.c.tenant_id == target.tenant_id, lead.c.id == target.id)
@@ -261,3 +245,16 @@ async def _repeats(
         )
     )
     await uow.repo.promote(target.tenant_id, [row.id for row in late], target.id)
+
+
+def _emit_on(uow: IntakeUnitOfWork, cause: Envelope[Any], target: Any, enquiry: Any) -> None:
+    """Publish an enquiry event on the lead `target`, caused by the funnel event `cause`."""
+    uow.emit(
+        new_envelope(
+            enquiry,
+            tenant_id=target.tenant_id,
+            dealership_id=str(target.dealership_id),
+            lead_id=target.id,
+            causation_id=str(cause.event_id),
+        )
+    )
